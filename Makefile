@@ -1,0 +1,29 @@
+# Each target is one command on a fresh clone; each makes its own virtualenv.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test unit bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,sandbox]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/dr demo
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q
+
+unit: $(VENV)/.installed
+	$(BIN)/python -m pytest -q tests/unit
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/retention_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info
