@@ -1,0 +1,1 @@
+"""Backups: taking, copying and expiring recovery points."""

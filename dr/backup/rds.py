@@ -1,0 +1,324 @@
+"""RDS backups: snapshot in the primary region, copy to the DR region under the DR key.
+
+`observe` reads the world, `plan_rds_backup` (pure) decides what one backup pass would do, and
+`RdsExecutor.run` does it. Every step is idempotent: names are deterministic per scheduled slot
+(`dr-<name>-<YYYYmmdd-HHMM>`), "already exists" counts as success, and a rerun after a crash or
+Ctrl-C picks up the same snapshot instead of taking a second one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dr.aws import AwsSession
+from dr.backup import rds_api
+from dr.backup.rds_api import KINDS, RdsKind, Snapshot, Source
+from dr.clock import Clock
+from dr.config import Config, RdsResource
+from dr.errors import AwsError, DrError, Interrupted, OperationFailed
+from dr.kms import DrKey
+from dr.retry import retry_on_codes
+from dr.state.runs import ResourceResult, StepRecord, iso
+
+log = logging.getLogger(__name__)
+
+#: AWS limits cross-region snapshot copies in progress per destination region; stay well below.
+MAX_COPIES_IN_FLIGHT = 5
+POLL_SECONDS = 15.0
+WAIT_TIMEOUT = timedelta(hours=3)
+QUOTA_CODES = ("SnapshotQuotaExceeded", "SnapshotQuotaExceededFault")
+FAILED_STATUSES = ("failed", "error", "incompatible-restore", "incompatible-parameters")
+
+
+def snapshot_id_for(name: str, slot: datetime) -> str:
+    return f"dr-{name}-{slot:%Y%m%d-%H%M}"
+
+
+def key_id(arn_or_id: str | None) -> str:
+    return (arn_or_id or "").rsplit("/", 1)[-1]
+
+
+# ---------------------------------------------------------------------------- observe + plan
+
+
+@dataclass(frozen=True)
+class RdsObservation:
+    """What is true in AWS right now for one configured resource and the current slot."""
+
+    resource: RdsResource
+    slot: datetime
+    source: Source | None = None
+    snapshot: Snapshot | None = None  # this slot's snapshot in the primary region
+    copy: Snapshot | None = None  # this slot's copy in the DR region
+    error: str | None = None  # could not look (access denied, endpoint down, ...)
+
+
+@dataclass(frozen=True)
+class RdsBackupItem:
+    name: str
+    kind: RdsKind
+    source_id: str
+    snapshot_id: str
+    slot: datetime
+    actions: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    blocked: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind.record_kind, "source": self.source_id,
+                "snapshot_id": self.snapshot_id, "slot": iso(self.slot),
+                "actions": list(self.actions), "notes": list(self.notes), "blocked": self.blocked}
+
+
+def observe(session: AwsSession, config: Config, resource: RdsResource, now: datetime) -> RdsObservation:
+    kind = KINDS[resource.kind]
+    slot = resource.schedule.slot_start(now)
+    snap_id = snapshot_id_for(resource.name, slot)
+    primary, dr = config.regions.primary, config.regions.dr
+    try:
+        pclient, dclient = session.client("rds", primary), session.client("rds", dr)
+        return RdsObservation(
+            resource=resource, slot=slot,
+            source=rds_api.describe_source(pclient, kind, resource.source_id, primary),
+            snapshot=rds_api.get_snapshot(pclient, kind, snap_id, primary),
+            copy=rds_api.get_snapshot(dclient, kind, snap_id, dr),
+        )
+    except DrError as exc:
+        return RdsObservation(resource=resource, slot=slot, error=str(exc))
+
+
+def plan_rds_backup(observations: list[RdsObservation], config: Config, dr_key: DrKey | None,
+                    key_error: str | None) -> list[RdsBackupItem]:
+    """Pure: what one backup pass does for each resource, or why it cannot."""
+    return [_plan_one(o, config, dr_key, key_error) for o in observations]
+
+
+def _plan_one(o: RdsObservation, config: Config, dr_key: DrKey | None,
+              key_error: str | None) -> RdsBackupItem:
+    r = o.resource
+    kind = KINDS[r.kind]
+    snap_id = snapshot_id_for(r.name, o.slot)
+    primary, dr = config.regions.primary, config.regions.dr
+
+    def item(actions=(), notes=(), blocked=None) -> RdsBackupItem:
+        return RdsBackupItem(r.name, kind, r.source_id, snap_id, o.slot, tuple(actions),
+                             tuple(notes), blocked)
+
+    if o.error:
+        return item(blocked=o.error)
+    if key_error or dr_key is None:
+        return item(blocked=key_error or "the DR key could not be resolved")
+    if o.source is None:
+        return item(blocked=f"{kind.label} {r.source_id} not found in {primary}: check "
+                            f"rds[{r.name}] in dr.yaml (instance/cluster) and regions.primary")
+    notes = []
+    if not o.source.encrypted:
+        if kind.kind == "cluster":
+            return item(blocked=(
+                f"{kind.label} {r.source_id} is not encrypted, and AWS cannot encrypt a cluster "
+                "snapshot while copying it: restore a snapshot of it into an encrypted cluster "
+                "(or take one with encryption), then point dr.yaml at that cluster"))
+        notes.append(f"{r.source_id} is not encrypted: the DR copy will be encrypted with the "
+                     "DR key")
+    for snap, region in ((o.snapshot, primary), (o.copy, dr)):
+        if snap is not None and snap.managed_name != r.name:
+            return item(blocked=f"a snapshot named {snap.id} already exists in {region} and was "
+                                "not made by dr for this resource; dr will not touch it: rename "
+                                "or delete it, or rename the resource in dr.yaml")
+    actions = []
+    if o.copy is not None and o.copy.status == "available":
+        actions.append(f"nothing to do: {snap_id} is already copied to {dr}; verify it")
+        return item(actions=actions, notes=notes)
+    if o.snapshot is None:
+        actions.append(f"create snapshot {snap_id} of {r.source_id} in {primary}")
+    elif o.snapshot.status != "available":
+        actions.append(f"wait for snapshot {snap_id} in {primary} (now {o.snapshot.status})")
+    else:
+        actions.append(f"snapshot {snap_id} in {primary} exists (available)")
+    if o.copy is None:
+        actions.append(f"copy it to {dr} as {snap_id}, encrypted with {dr_key}")
+    else:
+        actions.append(f"wait for the copy {snap_id} in {dr} (now {o.copy.status})")
+    actions.append("verify the copy: available, encrypted with the DR key, tagged")
+    return item(actions=actions, notes=notes)
+
+
+# ---------------------------------------------------------------------------- execute
+
+
+def source_tags(resource: RdsResource, slot: datetime, now: datetime, region: str) -> dict[str, str]:
+    return {
+        rds_api.TAG_MANAGED: "true",
+        rds_api.TAG_NAME: resource.name,
+        rds_api.TAG_SOURCE_ID: resource.source_id,
+        rds_api.TAG_SOURCE_REGION: region,
+        rds_api.TAG_CREATED_AT: iso(now),
+        rds_api.TAG_SLOT: iso(slot),
+        rds_api.TAG_ROLE: "source",
+    }
+
+
+def copy_tags(source: Snapshot) -> dict[str, str]:
+    """Every tag of the source snapshot (AWS's own aws:* excepted), marked as the DR copy."""
+    tags = {k: v for k, v in source.tags.items() if not k.startswith("aws:")}
+    tags[rds_api.TAG_ROLE] = "copy"
+    tags[rds_api.TAG_COPY_OF] = source.arn
+    return tags
+
+
+def recovery_point(snap: Snapshot, role: str) -> dict:
+    return {"id": snap.id, "region": snap.region, "arn": snap.arn, "role": role,
+            "created": iso(snap.created) if snap.created else None,
+            "status": snap.status, "kms_key_id": snap.kms_key_id}
+
+
+class RdsExecutor:
+    """Runs planned RDS items; safe to call from several threads (one item per thread)."""
+
+    def __init__(self, session: AwsSession, config: Config, clock: Clock, dr_key: DrKey,
+                 cancel: threading.Event, on_change: Callable[[], None],
+                 poll_seconds: float = POLL_SECONDS, timeout: timedelta = WAIT_TIMEOUT):
+        self.session, self.config, self.clock, self.dr_key = session, config, clock, dr_key
+        self.cancel, self.on_change = cancel, on_change
+        self.poll_seconds, self.timeout = poll_seconds, timeout
+        self.copy_slots = threading.BoundedSemaphore(MAX_COPIES_IN_FLIGHT)
+
+    def run(self, item: RdsBackupItem, resource: RdsResource, result: ResourceResult) -> None:
+        primary, dr = self.config.regions.primary, self.config.regions.dr
+        pclient, dclient = self.session.client("rds", primary), self.session.client("rds", dr)
+        kind = item.kind
+        with self._step(result, "snapshot", f"{item.snapshot_id} in {primary}"):
+            snap = self._ensure_snapshot(pclient, item, resource)
+        with self._step(result, "wait-snapshot", f"{item.snapshot_id} in {primary}"):
+            snap = self._wait_available(pclient, kind, item.snapshot_id, primary)
+        result.recovery_points.append(recovery_point(snap, "source"))
+        with self._copy_slot():  # held until the copy is available: AWS counts it until then
+            with self._step(result, "copy", f"{item.snapshot_id} to {dr}"):
+                self._ensure_copy(dclient, kind, snap, item.snapshot_id)
+            with self._step(result, "wait-copy", f"{item.snapshot_id} in {dr}"):
+                copy = self._wait_available(dclient, kind, item.snapshot_id, dr)
+        with self._step(result, "verify", f"{item.snapshot_id} in {dr}"):
+            self._verify_copy(copy, resource)
+        result.recovery_points.append(recovery_point(copy, "copy"))
+
+    # -- steps
+
+    def _ensure_snapshot(self, client, item: RdsBackupItem, resource: RdsResource) -> Snapshot:
+        region = self.config.regions.primary
+        existing = rds_api.get_snapshot(client, item.kind, item.snapshot_id, region)
+        if existing is None:
+            tags = source_tags(resource, item.slot, self.clock.now(), region)
+            try:
+                return rds_api.create_snapshot(client, item.kind, item.source_id,
+                                               item.snapshot_id, tags, region)
+            except AwsError as exc:
+                if exc.code != item.kind.already_exists:
+                    raise
+                existing = rds_api.get_snapshot(client, item.kind, item.snapshot_id, region)
+        if existing is None or existing.managed_name != resource.name:
+            raise OperationFailed(f"snapshot {item.snapshot_id} in {region} exists but was not "
+                                  "made by dr for this resource; dr will not use or touch it")
+        log.info("%s: snapshot %s already exists (%s); reusing it", resource.name,
+                 item.snapshot_id, existing.status)
+        return existing
+
+    def _ensure_copy(self, client, kind: RdsKind, source: Snapshot, target_id: str) -> Snapshot:
+        region = self.config.regions.dr
+        existing = rds_api.get_snapshot(client, kind, target_id, region)
+        if existing is not None:
+            self._check_is_our_copy(existing, source)
+            return existing
+
+        def start() -> Snapshot:
+            return rds_api.copy_snapshot(client, kind, source, target_id, self.dr_key.arn,
+                                         copy_tags(source), region)
+
+        try:
+            return retry_on_codes(start, codes=QUOTA_CODES, clock=self.clock, cancel=self.cancel,
+                                  what=f"copying {target_id} to {region}")
+        except AwsError as exc:
+            if exc.code != kind.already_exists:
+                raise
+        existing = rds_api.get_snapshot(client, kind, target_id, region)  # an earlier run got there
+        if existing is None:
+            raise OperationFailed(f"copy {target_id} in {region} is reported as existing but "
+                                  "cannot be found", hint="run `dr backup run` again")
+        self._check_is_our_copy(existing, source)
+        return existing
+
+    def _check_is_our_copy(self, copy: Snapshot, source: Snapshot) -> None:
+        if copy.tags.get(rds_api.TAG_COPY_OF) != source.arn:
+            raise OperationFailed(f"snapshot {copy.id} in {copy.region} exists but is not dr's "
+                                  f"copy of {source.arn}; dr will not use or touch it")
+
+    def _verify_copy(self, copy: Snapshot, resource: RdsResource) -> None:
+        problems = []
+        if not copy.encrypted:
+            problems.append("it is not encrypted")
+        elif key_id(copy.kms_key_id) != key_id(self.dr_key.arn):
+            problems.append(f"it is encrypted with {copy.kms_key_id}, not the DR key "
+                            f"{self.dr_key.arn}")
+        if copy.managed_name != resource.name:
+            problems.append("it lacks dr's ownership tags")
+        if problems:
+            raise OperationFailed(f"copy {copy.id} in {copy.region} failed verification: "
+                                  + "; ".join(problems))
+
+    def _wait_available(self, client, kind: RdsKind, snapshot_id: str, region: str) -> Snapshot:
+        deadline = self.clock.now() + self.timeout
+        while True:
+            snap = rds_api.get_snapshot(client, kind, snapshot_id, region)
+            if snap is None:
+                raise OperationFailed(f"snapshot {snapshot_id} disappeared from {region} "
+                                      "while dr was waiting for it")
+            if snap.status == "available":
+                return snap
+            if snap.status in FAILED_STATUSES:
+                raise OperationFailed(f"snapshot {snapshot_id} in {region} is {snap.status}",
+                                      hint="see the RDS events for it; dr backup prune removes "
+                                           "failed snapshots")
+            if self.clock.now() >= deadline:
+                raise OperationFailed(
+                    f"snapshot {snapshot_id} in {region} is still {snap.status} after "
+                    f"{self.timeout}", hint="run `dr backup run` again later: it resumes the wait")
+            progress = f", {snap.progress}%" if snap.progress is not None else ""
+            log.info("waiting for %s in %s (%s%s); you may safely press Ctrl-C, a rerun resumes",
+                     snapshot_id, region, snap.status, progress)
+            if self.clock.sleep(self.poll_seconds, self.cancel):
+                raise Interrupted(f"interrupted while waiting for {snapshot_id} in {region}")
+
+    # -- bookkeeping
+
+    @contextmanager
+    def _copy_slot(self) -> Iterator[None]:
+        while not self.copy_slots.acquire(timeout=0.5):
+            if self.cancel.is_set():
+                raise Interrupted("interrupted while waiting for a copy slot")
+        try:
+            yield
+        finally:
+            self.copy_slots.release()
+
+    @contextmanager
+    def _step(self, result: ResourceResult, name: str, detail: str) -> Iterator[StepRecord]:
+        step = StepRecord(name=name, status="running", started_at=iso(self.clock.now()),
+                          detail=detail)
+        result.steps.append(step)
+        self.on_change()
+        try:
+            yield step
+        except BaseException as exc:
+            step.status = "interrupted" if isinstance(exc, (Interrupted, KeyboardInterrupt)) \
+                else "failed"
+            step.error = str(exc) or type(exc).__name__
+            raise
+        else:
+            step.status = "completed"
+        finally:
+            step.finished_at = iso(self.clock.now())
+            self.on_change()

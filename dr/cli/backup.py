@@ -1,0 +1,112 @@
+"""`dr backup run|list|prune`."""
+
+from __future__ import annotations
+
+import argparse
+
+from dr.cli.app import App, Outcome, human_age, short_key, short_time, table
+from dr.errors import EXIT_FAILED
+
+
+def register(sub) -> None:
+    p = sub.add_parser("backup", help="back up, list recovery points, prune")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB")
+    verbs.required = True
+
+    run_p = verbs.add_parser(
+        "run", help="one backup pass now",
+        description="Snapshot each configured RDS instance or Aurora cluster, copy it to the DR "
+                    "region encrypted with kms.dr_key, and record the run.\n\nExample:\n"
+                    "  dr backup run --dry-run\n  dr backup run --name app-db",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    run_p.add_argument("--only", choices=("rds", "s3", "mysql"), help="one kind of resource")
+    run_p.add_argument("--name", help="one resource by its dr.yaml name")
+    run_p.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    run_p.set_defaults(handler=run)
+
+    list_p = verbs.add_parser("list", help="recovery points in both regions, newest first")
+    list_p.add_argument("--name", help="one resource by its dr.yaml name")
+    list_p.add_argument("--all", action="store_true",
+                        help="also show manual snapshots dr did not make")
+    list_p.set_defaults(handler=list_)
+
+    prune_p = verbs.add_parser("prune", help="apply retention; prints what is kept and why")
+    prune_p.add_argument("--name", help="one resource by its dr.yaml name")
+    prune_p.add_argument("--dry-run", action="store_true", help="print decisions; delete nothing")
+    prune_p.set_defaults(handler=prune)
+
+
+def run(args: argparse.Namespace, app: App) -> Outcome:
+    from dr.backup.service import run_backup
+
+    ctx = app.context()
+    outcome = run_backup(ctx, only=args.only, name=args.name, dry_run=args.dry_run)
+    lines = []
+    if outcome.dry_run:
+        lines.append("Plan (dry run: nothing was changed)")
+    for item in outcome.plan:
+        lines.append(f"  {item.name}: {item.kind.label} {item.source_id}, slot "
+                     f"{short_time(item.slot)}")
+        if item.blocked:
+            lines.append(f"    cannot back up: {item.blocked}")
+        lines += [f"    - {a}" for a in item.actions]
+        lines += [f"    note: {n}" for n in item.notes]
+    if not outcome.plan:
+        lines.append("Nothing to back up: dr.yaml has no rds entries.")
+    code = 0
+    if outcome.record is not None:
+        rec = outcome.record
+        lines.append(f"Run {rec.run_id}: {rec.status}")
+        for res in rec.results:
+            copy = next((p for p in res.recovery_points if p["role"] == "copy"), None)
+            where = f" -> {copy['id']} in {copy['region']}" if copy else ""
+            lines.append(f"  {res.name}: {res.status}{where}")
+            if res.error:
+                lines.append(f"    {res.error}")
+        if rec.status != "completed":
+            code = EXIT_FAILED
+        else:
+            lines.append("Next: `dr backup list` shows every recovery point and its age.")
+    return Outcome(data=outcome.to_dict(), text="\n".join(lines), exit_code=code)
+
+
+def list_(args: argparse.Namespace, app: App) -> Outcome:
+    from dr.backup.service import list_points
+
+    ctx = app.context()
+    now = ctx.clock.now()
+    points = list_points(ctx, args.name)
+    shown = [p for p in points if args.all or p.managed]
+    rows = [[p.resource, p.region, p.role, p.id, short_time(p.created),
+             human_age(now - p.created if p.created else None), p.status,
+             short_key(p.kms_key_id) if p.encrypted else "NOT ENCRYPTED"] for p in shown]
+    text = table(["RESOURCE", "REGION", "ROLE", "ID", "CREATED", "AGE", "STATUS", "KEY"], rows)
+    if not shown:
+        text = "No recovery points yet: run `dr backup run`."
+    hidden = len(points) - len(shown)
+    if hidden:
+        text += f"\n({hidden} manual snapshot(s) not made by dr are not shown: --all shows them)"
+    return Outcome(data={"now": now.isoformat(), "recovery_points": [p.to_dict(now) for p in shown]},
+                   text=text)
+
+
+def prune(args: argparse.Namespace, app: App) -> Outcome:
+    from dr.backup.service import prune as prune_service
+
+    ctx = app.context()
+    outcome = prune_service(ctx, name=args.name, dry_run=args.dry_run)
+    now = ctx.clock.now()
+    verb = "would delete" if outcome.dry_run else "delete"
+    rows = [[d.point.resource, d.point.region, d.point.id,
+             human_age(now - d.point.created if d.point.created else None),
+             "keep" if d.keep else verb, "; ".join(d.reasons)] for d in outcome.decisions]
+    lines = ["Prune plan (dry run: nothing was deleted)" if outcome.dry_run else "Prune"]
+    lines.append(table(["RESOURCE", "REGION", "ID", "AGE", "ACTION", "WHY"], rows)
+                 or "No recovery points made by dr.")
+    if outcome.unmanaged:
+        lines.append(f"{len(outcome.unmanaged)} snapshot(s) not made by dr: never touched.")
+    if not outcome.dry_run:
+        lines.append(f"Deleted {len(outcome.deleted)}; failed {len(outcome.failed)}.")
+        lines += [f"  {k}: {v}" for k, v in outcome.failed.items()]
+    return Outcome(data=outcome.to_dict(now), text="\n".join(lines),
+                   exit_code=EXIT_FAILED if outcome.failed else 0)

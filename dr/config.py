@@ -1,0 +1,580 @@
+"""dr.yaml → a frozen, typed Config; every problem names its key, its line and what was expected.
+
+parse_config collects all problems before raising one ConfigError with one line per problem, in
+file order, each shaped `<key path>: <what is expected>, got <value> (<file> line <N>)`. Line
+numbers come from the composed YAML node tree (see _Checker.tree), so each value knows its line.
+Durations and schedules live in dr/schedule.py and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+
+from dr.errors import ConfigError
+from dr.schedule import (
+    DURATION_FORMS,
+    CronSpec,
+    Schedule,
+    format_duration,
+    parse_duration,
+    parse_schedule,
+)
+
+__all__ = [
+    "AwsSettings", "Config", "CronSpec", "DEFAULT_RETENTION", "DEFAULT_SCHEDULE_TEXT", "KmsSettings",
+    "Objectives", "RdsResource", "Regions", "RESERVED_SECTIONS", "RetentionPolicy", "STARTER_CONFIG",
+    "Schedule", "StateSettings", "format_duration", "load_config", "parse_config", "parse_duration",
+    "parse_schedule", "warnings",
+]
+
+
+# --- the model ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How many copies to keep: the newest `last`, plus one per hour/day/week/month for that many."""
+
+    last: int = 0
+    hourly: int = 0
+    daily: int = 0
+    weekly: int = 0
+    monthly: int = 0
+
+
+DEFAULT_RETENTION = RetentionPolicy(last=3, daily=7, weekly=4)
+DEFAULT_SCHEDULE_TEXT = "every 1d"
+
+
+@dataclass(frozen=True)
+class Regions:
+    primary: str
+    dr: str
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Objectives:
+    rpo: timedelta
+    rto: timedelta
+
+
+@dataclass(frozen=True)
+class KmsSettings:
+    dr_key: str
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    """Where run records live: exactly one of an S3 `bucket` (+ `prefix`) or a local `path`."""
+
+    bucket: str | None = None
+    prefix: str = ""
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class RdsResource:
+    name: str
+    instance: str | None
+    cluster: str | None
+    schedule: Schedule
+    retention: RetentionPolicy
+
+    @property
+    def kind(self) -> str:
+        return "instance" if self.instance else "cluster"
+
+    @property
+    def source_id(self) -> str:
+        return self.instance or self.cluster
+
+
+@dataclass(frozen=True)
+class Config:
+    version: int
+    regions: Regions
+    aws: AwsSettings
+    objectives: Objectives
+    kms: KmsSettings
+    state: StateSettings
+    rds: tuple[RdsResource, ...]
+    source: str
+
+    def rds_resource(self, name: str) -> RdsResource:
+        for resource in self.rds:
+            if resource.name == name:
+                return resource
+        known = ", ".join(r.name for r in self.rds) or "none are configured"
+        raise ConfigError(f"no rds resource named {name!r} in {self.source} (known: {known})")
+
+
+# --- rules ----------------------------------------------------------------------------------------
+
+RESERVED_SECTIONS = ("s3", "mysql", "mongo", "stack", "health", "dns", "notify")
+_TOP_KEYS = ("version", "regions", "aws", "objectives", "kms", "state", "rds")
+_RETENTION_KEYS = ("last", "hourly", "daily", "weekly", "monthly")
+
+_REGION_RE = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d+")
+_NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,39}")
+_RDS_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,62}")
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_KEY_ID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|mrk-[0-9a-f]{32}")
+_ALIAS_RE = re.compile(r"alias/[A-Za-z0-9/_-]+")
+_KMS_ARN_RE = re.compile(r"arn:aws[-a-z]*:kms:([a-z0-9-]+):(\d{12}):(key|alias)/(.+)")
+
+_EXPECT_REGION = "expected an AWS region name like us-east-1"
+_EXPECT_NAME = ("expected a name of lowercase letters, digits and hyphens (starting with a letter, "
+                "at most 40 characters, no '--', not ending in '-')")
+_EXPECT_RDS_ID = ("expected an RDS {what} identifier (1-63 letters, digits and hyphens, starting with a "
+                  "letter, no '--', not ending in '-')")
+_EXPECT_BUCKET = "expected an S3 bucket name (3-63 characters: lowercase letters, digits, dots, hyphens)"
+_EXPECT_KEY = "expected a KMS key in the DR region: an alias (alias/dr-backups), a key id (UUID) or a key ARN"
+
+
+def _ident_ok(value: Any, regex: re.Pattern) -> bool:
+    return isinstance(value, str) and bool(regex.fullmatch(value)) and "--" not in value and not value.endswith("-")
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+# --- YAML with line numbers, and the problem collector --------------------------------------------
+
+
+@dataclass
+class _Node:
+    """A YAML value and the line it starts on; mappings hold dict[str, _Node], lists list[_Node]."""
+
+    value: Any
+    line: int
+    key_lines: dict[str, int] = field(default_factory=dict)
+
+
+class _Checker:
+    """Builds the line-numbered tree and collects problems as (line, order, message)."""
+
+    def __init__(self, source: str):
+        self.file = Path(source).name or source
+        self.problems: list[tuple[int, int, str]] = []
+        self._constructor = yaml.constructor.SafeConstructor()
+
+    def add(self, path: str, line: int, text: str) -> None:
+        self.problems.append((line, len(self.problems), f"{path}: {text} ({self.file} line {line})"))
+
+    def bad(self, path: str, node: _Node, expected: str) -> None:
+        self.add(path, node.line, f"{expected}, got {_show(node.value)}")
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            lines = [message for _, _, message in sorted(self.problems)]
+            error = ConfigError("\n".join(lines))
+            error.problems = lines
+            raise error
+
+    def load(self, text: str) -> _Node:
+        """The document's top-level mapping, or a ConfigError for empty/unparseable/non-mapping files."""
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as e:
+            raise ConfigError(self._syntax_message(e)) from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"YAML syntax error: {e} ({self.file})") from None
+        if root is None:
+            raise ConfigError(f"{self.file} is empty: expected a mapping with version, regions, objectives, kms "
+                              "and state; run `dr init` to write a starter dr.yaml")
+        tree = self.tree(root, "")
+        if not isinstance(tree.value, dict):
+            self.bad("(top level)", tree, "expected a mapping of settings (version, regions, objectives, ...)")
+            self.raise_if_any()
+        return tree
+
+    def _syntax_message(self, e: yaml.MarkedYAMLError) -> str:
+        mark = e.problem_mark or e.context_mark
+        what = e.problem or "invalid YAML"
+        if e.context:
+            what = f"{what} {e.context}"
+        if "alias" in what:
+            what += "; quote values that start with '*', like schedule: \"*/15 * * * *\""
+        where = f" ({self.file} line {mark.line + 1} column {mark.column + 1})" if mark else f" ({self.file})"
+        return f"YAML syntax error: {what}{where}"
+
+    def tree(self, ynode: yaml.Node, path: str, depth: int = 0) -> _Node:
+        line = ynode.start_mark.line + 1
+        if depth > 50:
+            self.add(path, line, "nested too deeply (a recursive YAML alias?)")
+            return _Node(None, line)
+        if isinstance(ynode, yaml.MappingNode):
+            return self._mapping_tree(ynode, path, line, depth)
+        if isinstance(ynode, yaml.SequenceNode):
+            return _Node([self.tree(n, f"{path}[{i}]", depth + 1) for i, n in enumerate(ynode.value)], line)
+        try:
+            return _Node(self._constructor.construct_object(ynode, deep=True), line)
+        except yaml.YAMLError as e:
+            self.add(path, line, f"cannot read this value ({getattr(e, 'problem', None) or e})")
+            return _Node(None, line)
+
+    def _mapping_tree(self, ynode: yaml.MappingNode, path: str, line: int, depth: int) -> _Node:
+        try:
+            self._constructor.flatten_mapping(ynode)  # YAML merge keys (<<: *base)
+        except yaml.YAMLError as e:
+            self.add(path, line, f"cannot merge keys here ({getattr(e, 'problem', None) or e})")
+        node = _Node({}, line)
+        for knode, vnode in ynode.value:
+            key_line = knode.start_mark.line + 1
+            if not isinstance(knode, yaml.ScalarNode):
+                self.add(path or "(top level)", key_line, "expected a plain key name, got a mapping or list as key")
+                continue
+            key = knode.value
+            if key in node.value:
+                self.add(_join(path, key), key_line, f"duplicate key (already set on line {node.key_lines[key]})")
+                continue
+            node.value[key] = self.tree(vnode, _join(path, key), depth + 1)
+            node.key_lines[key] = key_line
+        return node
+
+    # -- shapes --
+
+    def mapping(self, path: str, node: _Node, allowed: tuple[str, ...], expected: str) -> dict[str, _Node] | None:
+        """node's mapping (unknown keys reported with a did-you-mean), or None after a type error."""
+        if not isinstance(node.value, dict):
+            self.bad(path, node, expected)
+            return None
+        for key, key_line in node.key_lines.items():
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(allowed)}"
+                self.add(_join(path, key), key_line, f"unknown key; {hint}")
+        return node.value
+
+    def required(self, path: str, node: _Node, key: str) -> _Node | None:
+        """The child `key` of mapping `node`, or None after reporting it missing (at node's line)."""
+        child = node.value.get(key)
+        if child is None:
+            self.add(_join(path, key), node.line, "required key is missing")
+        return child
+
+    def section(self, top: _Node, key: str, allowed: tuple[str, ...], expected: str,
+                required: bool = True) -> tuple[_Node | None, dict[str, _Node] | None]:
+        """A top-level mapping section: (node, its mapping) or (None, None) if absent/null/wrong."""
+        node = self.required("", top, key) if required else top.value.get(key)
+        if node is None or (node.value is None and not required):
+            return None, None
+        return node, self.mapping(key, node, allowed, expected)
+
+
+# --- sections -------------------------------------------------------------------------------------
+
+
+def _version(ck: _Checker, top: _Node) -> int | None:
+    node = ck.required("", top, "version")
+    if node is not None and (type(node.value) is not int or node.value != 1):
+        ck.bad("version", node, "expected 1 (the only config version this dr understands)")
+    return 1
+
+
+def _regions(ck: _Checker, top: _Node) -> Regions | None:
+    node, items = ck.section(top, "regions", ("primary", "dr"),
+                             "expected a mapping like {primary: us-east-1, dr: us-west-2}")
+    if items is None:
+        return None
+    found = {}
+    for key in ("primary", "dr"):
+        child = ck.required("regions", node, key)
+        if child is not None and not (isinstance(child.value, str) and _REGION_RE.fullmatch(child.value)):
+            ck.bad(f"regions.{key}", child, _EXPECT_REGION)
+        elif child is not None:
+            found[key] = child.value
+    if found.get("primary") and found.get("primary") == found.get("dr"):
+        ck.bad("regions.dr", items["dr"], "must differ from regions.primary (copies must survive the loss "
+                                          "of the primary region)")
+    return Regions(found["primary"], found["dr"]) if len(found) == 2 else None
+
+
+def _aws(ck: _Checker, top: _Node) -> AwsSettings:
+    _, items = ck.section(top, "aws", ("profile", "endpoint_url"),
+                          "expected a mapping like {profile: null, endpoint_url: null}", required=False)
+    items = items or {}
+    profile = items.get("profile")
+    if profile is not None and profile.value is not None and not (isinstance(profile.value, str) and profile.value):
+        ck.bad("aws.profile", profile, "expected an AWS profile name, or null for the default credentials")
+    url = items.get("endpoint_url")
+    if url is not None and url.value is not None and not _is_http_url(url.value):
+        ck.bad("aws.endpoint_url", url, "expected an http(s) URL like http://127.0.0.1:5000, or null for real AWS")
+    return AwsSettings(profile=profile and profile.value, endpoint_url=url and url.value)
+
+
+def _is_http_url(value: Any) -> bool:
+    if not isinstance(value, str) or any(c.isspace() for c in value):
+        return False
+    parsed = urlparse(value)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)
+
+
+def _duration(ck: _Checker, path: str, node: _Node | None) -> timedelta | None:
+    if node is None:
+        return None
+    try:
+        return parse_duration(node.value)
+    except ValueError as e:
+        ck.add(path, node.line, str(e))
+        return None
+
+
+def _objectives(ck: _Checker, top: _Node) -> Objectives | None:
+    node, items = ck.section(top, "objectives", ("rpo", "rto"), "expected a mapping like {rpo: 1h, rto: 30m}")
+    if items is None:
+        return None
+    rpo = _duration(ck, "objectives.rpo", ck.required("objectives", node, "rpo"))
+    rto = _duration(ck, "objectives.rto", ck.required("objectives", node, "rto"))
+    return Objectives(rpo, rto) if rpo and rto else None
+
+
+def _kms(ck: _Checker, top: _Node, dr_region: str | None) -> KmsSettings | None:
+    node, items = ck.section(top, "kms", ("dr_key",), "expected a mapping like {dr_key: alias/dr-backups}")
+    if items is None:
+        return None
+    key = ck.required("kms", node, "dr_key")
+    if key is None:
+        return None
+    problem = _kms_key_problem(key.value, dr_region)
+    if problem:
+        ck.bad("kms.dr_key", key, problem)
+        return None
+    return KmsSettings(key.value)
+
+
+def _kms_key_problem(value: Any, dr_region: str | None) -> str | None:
+    """Why `value` cannot encrypt DR copies, or None: it must be a customer managed key in the DR region."""
+    arn = _KMS_ARN_RE.fullmatch(value) if isinstance(value, str) else None
+    alias = f"{arn.group(3)}/{arn.group(4)}" if arn else value
+    if isinstance(alias, str) and alias.startswith("alias/aws/"):
+        return ("an AWS managed key cannot be used for cross-region or cross-account copies; create a customer "
+                f"managed key in the DR region ({dr_region or 'regions.dr'}) and give its alias or ARN")
+    if arn and dr_region and arn.group(1) != dr_region:
+        return f"the key must be in the DR region {dr_region}: every copy is encrypted with a key in the DR region"
+    if arn or (isinstance(value, str) and (_ALIAS_RE.fullmatch(value) or _KEY_ID_RE.fullmatch(value))):
+        return None
+    return _EXPECT_KEY
+
+
+def _state(ck: _Checker, top: _Node, base_dir: Path) -> StateSettings | None:
+    node, items = ck.section(top, "state", ("bucket", "prefix", "path"),
+                             "expected a mapping like {bucket: acme-dr-state} or {path: ./.dr-state}")
+    if items is None:
+        return None
+    bucket, prefix, path = (items.get(k) for k in ("bucket", "prefix", "path"))
+    if bucket is not None and path is not None:
+        ck.add("state", node.line, "set exactly one of 'bucket' (an S3 bucket in the DR region) or 'path' "
+                                   "(a local directory), not both")
+        return None
+    if bucket is None and path is None:
+        ck.add("state", node.line, "required key is missing: set 'bucket' (an S3 bucket in the DR region) "
+                                   "or 'path' (a local directory)")
+        return None
+    if prefix is not None and path is not None:
+        ck.add("state.prefix", prefix.line, "only applies with 'bucket'; remove it when using 'path'")
+        return None
+    if prefix is not None and not isinstance(prefix.value, (str, type(None))):
+        ck.bad("state.prefix", prefix, "expected a key prefix string like dr/")
+        return None
+    if path is not None:
+        if not (isinstance(path.value, str) and path.value.strip()):
+            ck.bad("state.path", path, "expected a directory path like ./.dr-state")
+            return None
+        return StateSettings(path=Path(os.path.abspath(base_dir / Path(path.value).expanduser())))
+    value = bucket.value
+    if not (isinstance(value, str) and _BUCKET_RE.fullmatch(value) and ".." not in value):
+        ck.bad("state.bucket", bucket, _EXPECT_BUCKET)
+        return None
+    return StateSettings(bucket=value, prefix=(prefix.value if prefix else None) or "")
+
+
+def _rds(ck: _Checker, top: _Node) -> tuple[RdsResource, ...] | None:
+    node = top.value.get("rds")
+    if node is None or node.value is None:
+        return ()
+    if not isinstance(node.value, list):
+        ck.bad("rds", node, "expected a list of databases, each a mapping with name and instance or cluster")
+        return None
+    first_use: dict[str, str] = {}  # name -> path of the item that has it
+    resources = [_rds_item(ck, f"rds[{i}]", item, first_use) for i, item in enumerate(node.value)]
+    return tuple(resources) if all(resources) else None
+
+
+def _rds_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str]) -> RdsResource | None:
+    items = ck.mapping(path, node, ("name", "instance", "cluster", "schedule", "retention"),
+                       "expected a mapping like {name: app-db, instance: acme-prod-db}")
+    if items is None:
+        return None
+    name = ck.required(path, node, "name")
+    if name is not None and not _ident_ok(name.value, _NAME_RE):
+        ck.bad(f"{path}.name", name, _EXPECT_NAME)
+    elif name is not None and name.value in first_use:
+        ck.bad(f"{path}.name", name, f"duplicate name: {first_use[name.value]} already uses it; names must be unique")
+    elif name is not None:
+        first_use[name.value] = path
+    ids = {k: items[k] for k in ("instance", "cluster") if items.get(k) is not None and items[k].value is not None}
+    if len(ids) == 2:
+        ck.add(path, node.line, "set exactly one of 'instance' or 'cluster', not both")
+    elif not ids:
+        ck.add(path, node.line, "required key is missing: set 'instance' (an RDS DB instance identifier) or "
+                                "'cluster' (an Aurora DB cluster identifier)")
+    for key, child in ids.items():
+        if not _ident_ok(child.value, _RDS_ID_RE):
+            ck.bad(f"{path}.{key}", child, _EXPECT_RDS_ID.format(what="DB " + key))
+    schedule = _schedule(ck, f"{path}.schedule", items.get("schedule"))
+    retention = _retention(ck, f"{path}.retention", items.get("retention"))
+    if ck.problems:
+        return None
+    return RdsResource(name=name.value, instance=items.get("instance") and items["instance"].value,
+                       cluster=items.get("cluster") and items["cluster"].value,
+                       schedule=schedule, retention=retention)
+
+
+def _schedule(ck: _Checker, path: str, node: _Node | None) -> Schedule | None:
+    if node is None or node.value is None:
+        return parse_schedule(DEFAULT_SCHEDULE_TEXT)
+    try:
+        return parse_schedule(node.value)
+    except ValueError as e:
+        ck.add(path, node.line, str(e))
+        return None
+
+
+def _retention(ck: _Checker, path: str, node: _Node | None) -> RetentionPolicy | None:
+    if node is None or node.value is None:
+        return DEFAULT_RETENTION
+    items = ck.mapping(path, node, _RETENTION_KEYS, "expected a mapping like {last: 3, daily: 7, weekly: 4}")
+    if items is None:
+        return None
+    counts, ok = {}, True
+    for key, child in items.items():
+        if key in _RETENTION_KEYS and not _is_whole(child.value):
+            ck.bad(f"{path}.{key}", child, "expected a whole number >= 0")
+            ok = False
+        elif key in _RETENTION_KEYS:
+            counts[key] = child.value
+    if ok and not any(counts.values()):
+        ck.add(path, node.line, "every count is 0, so retention would keep nothing but the newest copy; "
+                                f"set at least one of {', '.join(_RETENTION_KEYS)} above 0")
+    return RetentionPolicy(**counts) if ok else None
+
+
+# --- entry points ---------------------------------------------------------------------------------
+
+
+def parse_config(text: str, source: str = "dr.yaml", base_dir: Path | None = None) -> Config:
+    """Validate dr.yaml text into a Config; raises ConfigError listing every problem found."""
+    ck = _Checker(source)
+    top = ck.load(text)
+    ck.mapping("", top, _TOP_KEYS + RESERVED_SECTIONS, "expected a mapping")
+    for key in RESERVED_SECTIONS:
+        node = top.value.get(key)
+        if node is not None and node.value is not None:
+            ck.add(key, top.key_lines[key], "not supported by this version of dr yet; remove it "
+                                            "(it will be read by a later version)")
+    version = _version(ck, top)
+    regions = _regions(ck, top)
+    aws = _aws(ck, top)
+    objectives = _objectives(ck, top)
+    kms = _kms(ck, top, regions.dr if regions else None)
+    state = _state(ck, top, Path(base_dir) if base_dir is not None else Path.cwd())
+    rds = _rds(ck, top)
+    ck.raise_if_any()
+    return Config(version=version, regions=regions, aws=aws, objectives=objectives, kms=kms, state=state,
+                  rds=rds, source=source)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a dr.yaml; relative state paths resolve against the file's directory."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} not found: run `dr init` to write a starter dr.yaml, "
+                          "or pass --config PATH")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {path}: {e}") from None
+    return parse_config(text, source=str(path), base_dir=path.absolute().parent)
+
+
+def warnings(config: Config) -> list[str]:
+    """Advisory findings: the config is valid but will not do what the objectives promise."""
+    found = []
+    for i, resource in enumerate(config.rds):
+        if resource.schedule.nominal_interval() > config.objectives.rpo:
+            found.append(f"rds[{i}] ({resource.name}): schedule {resource.schedule.text} copies less often "
+                         f"than the RPO objective {format_duration(config.objectives.rpo)}: the RPO cannot be met")
+    return found
+
+
+STARTER_CONFIG = """\
+# dr.yaml: what dr protects, where the copies go, and how fresh they must be.
+# Check it with `dr validate`. Durations: 30s, 15m, 1h, 7d (or 1h30m).
+# Schedules: "every <duration>" or a five-field cron in UTC, quoted: "0 */6 * * *".
+
+version: 1                    # config format version; 1 is the only one so far
+
+regions:
+  primary: us-east-1          # where production runs today
+  dr: us-west-2               # where copies are kept and where failover lands
+
+aws:
+  profile: null               # AWS profile from ~/.aws/config; null uses the default credential chain
+  endpoint_url: null          # a local AWS simulation (the URL `dr sandbox` prints); null for real AWS
+
+objectives:
+  rpo: 1h                     # recovery point objective: the most data you can afford to lose
+  rto: 30m                    # recovery time objective: the longest you can afford to be down
+
+kms:
+  dr_key: alias/dr-backups    # customer managed KMS key IN THE DR REGION that encrypts every copy
+
+state:
+  path: ./.dr-state           # run records and journals in a local directory (relative to this file)
+  # bucket: acme-dr-state     # or: an S3 bucket in the DR region (use instead of path in production)
+  # prefix: dr/               # optional key prefix inside that bucket
+
+rds:
+  - name: app-db              # your short name for it: dr backup run --name app-db
+    instance: acme-prod-db    # the RDS DB instance identifier in the primary region
+    schedule: every 1h        # how often to snapshot it and copy the snapshot to the DR region
+    retention:                # copies kept in the DR region (the newest is always kept)
+      last: 3                 # the newest 3
+      hourly: 24              # plus one per hour for 24 hours
+      daily: 7                # plus one per day for 7 days
+      weekly: 4               # plus one per week for 4 weeks
+      monthly: 12             # plus one per month for 12 months
+  # - name: orders-db
+  #   cluster: acme-aurora    # an Aurora DB cluster identifier, instead of instance
+  #   schedule: "0 */6 * * *" # cron, UTC: every 6 hours on the hour
+  #   retention: {daily: 7, weekly: 4}
+"""

@@ -1,0 +1,160 @@
+"""LocalStore: the state store as a directory of JSON files (`state: {path: ./.dr-state}`).
+
+Writes go to a temp file (named `.tmp-…`) in the target's directory, are fsynced, and then
+appear in one step: `os.replace` for put_json (atomic replace), `os.link` for create_json
+(atomic and exclusive: it fails if the name exists). A crash before that step leaves only a
+temp file, which list_keys ignores. Directories are 0700 and files 0600: run records can name
+resources and hosts.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dr.errors import OperationFailed
+from dr.state.base import TEMP_PREFIX, decode_document, encode_document, validate_key, validate_prefix
+
+
+class LocalStore:
+    def __init__(self, root: Path | str):
+        self.root = Path(root).absolute()
+        self.description = f"local directory {self.root}"
+
+    # -- the contract -----------------------------------------------------------------------
+
+    def put_json(self, key: str, document: Mapping[str, Any]) -> None:
+        path = self._path(key)
+        data = encode_document(document)
+        with self._io("write", path):
+            temp = self._write_temp(path.parent, data)
+            try:
+                os.replace(temp, path)
+            except BaseException:
+                _unlink(temp)
+                raise
+            _fsync_dir(path.parent)
+
+    def get_json(self, key: str) -> dict | None:
+        path = self._path(key)
+        with self._io("read", path):
+            try:
+                data = path.read_bytes()
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                return None
+        return decode_document(data, str(path))
+
+    def create_json(self, key: str, document: Mapping[str, Any]) -> bool:
+        path = self._path(key)
+        data = encode_document(document)
+        with self._io("write", path):
+            temp = self._write_temp(path.parent, data)
+            try:
+                os.link(temp, path)
+            except FileExistsError:
+                return False
+            finally:
+                _unlink(temp)
+            _fsync_dir(path.parent)
+            return True
+
+    def list_keys(self, prefix: str) -> list[str]:
+        validate_prefix(prefix)
+        # Walk only the deepest directory the prefix names in full; filter the rest by string.
+        start = self.root.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else self.root
+        return sorted(key for key in self._walk(start) if key.startswith(prefix))
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        with self._io("delete", path):
+            try:
+                path.unlink()
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*validate_key(key).split("/"))
+
+    def _io(self, action: str, path: Path):
+        return _os_errors(action, path, self.root)
+
+    def _write_temp(self, directory: Path, data: bytes) -> str:
+        self._make_dirs(directory)
+        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)  # mode 0600
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            _unlink(temp)
+            raise
+        return temp
+
+    def _make_dirs(self, directory: Path) -> None:
+        missing = []
+        while not directory.is_dir():
+            missing.append(directory)
+            if directory == self.root:
+                break
+            directory = directory.parent
+        for d in reversed(missing):
+            try:
+                d.mkdir(mode=0o700, parents=d == self.root)
+            except FileExistsError:
+                pass  # a concurrent writer made it
+            else:
+                os.chmod(d, 0o700)  # whatever the umask
+
+    def _walk_error(self, exc: OSError) -> None:
+        if not isinstance(exc, (FileNotFoundError, NotADirectoryError)):  # absent: nothing to list
+            raise OperationFailed(f"cannot list state directory {exc.filename}: {exc.strerror}",
+                                  hint=f"check the permissions of {self.root}") from exc
+
+    def _walk(self, start: Path) -> Iterator[str]:
+        for dirpath, dirnames, filenames in os.walk(start, onerror=self._walk_error):
+            dirnames[:] = [d for d in dirnames if not d.startswith(TEMP_PREFIX)]
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            for name in filenames:
+                if not name.startswith(TEMP_PREFIX):
+                    yield name if rel == "." else f"{rel}/{name}"
+
+
+@contextmanager
+def _os_errors(action: str, path: Path, root: Path) -> Iterator[None]:
+    """Turn an OSError into a DrError that names the file and the fix."""
+    try:
+        yield
+    except OSError as exc:
+        raise OperationFailed(
+            f"cannot {action} state file {path}: {exc.strerror or exc}",
+            hint=f"check that {root} is a writable directory with free space "
+            "(and that no key is both a file and a folder)",
+        ) from exc
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the new directory entry durable (best effort: not every OS allows it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,409 @@
+"""dr.yaml validation: the model, and the exact text (key, line, expectation) of every error kind."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from dr.config import (
+    DEFAULT_RETENTION,
+    DEFAULT_SCHEDULE_TEXT,
+    STARTER_CONFIG,
+    AwsSettings,
+    Config,
+    KmsSettings,
+    Objectives,
+    RdsResource,
+    Regions,
+    RetentionPolicy,
+    StateSettings,
+    load_config,
+    parse_config,
+    parse_schedule,
+    warnings,
+)
+from dr.errors import EXIT_USAGE, ConfigError
+
+KEY_ARN = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+# Line numbers matter in the tests below: keep this text's layout stable.
+FULL = f"""\
+version: 1
+regions:
+  primary: us-east-1
+  dr: us-west-2
+aws:
+  profile: prod
+  endpoint_url: http://127.0.0.1:5000
+objectives:
+  rpo: 1h
+  rto: 30m
+kms:
+  dr_key: {KEY_ARN}
+state:
+  bucket: acme-dr-state
+  prefix: dr/
+rds:
+  - name: app-db
+    instance: acme-prod-db
+    schedule: every 1h
+    retention: {{last: 3, hourly: 24, daily: 7, weekly: 4, monthly: 12}}
+  - name: orders
+    cluster: acme-aurora
+    schedule: "0 * * * *"
+  - name: reports
+    instance: reports-db
+    retention: {{daily: 7}}
+s3:
+mysql: null
+"""
+
+
+def edit(old: str, new: str, text: str = FULL) -> str:
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+def error_of(text: str, **kwargs) -> str:
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, **kwargs)
+    assert e.value.exit_code == EXIT_USAGE
+    return str(e.value)
+
+
+# --- valid configs --------------------------------------------------------------------------------
+
+
+def test_starter_config_parses(tmp_path):
+    config = parse_config(STARTER_CONFIG, base_dir=tmp_path)
+    assert config.regions == Regions("us-east-1", "us-west-2")
+    assert config.aws == AwsSettings()
+    assert config.objectives == Objectives(timedelta(hours=1), timedelta(minutes=30))
+    assert config.kms == KmsSettings("alias/dr-backups")
+    assert config.state == StateSettings(path=tmp_path / ".dr-state")
+    (db,) = config.rds
+    assert (db.name, db.kind, db.source_id, db.schedule.text) == ("app-db", "instance", "acme-prod-db", "every 1h")
+    assert db.retention == RetentionPolicy(last=3, hourly=24, daily=7, weekly=4, monthly=12)
+    assert "endpoint_url" in STARTER_CONFIG and "dr sandbox" in STARTER_CONFIG
+    assert "# bucket:" in STARTER_CONFIG and "#   cluster:" in STARTER_CONFIG
+    assert warnings(config) == []
+
+
+def test_full_config_round_trip():
+    config = parse_config(FULL, source="conf/dr.yaml")
+    assert config == Config(
+        version=1,
+        regions=Regions(primary="us-east-1", dr="us-west-2"),
+        aws=AwsSettings(profile="prod", endpoint_url="http://127.0.0.1:5000"),
+        objectives=Objectives(rpo=timedelta(hours=1), rto=timedelta(minutes=30)),
+        kms=KmsSettings(dr_key=KEY_ARN),
+        state=StateSettings(bucket="acme-dr-state", prefix="dr/"),
+        rds=(
+            RdsResource("app-db", "acme-prod-db", None, parse_schedule("every 1h"),
+                        RetentionPolicy(last=3, hourly=24, daily=7, weekly=4, monthly=12)),
+            RdsResource("orders", None, "acme-aurora", parse_schedule("0 * * * *"), DEFAULT_RETENTION),
+            RdsResource("reports", "reports-db", None, parse_schedule(DEFAULT_SCHEDULE_TEXT),
+                        RetentionPolicy(daily=7)),
+        ),
+        source="conf/dr.yaml",
+    )
+    assert parse_config(FULL, source="conf/dr.yaml") == config  # deterministic, comparable
+    assert config.rds_resource("orders").kind == "cluster"
+    assert config.rds_resource("orders").source_id == "acme-aurora"
+
+
+def test_minimal_config_defaults(tmp_path):
+    text = ("version: 1\nregions: {primary: eu-west-1, dr: us-gov-west-1}\nobjectives: {rpo: 1d, rto: 4h}\n"
+            "kms: {dr_key: 1234abcd-12ab-34cd-56ef-1234567890ab}\nstate: {path: /var/lib/dr}\n")
+    config = parse_config(text, base_dir=tmp_path)
+    assert config.aws == AwsSettings()
+    assert config.rds == ()
+    assert config.state.path == Path("/var/lib/dr")
+
+
+def test_rds_resource_unknown_name():
+    config = parse_config(FULL)
+    with pytest.raises(ConfigError) as e:
+        config.rds_resource("nope")
+    assert str(e.value) == "no rds resource named 'nope' in dr.yaml (known: app-db, orders, reports)"
+
+
+def test_config_is_frozen():
+    config = parse_config(FULL)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.version = 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.rds[0].retention.daily = 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.rds[0].schedule.text = "every 1m"
+
+
+def test_relative_state_path_resolves_against_base_dir(tmp_path):
+    text = edit("  bucket: acme-dr-state\n  prefix: dr/\n", "  path: ../state/./dr\n")
+    assert parse_config(text, base_dir=tmp_path / "conf").state.path == tmp_path / "state" / "dr"
+
+
+def test_relative_state_path_defaults_to_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = edit("  bucket: acme-dr-state\n  prefix: dr/\n", "  path: .dr-state\n")
+    assert parse_config(text).state.path == tmp_path / ".dr-state"
+
+
+def test_load_config_resolves_against_file_dir(tmp_path, monkeypatch):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "dr.yaml").write_text(STARTER_CONFIG)
+    monkeypatch.chdir(tmp_path)
+    config = load_config("conf/dr.yaml")
+    assert config.state.path == tmp_path / "conf" / ".dr-state"
+    assert config.source == "conf/dr.yaml"
+
+
+def test_load_config_missing_file(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(tmp_path / "dr.yaml")
+    assert str(e.value) == (f"config file {tmp_path / 'dr.yaml'} not found: run `dr init` to write a starter "
+                            "dr.yaml, or pass --config PATH")
+
+
+def test_errors_name_the_file_basename(tmp_path):
+    path = tmp_path / "prod.yaml"
+    path.write_text(edit("  rpo: 1h", "  rpo: soon"))
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value).endswith("got 'soon' (prod.yaml line 9)")
+
+
+def test_reserved_sections_absent_or_null_are_accepted():
+    assert parse_config(FULL + "dns:\nnotify: ~\n").version == 1
+
+
+def test_yaml_merge_keys_work():
+    merged = edit("  - name: reports\n", "  - <<: {schedule: every 2h}\n    name: reports\n")
+    assert parse_config(merged).rds_resource("reports").schedule.text == "every 2h"
+
+
+# --- one test per error kind: exact text, key path, line ------------------------------------------
+
+
+def test_wrong_type():
+    assert error_of(edit("regions:\n  primary: us-east-1\n  dr: us-west-2\n", "regions: [us-east-1, us-west-2]\n")) \
+        == "regions: expected a mapping like {primary: us-east-1, dr: us-west-2}, got a list (dr.yaml line 2)"
+    assert error_of(FULL.split("rds:")[0] + "rds: {name: app-db}\n") == (
+        "rds: expected a list of databases, each a mapping with name and instance or cluster, "
+        "got a mapping (dr.yaml line 16)")
+
+
+def test_bad_whole_number():
+    assert error_of(edit("{daily: 7}", "{daily: seven}")) == \
+        "rds[2].retention.daily: expected a whole number >= 0, got 'seven' (dr.yaml line 26)"
+
+
+def test_boolean_is_not_a_whole_number():
+    assert error_of(edit("{last: 3,", "{last: yes,")) == \
+        "rds[0].retention.last: expected a whole number >= 0, got True (dr.yaml line 20)"
+
+
+def test_unknown_key_with_did_you_mean():
+    assert error_of(edit("    retention: {last", "    retension: {last")) == \
+        "rds[0].retension: unknown key; did you mean 'retention'? (dr.yaml line 20)"
+    assert error_of(edit("version: 1\n", "version: 1\nregion: x\n")).startswith(
+        "region: unknown key; did you mean 'regions'? (dr.yaml line 2)")
+
+
+def test_unknown_key_without_close_match_lists_the_keys():
+    assert error_of(edit("  dr_key:", "  zzz: 1\n  dr_key:")) == \
+        "kms.zzz: unknown key; expected one of: dr_key (dr.yaml line 12)"
+
+
+def test_missing_required_key():
+    assert error_of(edit("  dr: us-west-2\n", "")) == "regions.dr: required key is missing (dr.yaml line 3)"
+    assert error_of(edit("version: 1\n", "")) == "version: required key is missing (dr.yaml line 1)"
+
+
+def test_bad_region():
+    assert error_of(edit("dr: us-west-2", "dr: us-west")) == \
+        "regions.dr: expected an AWS region name like us-east-1, got 'us-west' (dr.yaml line 4)"
+
+
+def test_same_regions():
+    text = edit("dr: us-west-2", "dr: us-east-1").replace(":kms:us-west-2:", ":kms:us-east-1:")
+    assert error_of(text) == ("regions.dr: must differ from regions.primary (copies must survive the loss of "
+                              "the primary region), got 'us-east-1' (dr.yaml line 4)")
+
+
+def test_kms_arn_in_wrong_region():
+    wrong = KEY_ARN.replace("us-west-2", "us-east-1")
+    assert error_of(edit(KEY_ARN, wrong)) == (
+        "kms.dr_key: the key must be in the DR region us-west-2: every copy is encrypted with a key in the DR "
+        f"region, got '{wrong}' (dr.yaml line 12)")
+
+
+def test_kms_aws_managed_alias():
+    expected = ("kms.dr_key: an AWS managed key cannot be used for cross-region or cross-account copies; create "
+                "a customer managed key in the DR region (us-west-2) and give its alias or ARN, got {!r} "
+                "(dr.yaml line 12)")
+    assert error_of(edit(KEY_ARN, "alias/aws/rds")) == expected.format("alias/aws/rds")
+    arn = "arn:aws:kms:us-west-2:123456789012:alias/aws/rds"
+    assert error_of(edit(KEY_ARN, arn)) == expected.format(arn)
+
+
+def test_kms_not_a_key():
+    assert error_of(edit(KEY_ARN, "dr-backups")) == (
+        "kms.dr_key: expected a KMS key in the DR region: an alias (alias/dr-backups), a key id (UUID) or a "
+        "key ARN, got 'dr-backups' (dr.yaml line 12)")
+
+
+def test_both_instance_and_cluster():
+    assert error_of(edit("    cluster: acme-aurora\n", "    cluster: acme-aurora\n    instance: x\n")) == \
+        "rds[1]: set exactly one of 'instance' or 'cluster', not both (dr.yaml line 21)"
+
+
+def test_neither_instance_nor_cluster():
+    assert error_of(edit("    cluster: acme-aurora\n", "")) == (
+        "rds[1]: required key is missing: set 'instance' (an RDS DB instance identifier) or 'cluster' "
+        "(an Aurora DB cluster identifier) (dr.yaml line 21)")
+
+
+def test_bad_rds_identifier():
+    assert error_of(edit("cluster: acme-aurora", "cluster: acme--aurora")) == (
+        "rds[1].cluster: expected an RDS DB cluster identifier (1-63 letters, digits and hyphens, starting with "
+        "a letter, no '--', not ending in '-'), got 'acme--aurora' (dr.yaml line 22)")
+
+
+def test_duplicate_name():
+    assert error_of(edit("name: reports", "name: app-db")) == (
+        "rds[2].name: duplicate name: rds[0] already uses it; names must be unique, got 'app-db' "
+        "(dr.yaml line 24)")
+
+
+@pytest.mark.parametrize("name", ["App-db", "app_db", "app--db", "app-", "1db", "a" * 41, 7])
+def test_bad_name(name):
+    assert error_of(edit("name: orders", f"name: {name}")) == (
+        "rds[1].name: expected a name of lowercase letters, digits and hyphens (starting with a letter, at most "
+        f"40 characters, no '--', not ending in '-'), got {name!r} (dr.yaml line 21)")
+
+
+def test_reserved_section():
+    assert error_of(FULL + "stack:\n  name: acme-web\n") == (
+        "stack: not supported by this version of dr yet; remove it (it will be read by a later version) "
+        "(dr.yaml line 29)")
+
+
+def test_bad_duration():
+    assert error_of(edit("rto: 30m", "rto: 30 minutes")) == (
+        "objectives.rto: expected a duration like 30s, 15m, 1h or 7d (or a compound like 1h30m), "
+        "got '30 minutes' (dr.yaml line 10)")
+    assert error_of(edit("rpo: 1h", "rpo: 60")) == (
+        "objectives.rpo: expected a duration like 30s, 15m, 1h or 7d (or a compound like 1h30m), "
+        "got 60 (dr.yaml line 9)")
+
+
+def test_bad_schedule():
+    assert error_of(edit("schedule: every 1h", "schedule: hourly")) == (
+        "rds[0].schedule: expected a schedule: 'every <duration>' (like 'every 1h') or a five-field cron "
+        "'minute hour day-of-month month day-of-week' (like '0 */6 * * *'), got 'hourly' (dr.yaml line 19)")
+    assert error_of(edit('schedule: "0 * * * *"', 'schedule: "0 25 * * *"')) == (
+        "rds[1].schedule: cron hour field '25': 25 is outside 0-23; a cron has five fields "
+        "'minute hour day-of-month month day-of-week', or write 'every <duration>', got '0 25 * * *' "
+        "(dr.yaml line 23)")
+
+
+def test_retention_that_keeps_nothing():
+    assert error_of(edit("{daily: 7}", "{daily: 0}")) == (
+        "rds[2].retention: every count is 0, so retention would keep nothing but the newest copy; set at least "
+        "one of last, hourly, daily, weekly, monthly above 0 (dr.yaml line 26)")
+
+
+def test_state_needs_exactly_one_of_bucket_or_path():
+    assert error_of(edit("  prefix: dr/\n", "  path: x\n")) == (
+        "state: set exactly one of 'bucket' (an S3 bucket in the DR region) or 'path' (a local directory), "
+        "not both (dr.yaml line 14)")
+    assert error_of(edit("  bucket: acme-dr-state\n", "")) == (
+        "state: required key is missing: set 'bucket' (an S3 bucket in the DR region) or 'path' "
+        "(a local directory) (dr.yaml line 14)")
+
+
+def test_bad_bucket_name():
+    assert error_of(edit("bucket: acme-dr-state", "bucket: Acme_State")) == (
+        "state.bucket: expected an S3 bucket name (3-63 characters: lowercase letters, digits, dots, hyphens), "
+        "got 'Acme_State' (dr.yaml line 14)")
+
+
+def test_bad_endpoint_url():
+    assert error_of(edit("http://127.0.0.1:5000", "127.0.0.1:5000")) == (
+        "aws.endpoint_url: expected an http(s) URL like http://127.0.0.1:5000, or null for real AWS, "
+        "got '127.0.0.1:5000' (dr.yaml line 7)")
+
+
+@pytest.mark.parametrize("value, shown", [("2", "2"), ("1.0", "1.0"), ("'1'", "'1'"), ("true", "True")])
+def test_wrong_version(value, shown):
+    assert error_of(edit("version: 1", f"version: {value}")) == \
+        f"version: expected 1 (the only config version this dr understands), got {shown} (dr.yaml line 1)"
+
+
+def test_yaml_syntax_error():
+    assert error_of(edit("  rto: 30m\n", "  rto: 30m\n   kms: x: y\n")) == (
+        "YAML syntax error: mapping values are not allowed here (dr.yaml line 11 column 7)")
+
+
+def test_unquoted_cron_gets_a_hint():
+    assert error_of(edit('"0 * * * *"', "*/15 * * * *")) == (
+        "YAML syntax error: expected alphabetic or numeric character, but found '/' while scanning an alias; "
+        "quote values that start with '*', like schedule: \"*/15 * * * *\" (dr.yaml line 23 column 16)")
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n"])
+def test_empty_file(text):
+    assert error_of(text) == ("dr.yaml is empty: expected a mapping with version, regions, objectives, kms and "
+                              "state; run `dr init` to write a starter dr.yaml")
+
+
+def test_top_level_not_a_mapping():
+    assert error_of("- version: 1\n") == ("(top level): expected a mapping of settings (version, regions, "
+                                          "objectives, ...), got a list (dr.yaml line 1)")
+
+
+def test_duplicate_yaml_key():
+    assert error_of(edit("  rto: 30m\n", "  rto: 30m\n  rpo: 2h\n")) == \
+        "objectives.rpo: duplicate key (already set on line 9) (dr.yaml line 11)"
+
+
+def test_multiple_errors_in_file_order():
+    text = edit("dr: us-west-2", "dr: mars-1")
+    text = edit("{daily: 7}", "{daily: seven}", text)
+    text = edit("  prefix: dr/\n", "  prefixx: dr/\n", text)
+    text = edit("version: 1\n", "version: 1\nmongo: [x]\n", text)
+    text = edit("  rto: 30m\n", "", text)
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, source="/etc/dr/dr.yaml")
+    assert str(e.value).splitlines() == e.value.problems == [
+        "mongo: not supported by this version of dr yet; remove it (it will be read by a later version) "
+        "(dr.yaml line 2)",
+        "regions.dr: expected an AWS region name like us-east-1, got 'mars-1' (dr.yaml line 5)",
+        "objectives.rto: required key is missing (dr.yaml line 10)",
+        "state.prefixx: unknown key; did you mean 'prefix'? (dr.yaml line 15)",
+        "rds[2].retention.daily: expected a whole number >= 0, got 'seven' (dr.yaml line 26)",
+    ]
+
+
+# --- warnings -------------------------------------------------------------------------------------
+
+
+def test_warnings_schedule_slower_than_rpo():
+    text = edit("schedule: every 1h", "schedule: every 1d")
+    assert warnings(parse_config(text)) == [
+        "rds[0] (app-db): schedule every 1d copies less often than the RPO objective 1h: the RPO cannot be met",
+        # reports has the default schedule (every 1d)
+        "rds[2] (reports): schedule every 1d copies less often than the RPO objective 1h: the RPO cannot be met",
+    ]
+
+
+def test_warnings_cron_uses_longest_gap():
+    text = edit("rpo: 1h", "rpo: 1d").replace("schedule: every 1h", 'schedule: "0 9 * * mon-fri"')
+    assert warnings(parse_config(text)) == [
+        "rds[0] (app-db): schedule 0 9 * * mon-fri copies less often than the RPO objective 1d: "
+        "the RPO cannot be met",
+    ]
