@@ -567,7 +567,7 @@ rds:
   - name: app-db              # your short name for it: dr backup run --name app-db
     instance: acme-prod-db    # the RDS DB instance identifier in the primary region
     schedule: every 1h        # how often to snapshot it and copy the snapshot to the DR region
-    retention:                # copies kept in the DR region (the newest is always kept)
+    retention:                # copies kept in each region (the newest is always kept)
       last: 3                 # the newest 3
       hourly: 24              # plus one per hour for 24 hours
       daily: 7                # plus one per day for 7 days

@@ -7,9 +7,9 @@ The same cases run against LocalStore in tests/unit/test_state_contract.py.
 from __future__ import annotations
 
 import pytest
-from tests.state_contract import Backend, StateStoreContract
 
 from dr.state import S3Store
+from tests.state_contract import Backend, StateStoreContract
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,6 @@ no "regenerate from the code" switch.
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -143,15 +142,14 @@ def test_rejects_bad_input(call):
         call()
 
 
-def test_100k_points_plan_quickly():
-    """The brief asks for well under 2 s on a small machine; the bound here is loose for CI."""
+def test_100k_points_are_all_decided():
+    """Timing lives in benchmarks/retention_bench.py (never asserted in tests: CI machines are noisy)."""
     points = [pt(f"rp-{i:06d}", 7 * i, "creating" if i % 997 == 0 else "available") for i in range(100_000)]
     policy = RetentionPolicy(last=3, hourly=24, daily=7, weekly=4, monthly=12)
-    start = time.perf_counter()
     plan = apply_policy(points, policy, NOW)
-    elapsed = time.perf_counter() - start
     assert len(plan) == 100_000
-    assert elapsed < 5, f"100k points took {elapsed:.2f}s"
+    newest_available = next(d for d in plan if d.id == "rp-000001")  # rp-000000 is "creating"
+    assert newest_available.keep and "newest available copy" in newest_available.reasons
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ The same cases run against S3Store in tests/integration/test_state_contract_s3.p
 from __future__ import annotations
 
 import pytest
-from tests.state_contract import Backend, StateStoreContract
 
 from dr.state import LocalStore
+from tests.state_contract import Backend, StateStoreContract
 
 
 class TestLocalStoreContract(StateStoreContract):
