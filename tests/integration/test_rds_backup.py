@@ -288,3 +288,30 @@ def test_readiness_reports_missing_copies_then_passes(seeded, capsys):
     assert "no copy in us-west-2 yet" in capsys.readouterr().out
     assert main(["--config", str(seeded.config_path), "backup", "run"]) == 0
     assert main(args) == 0
+
+
+def test_run_records_go_to_an_encrypted_state_bucket_in_the_dr_region(seeded, boto):
+    boto("s3", "us-west-2").create_bucket(
+        Bucket="acme-dr-state", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    text = seeded.config_path.read_text()
+    seeded.write_config(text.replace(f'state: {{path: "{seeded.state_dir}"}}',
+                                     "state: {bucket: acme-dr-state, prefix: dr}"))
+    assert "acme-dr-state" in seeded.config_path.read_text()
+    assert main(["--config", str(seeded.config_path), "backup", "run"]) == 0
+    s3 = boto("s3", "us-west-2")
+    (obj,) = s3.list_objects_v2(Bucket="acme-dr-state", Prefix="dr/runs/")["Contents"]
+    head = s3.head_object(Bucket="acme-dr-state", Key=obj["Key"])
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"] == seeded.dr_key_arn
+    record = json.loads(s3.get_object(Bucket="acme-dr-state", Key=obj["Key"])["Body"].read())
+    assert record["status"] == "completed" and len(record["results"]) == 2
+
+
+def test_state_bucket_in_the_wrong_region_is_refused(seeded, boto, capsys):
+    boto("s3", "us-east-1").create_bucket(Bucket="acme-dr-state")
+    text = seeded.config_path.read_text()
+    seeded.write_config(text.replace(f'state: {{path: "{seeded.state_dir}"}}',
+                                     "state: {bucket: acme-dr-state}"))
+    assert main(["--config", str(seeded.config_path), "backup", "run"]) == 1
+    assert "acme-dr-state" in capsys.readouterr().err
+    assert len(manual(boto("rds", "us-west-2"), instance=W.INSTANCE)) == 0
