@@ -78,8 +78,8 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
             _say(app, f"   {p['id']}: {p['status']}, encrypted={p['encrypted']}, "
                       f"DR key={'yes' if p['dr_key'] else 'NO'}, tags {p['tags']}")
     _say(app)
-    _say(app, f"Run records are in {workdir / 'state'}; `dr --config {config_path} runs list` "
-              "reads them (with a sandbox running at the same endpoint for AWS calls).")
+    _say(app, f"Run records are in {workdir / 'state'}: `dr --config {config_path} runs list` "
+              "shows them.")
     _say(app, "Try it yourself: `dr sandbox start --seed`, then "
               "`dr --config dr.sandbox.yaml backup run`.")
     return Outcome(data=summary, text="")
