@@ -31,9 +31,9 @@ from dr.schedule import (
 
 __all__ = [
     "AwsSettings", "Config", "CronSpec", "DEFAULT_RETENTION", "DEFAULT_SCHEDULE_TEXT", "KmsSettings",
-    "Objectives", "RdsResource", "Regions", "RESERVED_SECTIONS", "RetentionPolicy", "STARTER_CONFIG",
+    "Objectives", "RdsResource", "Regions", "RESERVED_SECTIONS", "RetentionPolicy", "S3Resource", "STARTER_CONFIG",
     "Schedule", "StateSettings", "format_duration", "load_config", "parse_config", "parse_duration",
-    "parse_schedule", "warnings",
+    "parse_schedule", "parse_size", "warnings",
 ]
 
 
@@ -105,6 +105,25 @@ class RdsResource:
 
 
 @dataclass(frozen=True)
+class S3Resource:
+    """A source bucket (primary region) copied server-side into a destination bucket (DR region)."""
+
+    name: str
+    source: str
+    destination: str
+    prefix: str = ""
+    schedule: Schedule = field(default_factory=lambda: parse_schedule(DEFAULT_S3_SCHEDULE_TEXT))
+    delete: str = "keep"  # "keep": never delete in the destination; "mirror": after delete_grace
+    delete_grace: timedelta = timedelta(hours=24)
+    concurrency: int = 16
+    multipart_threshold: int = 5 * 1024**3  # bytes; larger objects are copied in parallel parts
+
+
+DEFAULT_S3_SCHEDULE_TEXT = "every 1h"
+MiB, GiB = 1024**2, 1024**3
+
+
+@dataclass(frozen=True)
 class Config:
     version: int
     regions: Regions
@@ -114,6 +133,7 @@ class Config:
     state: StateSettings
     rds: tuple[RdsResource, ...]
     source: str
+    s3: tuple[S3Resource, ...] = ()
 
     def rds_resource(self, name: str) -> RdsResource:
         for resource in self.rds:
@@ -122,11 +142,22 @@ class Config:
         known = ", ".join(r.name for r in self.rds) or "none are configured"
         raise ConfigError(f"no rds resource named {name!r} in {self.source} (known: {known})")
 
+    def resource_names(self) -> dict[str, str]:
+        """Every configured resource name -> its kind ("rds", "s3")."""
+        names = {r.name: "rds" for r in self.rds}
+        names.update({r.name: "s3" for r in self.s3})
+        return names
+
 
 # --- rules ----------------------------------------------------------------------------------------
 
-RESERVED_SECTIONS = ("s3", "mysql", "mongo", "stack", "health", "dns", "notify")
-_TOP_KEYS = ("version", "regions", "aws", "objectives", "kms", "state", "rds")
+RESERVED_SECTIONS = ("mysql", "mongo", "stack", "health", "dns", "notify")
+_TOP_KEYS = ("version", "regions", "aws", "objectives", "kms", "state", "rds", "s3")
+_S3_KEYS = ("name", "source", "destination", "prefix", "schedule", "delete", "delete_grace",
+            "concurrency", "multipart_threshold")
+_SIZE_RE = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?")
+_SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4,
+               "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4}
 _RETENTION_KEYS = ("last", "hourly", "daily", "weekly", "monthly")
 
 _REGION_RE = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d+")
@@ -459,9 +490,10 @@ def _rds_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str]) -
                        schedule=schedule, retention=retention)
 
 
-def _schedule(ck: _Checker, path: str, node: _Node | None) -> Schedule | None:
+def _schedule(ck: _Checker, path: str, node: _Node | None,
+              default: str = DEFAULT_SCHEDULE_TEXT) -> Schedule | None:
     if node is None or node.value is None:
-        return parse_schedule(DEFAULT_SCHEDULE_TEXT)
+        return parse_schedule(default)
     try:
         return parse_schedule(node.value)
     except ValueError as e:
@@ -488,6 +520,85 @@ def _retention(ck: _Checker, path: str, node: _Node | None) -> RetentionPolicy |
     return RetentionPolicy(**counts) if ok else None
 
 
+def parse_size(value: Any) -> int:
+    """`5GiB`, `8MiB`, `100MB`, or a whole number of bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE_RE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if not match:
+        raise ValueError("expected a size like 8MiB, 5GiB or a number of bytes")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+
+
+def _s3(ck: _Checker, top: _Node, taken: set[str]) -> tuple[S3Resource, ...] | None:
+    node = top.value.get("s3")
+    if node is None or node.value is None:
+        return ()
+    if not isinstance(node.value, list):
+        ck.bad("s3", node, "expected a list of buckets, each a mapping with name, source and destination")
+        return None
+    first_use = {name: "rds" for name in taken}
+    resources = [_s3_item(ck, f"s3[{i}]", item, first_use) for i, item in enumerate(node.value)]
+    return tuple(resources) if all(resources) else None
+
+
+def _s3_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str]) -> S3Resource | None:
+    items = ck.mapping(path, node, _S3_KEYS,
+                       "expected a mapping like {name: assets, source: acme-assets, destination: acme-assets-dr}")
+    if items is None:
+        return None
+    before = len(ck.problems)
+    name = ck.required(path, node, "name")
+    if name is not None and not _ident_ok(name.value, _NAME_RE):
+        ck.bad(f"{path}.name", name, _EXPECT_NAME)
+    elif name is not None and name.value in first_use:
+        ck.bad(f"{path}.name", name, f"duplicate name: {first_use[name.value]} already uses it; names must be unique")
+    elif name is not None:
+        first_use[name.value] = path
+    buckets = {}
+    for key in ("source", "destination"):
+        child = ck.required(path, node, key)
+        if child is not None and not (isinstance(child.value, str) and _BUCKET_RE.fullmatch(child.value)
+                                      and ".." not in child.value):
+            ck.bad(f"{path}.{key}", child, _EXPECT_BUCKET)
+        elif child is not None:
+            buckets[key] = child.value
+    if len(buckets) == 2 and buckets["source"] == buckets["destination"]:
+        ck.bad(f"{path}.destination", items["destination"], "must differ from source (the copy goes to a bucket "
+                                                            "in the DR region)")
+    prefix = items.get("prefix")
+    if prefix is not None and not isinstance(prefix.value, (str, type(None))):
+        ck.bad(f"{path}.prefix", prefix, "expected a key prefix string like uploads/ (or \"\" for the whole bucket)")
+    delete = items.get("delete")
+    if delete is not None and delete.value not in ("keep", "mirror"):
+        ck.bad(f"{path}.delete", delete, "expected keep (never delete in the destination) or mirror (delete there "
+                                         "once the source has been gone for delete_grace)")
+    grace = _duration(ck, f"{path}.delete_grace", items.get("delete_grace"))
+    concurrency = items.get("concurrency")
+    if concurrency is not None and not (_is_whole(concurrency.value) and 1 <= concurrency.value <= 64):
+        ck.bad(f"{path}.concurrency", concurrency, "expected a whole number from 1 to 64")
+    threshold = items.get("multipart_threshold")
+    threshold_bytes = None
+    if threshold is not None:
+        try:
+            threshold_bytes = parse_size(threshold.value)
+            if not 5 * MiB <= threshold_bytes <= 5 * GiB:
+                raise ValueError("expected a size from 5MiB to 5GiB (S3's part and copy limits)")
+        except ValueError as e:
+            ck.bad(f"{path}.multipart_threshold", threshold, str(e))
+    schedule = _schedule(ck, f"{path}.schedule", items.get("schedule"), DEFAULT_S3_SCHEDULE_TEXT)
+    if len(ck.problems) > before:
+        return None
+    return S3Resource(
+        name=name.value, source=buckets["source"], destination=buckets["destination"],
+        prefix=(prefix.value if prefix is not None else None) or "", schedule=schedule,
+        delete=delete.value if delete is not None else "keep",
+        delete_grace=grace or timedelta(hours=24),
+        concurrency=concurrency.value if concurrency is not None else 16,
+        multipart_threshold=threshold_bytes or 5 * GiB,
+    )
+
+
 # --- entry points ---------------------------------------------------------------------------------
 
 
@@ -508,9 +619,10 @@ def parse_config(text: str, source: str = "dr.yaml", base_dir: Path | None = Non
     kms = _kms(ck, top, regions.dr if regions else None)
     state = _state(ck, top, Path(base_dir) if base_dir is not None else Path.cwd())
     rds = _rds(ck, top)
+    s3 = _s3(ck, top, {r.name for r in rds or ()})
     ck.raise_if_any()
     return Config(version=version, regions=regions, aws=aws, objectives=objectives, kms=kms, state=state,
-                  rds=rds, source=source)
+                  rds=rds, source=source, s3=s3)
 
 
 def load_config(path: str | Path) -> Config:
@@ -532,6 +644,10 @@ def warnings(config: Config) -> list[str]:
     for i, resource in enumerate(config.rds):
         if resource.schedule.nominal_interval() > config.objectives.rpo:
             found.append(f"rds[{i}] ({resource.name}): schedule {resource.schedule.text} copies less often "
+                         f"than the RPO objective {format_duration(config.objectives.rpo)}: the RPO cannot be met")
+    for i, bucket in enumerate(config.s3):
+        if bucket.schedule.nominal_interval() > config.objectives.rpo:
+            found.append(f"s3[{i}] ({bucket.name}): schedule {bucket.schedule.text} copies less often "
                          f"than the RPO objective {format_duration(config.objectives.rpo)}: the RPO cannot be met")
     return found
 
@@ -577,4 +693,13 @@ rds:
   #   cluster: acme-aurora    # an Aurora DB cluster identifier, instead of instance
   #   schedule: "0 */6 * * *" # cron, UTC: every 6 hours on the hour
   #   retention: {daily: 7, weekly: 4}
+
+s3:                           # buckets copied server-side, incrementally, to a bucket in the DR region
+  # - name: assets
+  #   source: acme-assets          # bucket in the primary region
+  #   destination: acme-assets-dr  # bucket in the DR region: versioning and default encryption on
+  #   prefix: ""                   # only keys under this prefix ("" for the whole bucket)
+  #   schedule: every 15m
+  #   delete: keep                 # keep: never delete there; mirror: delete once the source is gone for delete_grace
+  #   delete_grace: 24h
 """

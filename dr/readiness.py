@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dr.backup import rds_api
+from dr.backup import rds_api, s3
 from dr.backup.catalog import list_rds_points
 from dr.config import format_duration
 from dr.context import Context
@@ -36,6 +36,14 @@ def check_readiness(ctx: Context) -> list[Check]:
         checks.append(Check("state-store", True, store.description))
     except DrError as exc:
         checks.append(Check("state-store", False, str(exc)))
+    for b in config.s3:
+        try:
+            problems = s3.readiness_problems(ctx.aws, config, b)
+        except DrError as exc:
+            problems = [str(exc)]
+        checks.append(Check(f"s3:{b.name}", not problems, "; ".join(problems) or
+                            f"s3://{b.destination} is in {config.regions.dr}, versioned, "
+                            "encrypted with SSE-KMS by default"))
     for r in config.rds:
         kind = rds_api.KINDS[r.kind]
         try:

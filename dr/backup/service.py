@@ -9,43 +9,59 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import dr
-from dr.backup import rds, rds_api
+from dr.backup import rds, rds_api, s3
 from dr.backup.catalog import RecoveryPoint, list_rds_points
 from dr.backup.prune import PruneDecision, plan_prune
 from dr.backup.rds import RdsBackupItem, RdsExecutor
-from dr.config import RdsResource
+from dr.backup.s3 import S3PlanItem
+from dr.config import RdsResource, S3Resource
 from dr.context import Context
 from dr.errors import DrError, Interrupted, UsageError
 from dr.kms import DrKey, resolve_dr_key
-from dr.state.runs import ResourceResult, RunRecord, iso, new_run_id
+from dr.state.runs import ResourceResult, RunRecord, StepRecord, iso, new_run_id, parse_iso
 
 log = logging.getLogger(__name__)
-KINDS = ("rds",)
+KINDS = ("rds", "s3")
+
+
+@dataclass(frozen=True)
+class Selection:
+    rds: tuple[RdsResource, ...]
+    s3: tuple[S3Resource, ...]
+
+
+def select(ctx: Context, only: str | None, name: str | None) -> Selection:
+    """The resources a command works on: all, one kind (`--only`), or one by name (`--name`)."""
+    config = ctx.config
+    if only is not None and only not in KINDS:
+        raise UsageError(f"--only {only}: this version backs up {', '.join(KINDS)}")
+    if name is not None:
+        kind = config.resource_names().get(name)
+        if kind is None:
+            known = ", ".join(config.resource_names()) or "none are configured"
+            raise UsageError(f"no resource named {name!r} in {config.source} (known: {known})")
+        if only is not None and only != kind:
+            raise UsageError(f"--name {name} is an {kind} resource, but --only says {only}")
+        only = kind
+    rds = tuple(r for r in config.rds if name in (None, r.name)) if only in (None, "rds") else ()
+    s3 = tuple(r for r in config.s3 if name in (None, r.name)) if only in (None, "s3") else ()
+    return Selection(rds, s3)
 
 
 def select_rds(ctx: Context, only: str | None, name: str | None) -> list[RdsResource]:
-    if only is not None and only not in KINDS:
-        raise UsageError(f"--only {only}: this version backs up {', '.join(KINDS)}")
-    resources = list(ctx.config.rds)
-    if name is not None:
-        resources = [ctx.config.rds_resource(name)]
-    return resources
+    return list(select(ctx, only, name).rds)
 
 
 @dataclass
 class BackupOutcome:
     dry_run: bool
     plan: list[RdsBackupItem]
+    s3_plan: list[S3PlanItem] = field(default_factory=list)
     record: RunRecord | None = None
 
-    @property
-    def ok(self) -> bool:
-        if self.record is None:
-            return True
-        return self.record.status == "completed"
-
     def to_dict(self) -> dict:
-        d: dict = {"dry_run": self.dry_run, "plan": [i.to_dict() for i in self.plan]}
+        d: dict = {"dry_run": self.dry_run,
+                   "plan": [i.to_dict() for i in self.plan] + [i.to_dict() for i in self.s3_plan]}
         if self.record is not None:
             d["run"] = self.record.to_dict()
         return d
@@ -53,36 +69,37 @@ class BackupOutcome:
 
 def run_backup(ctx: Context, *, only: str | None = None, name: str | None = None,
                dry_run: bool = False) -> BackupOutcome:
-    resources = select_rds(ctx, only, name)
+    sel = select(ctx, only, name)
     config, now = ctx.config, ctx.clock.now()
     dr_key, key_error = _dr_key(ctx)
-    observations = [rds.observe(ctx.aws, config, r, now) for r in resources]
+    observations = [rds.observe(ctx.aws, config, r, now) for r in sel.rds]
     plan = rds.plan_rds_backup(observations, config, dr_key, key_error)
+    s3_plan = [s3.plan_item(ctx.aws, config, r, key_error, count=dry_run) for r in sel.s3]
     if dry_run:
-        return BackupOutcome(dry_run=True, plan=plan)
+        return BackupOutcome(dry_run=True, plan=plan, s3_plan=s3_plan)
 
     record = RunRecord(run_id=new_run_id("backup", now), kind="backup", status="running",
                        started_at=iso(now), command=ctx.command,
-                       plan=[i.to_dict() for i in plan], dr_version=dr.__version__,
-                       error=key_error)
+                       plan=[i.to_dict() for i in plan] + [i.to_dict() for i in s3_plan],
+                       dr_version=dr.__version__, error=key_error)
     runner = _Runner(ctx, record)
     runner.save()
-    by_name = {r.name: r for r in resources}
+    by_name = {r.name: r for r in sel.rds}
     runnable = []
     for item in plan:
-        result = ResourceResult(name=item.name, kind=item.kind.record_kind, status="running",
-                                started_at=iso(ctx.clock.now()))
-        record.results.append(result)
-        if item.blocked:
-            result.status, result.error = "failed", item.blocked
-            result.finished_at = result.started_at
-        else:
+        result = runner.start_result(item.name, item.kind.record_kind, item.blocked)
+        if not item.blocked:
             runnable.append((item, by_name[item.name], result))
     if runnable:
         executor = RdsExecutor(ctx.aws, config, ctx.clock, dr_key, runner.cancel, runner.save)
         runner.run_all(executor, runnable)
+    s3_by_name = {r.name: r for r in sel.s3}
+    for item in s3_plan:
+        result = runner.start_result(item.name, "s3", item.blocked)
+        if not item.blocked:
+            runner.run_s3(s3_by_name[item.name], result, dr_key)
     runner.finish()
-    return BackupOutcome(dry_run=False, plan=plan, record=record)
+    return BackupOutcome(dry_run=False, plan=plan, s3_plan=s3_plan, record=record)
 
 
 def _dr_key(ctx: Context) -> tuple[DrKey | None, str | None]:
@@ -93,7 +110,7 @@ def _dr_key(ctx: Context) -> tuple[DrKey | None, str | None]:
 
 
 class _Runner:
-    """Runs items in parallel, saves the record at every transition, handles Ctrl-C."""
+    """Runs items, saves the record at every transition, turns Ctrl-C into an interrupted record."""
 
     def __init__(self, ctx: Context, record: RunRecord):
         self.ctx, self.record = ctx, record
@@ -105,6 +122,14 @@ class _Runner:
         with self._lock:
             self._runs.save(self.record)
 
+    def start_result(self, name: str, kind: str, blocked: str | None) -> ResourceResult:
+        now = iso(self.ctx.clock.now())
+        result = ResourceResult(name=name, kind=kind, status="running", started_at=now)
+        if blocked:
+            result.status, result.error, result.finished_at = "failed", blocked, now
+        self.record.results.append(result)
+        return result
+
     def run_all(self, executor: RdsExecutor, runnable: list) -> None:
         pool = ThreadPoolExecutor(max_workers=min(4, len(runnable)), thread_name_prefix="dr-rds")
         futures = [pool.submit(self._one, executor, *job) for job in runnable]
@@ -114,18 +139,21 @@ class _Runner:
         except KeyboardInterrupt:
             self.cancel.set()
             pool.shutdown(wait=True, cancel_futures=True)
-            for result in self.record.results:
-                if result.status == "running":
-                    result.status, result.finished_at = "interrupted", iso(self.ctx.clock.now())
-            self.record.status = "interrupted"
-            self.record.error = "interrupted by the user (Ctrl-C)"
-            self.record.finished_at = iso(self.ctx.clock.now())
-            self.save()
-            raise Interrupted(
-                f"interrupted; run {self.record.run_id} recorded where it stopped",
-                hint="run the same `dr backup run` again: it reuses this slot's snapshots "
-                     "and takes no second one") from None
+            self._interrupted()
         pool.shutdown(wait=True)
+
+    def _interrupted(self) -> None:
+        for result in self.record.results:
+            if result.status == "running":
+                result.status, result.finished_at = "interrupted", iso(self.ctx.clock.now())
+        self.record.status = "interrupted"
+        self.record.error = "interrupted by the user (Ctrl-C)"
+        self.record.finished_at = iso(self.ctx.clock.now())
+        self.save()
+        raise Interrupted(
+            f"interrupted; run {self.record.run_id} recorded where it stopped",
+            hint="run the same `dr backup run` again: it reuses this slot's snapshots, takes no "
+                 "second one, and copies only the objects still missing") from None
 
     def _one(self, executor: RdsExecutor, item: RdsBackupItem, resource: RdsResource,
              result: ResourceResult) -> None:
@@ -144,6 +172,46 @@ class _Runner:
             result.finished_at = iso(self.ctx.clock.now())
             self.save()
 
+    def run_s3(self, resource: S3Resource, result: ResourceResult, dr_key: DrKey) -> None:
+        sync = s3.S3Sync(self.ctx.aws, self.ctx.config, resource, dr_key.arn, self.ctx.clock,
+                         self.cancel, self.ctx.store)
+        step = StepRecord(name="copy", status="running", started_at=iso(self.ctx.clock.now()),
+                          detail=f"s3://{resource.source}/{resource.prefix} -> "
+                                 f"s3://{resource.destination}/{resource.prefix}")
+        result.steps.append(step)
+        self.save()
+        try:
+            stats = sync.run()
+        except Interrupted:
+            step.status, step.finished_at = "interrupted", iso(self.ctx.clock.now())
+            result.summary = sync.stats.summary()
+            self._interrupted()
+        except KeyboardInterrupt:
+            self.cancel.set()
+            self._interrupted()
+        except DrError as exc:
+            step.status, step.error = "failed", str(exc)
+            result.status, result.error = "failed", str(exc)
+            stats = sync.stats
+        else:
+            step.status = "completed" if not stats.failed else "failed"
+            result.status = step.status
+            if stats.failed:
+                result.error = f"{len(stats.failed)} object(s) failed to copy; first: " \
+                               f"{stats.failed[0]['key']}: {stats.failed[0]['reason']}"
+        finished = self.ctx.clock.now()
+        step.finished_at = result.finished_at = iso(finished)
+        result.summary = stats.summary()
+        result.summary["seconds"] = round(
+            (finished - parse_iso(result.started_at)).total_seconds(), 3)
+        if stats.newest_source_modified is not None:
+            result.recovery_points.append({
+                "id": self.record.run_id, "region": self.ctx.config.regions.dr, "role": "copy",
+                "arn": f"arn:aws:s3:::{resource.destination}/{resource.prefix}",
+                "created": iso(stats.newest_source_modified), "kms_key_id": dr_key.arn})
+        s3.save_manifest(self.ctx.store, resource, self.record, result)
+        self.save()
+
     def finish(self) -> None:
         statuses = {r.status for r in self.record.results}
         if "interrupted" in statuses:
@@ -160,7 +228,22 @@ class _Runner:
 
 
 def list_points(ctx: Context, name: str | None = None) -> list[RecoveryPoint]:
-    return list_rds_points(ctx.aws, ctx.config, select_rds(ctx, None, name))
+    resources = select_rds(ctx, None, name)
+    return list_rds_points(ctx.aws, ctx.config, resources) if resources else []
+
+
+def list_s3_runs(ctx: Context, name: str | None = None) -> list[dict]:
+    """S3 copy runs (their manifests), newest first, for every selected bucket pair."""
+    runs = [m for r in select(ctx, None, name).s3 for m in s3.list_manifests(ctx.store, r.name)]
+    return sorted(runs, key=lambda m: m["run_id"].split("-", 1)[-1], reverse=True)
+
+
+def verify(ctx: Context, name: str | None = None) -> dict[str, s3.VerifyResult]:
+    sel = select(ctx, None, name)
+    if name is not None and not sel.s3:
+        raise UsageError(f"dr backup verify checks s3 resources in this version; {name} is rds",
+                         hint="dr backup list shows its copies and their age")
+    return {r.name: s3.verify(ctx.aws, ctx.config, r) for r in sel.s3}
 
 
 @dataclass
@@ -184,7 +267,7 @@ class PruneOutcome:
 def prune(ctx: Context, *, name: str | None = None, dry_run: bool = False) -> PruneOutcome:
     resources = select_rds(ctx, None, name)
     now = ctx.clock.now()
-    points = list_rds_points(ctx.aws, ctx.config, resources)
+    points = list_rds_points(ctx.aws, ctx.config, resources) if resources else []
     decisions = plan_prune(points, {r.name: r for r in resources}, now)
     outcome = PruneOutcome(dry_run=dry_run, decisions=decisions,
                            unmanaged=[p for p in points if not p.managed])

@@ -30,6 +30,14 @@ def register(sub) -> None:
                         help="also show manual snapshots dr did not make")
     list_p.set_defaults(handler=list_)
 
+    verify_p = verbs.add_parser(
+        "verify", help="check the DR copies against their sources (exit 3 if any differ)",
+        description="S3: compare both listings now and report objects missing or different in "
+                    "the DR region.\n\nExample:\n  dr backup verify --name assets",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    verify_p.add_argument("--name", help="one resource by its dr.yaml name")
+    verify_p.set_defaults(handler=verify)
+
     prune_p = verbs.add_parser("prune", help="apply retention; prints what is kept and why")
     prune_p.add_argument("--name", help="one resource by its dr.yaml name")
     prune_p.add_argument("--dry-run", action="store_true", help="print decisions; delete nothing")
@@ -51,15 +59,27 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
             lines.append(f"    cannot back up: {item.blocked}")
         lines += [f"    - {a}" for a in item.actions]
         lines += [f"    note: {n}" for n in item.notes]
-    if not outcome.plan:
-        lines.append("Nothing to back up: dr.yaml has no rds entries.")
+    for item in outcome.s3_plan:
+        lines.append(f"  {item.name}: s3://{item.source}/{item.prefix} -> "
+                     f"s3://{item.destination}/{item.prefix}")
+        if item.blocked:
+            lines.append(f"    cannot back up: {item.blocked}")
+        lines += [f"    - {a}" for a in item.actions]
+    if not outcome.plan and not outcome.s3_plan:
+        lines.append("Nothing to back up: dr.yaml has no rds or s3 entries.")
     code = 0
     if outcome.record is not None:
         rec = outcome.record
         lines.append(f"Run {rec.run_id}: {rec.status}")
         for res in rec.results:
             copy = next((p for p in res.recovery_points if p["role"] == "copy"), None)
-            where = f" -> {copy['id']} in {copy['region']}" if copy else ""
+            if res.kind == "s3":
+                sm = res.summary
+                where = (f": {sm.get('copied', 0)} copied ({sm.get('copied_bytes', 0)} bytes), "
+                         f"{sm.get('skipped_in_sync', 0)} in sync, {sm.get('failed', 0)} failed"
+                         if sm else "")
+            else:
+                where = f" -> {copy['id']} in {copy['region']}" if copy else ""
             lines.append(f"  {res.name}: {res.status}{where}")
             if res.error:
                 lines.append(f"    {res.error}")
@@ -71,7 +91,8 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
 
 
 def list_(args: argparse.Namespace, app: App) -> Outcome:
-    from dr.backup.service import list_points
+    from dr.backup.service import list_points, list_s3_runs
+    from dr.state.runs import parse_iso
 
     ctx = app.context()
     now = ctx.clock.now()
@@ -80,14 +101,45 @@ def list_(args: argparse.Namespace, app: App) -> Outcome:
     rows = [[p.resource, p.region, p.role, p.id, short_time(p.created),
              human_age(now - p.created if p.created else None), p.status,
              short_key(p.kms_key_id) if p.encrypted else "NOT ENCRYPTED"] for p in shown]
-    text = table(["RESOURCE", "REGION", "ROLE", "ID", "CREATED", "AGE", "STATUS", "KEY"], rows)
-    if not shown:
-        text = "No recovery points yet: run `dr backup run`."
+    parts = []
+    if rows:
+        parts.append(table(["RESOURCE", "REGION", "ROLE", "ID", "CREATED", "AGE", "STATUS", "KEY"],
+                           rows))
     hidden = len(points) - len(shown)
     if hidden:
-        text += f"\n({hidden} manual snapshot(s) not made by dr are not shown: --all shows them)"
-    return Outcome(data={"now": now.isoformat(), "recovery_points": [p.to_dict(now) for p in shown]},
-                   text=text)
+        parts.append(f"({hidden} manual snapshot(s) not made by dr are not shown: --all shows them)")
+    s3_runs = list_s3_runs(ctx, args.name)
+    s3_rows = []
+    for m in s3_runs:
+        newest = m.get("newest_source_modified")
+        s3_rows.append([m["name"], m["run_id"], m.get("status", "?"),
+                        human_age(now - parse_iso(m["finished_at"])) if m.get("finished_at")
+                        else "<running>",
+                        str(m.get("copied", 0)), str(m.get("skipped_in_sync", 0)),
+                        str(m.get("failed", 0)), str(m.get("copied_bytes", 0)),
+                        human_age(now - parse_iso(newest)) if newest else "<never>"])
+    if s3_rows:
+        parts.append(table(["S3", "RUN", "STATUS", "AGE", "COPIED", "IN-SYNC", "FAILED", "BYTES",
+                            "RPO"], s3_rows))
+    text = "\n\n".join(parts) or "No recovery points yet: run `dr backup run`."
+    return Outcome(data={"now": now.isoformat(), "recovery_points": [p.to_dict(now) for p in shown],
+                         "s3_runs": s3_runs}, text=text)
+
+
+def verify(args: argparse.Namespace, app: App) -> Outcome:
+    from dr.backup.service import verify as verify_service
+    from dr.errors import EXIT_BREACH
+
+    results = verify_service(app.context(), args.name)
+    lines = []
+    for name, result in results.items():
+        state = "OK" if result.ok else "DIFFERENT"
+        lines.append(f"{name}: {state}: {result.same} in sync, {result.missing} missing, "
+                     f"{result.different} different, {result.extra} only in the DR bucket")
+        lines += [f"  {e}" for e in result.examples]
+    ok = all(r.ok for r in results.values())
+    return Outcome(data={n: r.to_dict() for n, r in results.items()}, text="\n".join(lines),
+                   exit_code=0 if ok else EXIT_BREACH)
 
 
 def prune(args: argparse.Namespace, app: App) -> Outcome:

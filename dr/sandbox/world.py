@@ -11,6 +11,7 @@ PRIMARY, DR = "us-east-1", "us-west-2"
 DR_KEY_ALIAS = "alias/dr-backups"
 INSTANCE, CLUSTER = "acme-prod-db", "acme-aurora"
 HAND_MADE_SNAPSHOT = "acme-prod-db-before-migration"
+ASSETS, ASSETS_DR = "acme-assets", "acme-assets-dr"
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,27 @@ def seed(session: AwsSession) -> World:
     # Someone's own snapshot from before a migration: dr must list it as not its own and never
     # prune it.
     rds.create_db_snapshot(DBInstanceIdentifier=INSTANCE, DBSnapshotIdentifier=HAND_MADE_SNAPSHOT)
+    _seed_assets(session, dkey["Arn"])
     return World(primary_key_arn=pkey["Arn"], dr_key_arn=dkey["Arn"])
+
+
+def _seed_assets(session: AwsSession, dr_key_arn: str) -> None:
+    """User uploads in us-east-1; an empty, versioned, SSE-KMS bucket waiting in us-west-2."""
+    src, dst = session.client("s3", PRIMARY), session.client("s3", DR)
+    src.create_bucket(Bucket=ASSETS)
+    src.put_bucket_versioning(Bucket=ASSETS, VersioningConfiguration={"Status": "Enabled"})
+    dst.create_bucket(Bucket=ASSETS_DR, CreateBucketConfiguration={"LocationConstraint": DR})
+    dst.put_bucket_versioning(Bucket=ASSETS_DR, VersioningConfiguration={"Status": "Enabled"})
+    dst.put_bucket_encryption(Bucket=ASSETS_DR, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms",
+                                               "KMSMasterKeyID": dr_key_arn}}]})
+    for i in range(24):
+        src.put_object(Bucket=ASSETS, Key=f"uploads/2026/11/photo-{i:03d}.jpg",
+                       Body=bytes([i]) * (1024 + i), ContentType="image/jpeg",
+                       CacheControl="max-age=86400", Metadata={"uploaded-by": f"user-{i}"},
+                       Tagging="kind=photo")
+    src.put_object(Bucket=ASSETS, Key="index.html", Body=b"<h1>acme</h1>",
+                   ContentType="text/html", ContentDisposition="inline")
 
 
 def config_text(endpoint: str, state_path: Path | str) -> str:
@@ -63,4 +84,10 @@ rds:
     cluster: {CLUSTER}
     schedule: every 1h
     retention: {{last: 3, daily: 7}}
+s3:
+  - name: assets
+    source: {ASSETS}
+    destination: {ASSETS_DR}
+    schedule: every 15m
+    delete: keep
 """

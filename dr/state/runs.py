@@ -67,6 +67,7 @@ class ResourceResult:
     steps: list[StepRecord] = field(default_factory=list)
     # each: {"id", "region", "arn", "created", "kms_key_id", "role"}
     recovery_points: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)  # kind-specific figures (e.g. S3: copied, bytes)
 
 
 @dataclass

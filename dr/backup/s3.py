@@ -1,0 +1,458 @@
+"""S3 copies to the DR region: list both sides, diff as two streams, copy server-side under the DR key.
+
+`check_buckets` proves where the buckets are before anything is copied; `S3Sync.run` streams the
+diff into a bounded pool of copy workers (CopyObject, or UploadPartCopy in parallel parts above
+the multipart threshold), applies the delete policy, and returns figures for the run record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlencode
+
+from dr.aws import AwsSession, aws_call
+from dr.backup.s3_diff import Change, ObjectInfo, diff
+from dr.clock import Clock
+from dr.config import Config, S3Resource
+from dr.errors import AwsError, DrError, Interrupted, OperationFailed
+from dr.state.base import StateStore
+from dr.state.runs import iso, parse_iso
+
+log = logging.getLogger(__name__)
+
+MIN_PART = 5 * 1024**2
+MAX_PARTS = 10_000
+SAMPLE = 1000  # keys recorded per category in a run manifest
+GONE = ("NoSuchKey", "404", "NotFound")
+CHANGED = ("PreconditionFailed", "412")
+# Object headers CopyObject keeps with MetadataDirective=COPY; multipart copies set them by hand.
+_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding",
+            "ContentLanguage", "Expires", "WebsiteRedirectLocation")
+
+
+def bucket_region(session: AwsSession, bucket: str, region: str, role: str) -> str:
+    """The region a bucket lives in, or an AwsError saying it does not exist or cannot be read."""
+    client = session.client("s3", region)
+    try:
+        loc = aws_call(client.get_bucket_location, Bucket=bucket, action="locating",
+                       resource=f"{role} bucket {bucket}", region=region)
+    except AwsError as exc:
+        if exc.code in ("NoSuchBucket", "404"):
+            raise AwsError(f"{role} bucket {bucket} does not exist", code=exc.code,
+                           hint=f"create it in {region}, or fix s3[].{role} in dr.yaml") from exc
+        raise
+    return loc.get("LocationConstraint") or "us-east-1"
+
+
+def check_buckets(session: AwsSession, config: Config, resource: S3Resource) -> None:
+    """Before any copy: the source is in the primary region, the destination in the DR region."""
+    for bucket, region, role in ((resource.source, config.regions.primary, "source"),
+                                 (resource.destination, config.regions.dr, "destination")):
+        actual = bucket_region(session, bucket, region, role)
+        if actual != region:
+            raise OperationFailed(
+                f"{role} bucket {bucket} is in {actual}, not in {region}",
+                hint=("the copy must live in the DR region: create the destination there"
+                      if role == "destination" else "set regions.primary to the bucket's region"))
+
+
+def list_objects(client, bucket: str, prefix: str, region: str) -> Iterator[ObjectInfo]:
+    """Every object under prefix, in key order, page by page (a generator: nothing is held)."""
+    paginator = client.get_paginator("list_objects_v2")
+    pages = paginator.paginate(Bucket=bucket, Prefix=prefix)
+    try:
+        for page in pages:
+            for item in page.get("Contents", []):
+                yield ObjectInfo(item["Key"], item["Size"], item["ETag"], item["LastModified"])
+    except Exception as exc:
+        from dr.aws import is_client_error, translate
+
+        if is_client_error(exc):
+            raise translate(exc, action="listing", resource=f"bucket {bucket}", region=region) from exc
+        raise
+
+
+@dataclass
+class S3RunStats:
+    """What one run did; `summary()` is what goes in the run record and the manifest."""
+
+    copied: int = 0
+    copied_bytes: int = 0
+    same: int = 0
+    extra: int = 0
+    deleted: int = 0
+    pending_delete: int = 0
+    failed: list[dict] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)
+    copied_sample: list[dict] = field(default_factory=list)
+    newest_source_modified: datetime | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def present(self, modified: datetime) -> None:
+        if self.newest_source_modified is None or modified > self.newest_source_modified:
+            self.newest_source_modified = modified
+
+    def summary(self) -> dict:
+        return {
+            "copied": self.copied, "copied_bytes": self.copied_bytes, "skipped_in_sync": self.same,
+            "only_in_destination": self.extra, "deleted": self.deleted,
+            "pending_delete": self.pending_delete, "failed": len(self.failed),
+            "failures": self.failed[:SAMPLE], "vanished": self.vanished[:SAMPLE],
+            "vanished_count": len(self.vanished), "copied_sample": self.copied_sample[:SAMPLE],
+            "newest_source_modified": iso(self.newest_source_modified)
+            if self.newest_source_modified else None,
+        }
+
+
+class S3Sync:
+    """One bucket pair, one run."""
+
+    def __init__(self, session: AwsSession, config: Config, resource: S3Resource, dr_key_arn: str,
+                 clock: Clock, cancel: threading.Event, store: StateStore):
+        self.session, self.config, self.r = session, config, resource
+        self.key_arn, self.clock, self.cancel, self.store = dr_key_arn, clock, cancel, store
+        self.src = session.client("s3", config.regions.primary)
+        self.dst = session.client("s3", config.regions.dr)
+        self.stats = S3RunStats()
+
+    # -- listing and planning
+
+    def changes(self) -> Iterator[Change]:
+        return diff(list_objects(self.src, self.r.source, self.r.prefix, self.config.regions.primary),
+                    list_objects(self.dst, self.r.destination, self.r.prefix, self.config.regions.dr))
+
+    # -- the run
+
+    def run(self) -> S3RunStats:
+        started = self.clock.now()
+        extra_keys: list[str] = []
+        in_flight = threading.BoundedSemaphore(self.r.concurrency * 4)
+        pool = ThreadPoolExecutor(max_workers=self.r.concurrency, thread_name_prefix="dr-s3")
+        futures: list[Future] = []
+        try:
+            for change in self.changes():
+                if self.cancel.is_set():
+                    raise KeyboardInterrupt
+                if change.action == "same":
+                    self.stats.same += 1
+                    self.stats.present(change.source.last_modified)
+                elif change.action == "extra":
+                    self.stats.extra += 1
+                    if self.r.delete == "mirror":
+                        extra_keys.append(change.key)
+                else:
+                    while not in_flight.acquire(timeout=0.5):
+                        if self.cancel.is_set():
+                            raise KeyboardInterrupt
+                    future = pool.submit(self._copy_guarded, change.source)
+                    future.add_done_callback(lambda _f: in_flight.release())
+                    futures.append(future)
+                    futures = [f for f in futures if not f.done()]
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:
+            self.cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise Interrupted(f"interrupted copying {self.r.source} to {self.r.destination}",
+                              hint="run `dr backup run` again: it copies only what is still "
+                                   "missing") from None
+        pool.shutdown(wait=True)
+        if self.r.delete == "mirror":
+            self._mirror_deletes(extra_keys, started)
+        return self.stats
+
+    def _copy_guarded(self, obj: ObjectInfo) -> None:
+        if self.cancel.is_set():
+            return
+        try:
+            version, modified = self.copy(obj)
+        except DrError as exc:
+            if getattr(exc, "code", "") in GONE:
+                log.info("%s: %s was deleted in the source during the run; skipped", self.r.name, obj.key)
+                with self.stats.lock:
+                    self.stats.vanished.append(obj.key)
+                return
+            with self.stats.lock:
+                self.stats.failed.append({"key": obj.key, "reason": str(exc)})
+            return
+        except Exception as exc:  # a bug or an unexpected answer: recorded, the run goes on
+            log.exception("%s: unexpected error copying %s", self.r.name, obj.key)
+            with self.stats.lock:
+                self.stats.failed.append({"key": obj.key, "reason": f"unexpected error: {exc!r}"})
+            return
+        with self.stats.lock:
+            self.stats.copied += 1
+            self.stats.copied_bytes += obj.size
+            self.stats.present(modified)
+            if len(self.stats.copied_sample) < SAMPLE:
+                self.stats.copied_sample.append(
+                    {"key": obj.key, "etag": obj.etag, "version_id": version, "size": obj.size})
+
+    # -- copying
+
+    def copy(self, obj: ObjectInfo) -> tuple[str | None, datetime]:
+        """Copy one object as listed; if it changed since the listing, copy what is there now.
+
+        Returns (source version id, source LastModified of what was copied)."""
+        try:
+            return self._copy_as_listed(obj)
+        except AwsError as exc:
+            if exc.code not in CHANGED:
+                raise
+        head = aws_call(self.src.head_object, Bucket=self.r.source, Key=obj.key,
+                        action="reading", resource=f"s3://{self.r.source}/{obj.key}",
+                        region=self.config.regions.primary)
+        fresh = ObjectInfo(obj.key, head["ContentLength"], head["ETag"], head["LastModified"])
+        return self._copy_as_listed(fresh)
+
+    def _copy_as_listed(self, obj: ObjectInfo) -> tuple[str | None, datetime]:
+        if obj.size > self.r.multipart_threshold:
+            return self._copy_in_parts(obj)
+        resp = aws_call(
+            self.dst.copy_object,
+            Bucket=self.r.destination, Key=obj.key,
+            CopySource={"Bucket": self.r.source, "Key": obj.key}, CopySourceIfMatch=obj.etag,
+            MetadataDirective="COPY", TaggingDirective="COPY",
+            ServerSideEncryption="aws:kms", SSEKMSKeyId=self.key_arn,
+            action="copying", resource=f"s3://{self.r.source}/{obj.key}",
+            region=self.config.regions.dr)
+        return resp.get("CopySourceVersionId"), obj.last_modified
+
+    def _copy_in_parts(self, obj: ObjectInfo) -> tuple[str | None, datetime]:
+        where = dict(action="copying in parts", resource=f"s3://{self.r.source}/{obj.key}",
+                     region=self.config.regions.dr)
+        head = aws_call(self.src.head_object, Bucket=self.r.source, Key=obj.key, IfMatch=obj.etag,
+                        **{**where, "action": "reading", "region": self.config.regions.primary})
+        tags = aws_call(self.src.get_object_tagging, Bucket=self.r.source, Key=obj.key,
+                        **{**where, "action": "reading tags of",
+                           "region": self.config.regions.primary})["TagSet"]
+        headers = {k: head[k] for k in _HEADERS if head.get(k) is not None}
+        metadata = dict(head.get("Metadata", {}))
+        metadata["dr-source-etag"] = obj.etag.strip('"')
+        if head.get("VersionId"):
+            metadata["dr-source-version"] = head["VersionId"]
+        upload = aws_call(
+            self.dst.create_multipart_upload, Bucket=self.r.destination, Key=obj.key,
+            Metadata=metadata, Tagging=urlencode({t["Key"]: t["Value"] for t in tags}),
+            ServerSideEncryption="aws:kms", SSEKMSKeyId=self.key_arn, **headers, **where)
+        upload_id = upload["UploadId"]
+        try:
+            parts = self._copy_parts(obj, upload_id, head.get("VersionId"))
+            aws_call(self.dst.complete_multipart_upload, Bucket=self.r.destination, Key=obj.key,
+                     UploadId=upload_id, MultipartUpload={"Parts": parts}, **where)
+        except BaseException:
+            # Never leave a half-written object behind (an incomplete upload is invisible, but
+            # costs money until aborted).
+            try:
+                self.dst.abort_multipart_upload(Bucket=self.r.destination, Key=obj.key,
+                                                UploadId=upload_id)
+            except Exception:  # noqa: BLE001 - the original error matters more
+                log.warning("could not abort multipart upload %s of %s", upload_id, obj.key)
+            raise
+        return head.get("VersionId"), head["LastModified"]
+
+    def _copy_parts(self, obj: ObjectInfo, upload_id: str, version: str | None) -> list[dict]:
+        part_size = part_size_for(obj.size)
+        ranges = [(n + 1, start, min(start + part_size, obj.size) - 1)
+                  for n, start in enumerate(range(0, obj.size, part_size))]
+        source = {"Bucket": self.r.source, "Key": obj.key}
+        if version:
+            source["VersionId"] = version
+
+        def one(part: tuple[int, int, int]) -> dict:
+            number, first, last = part
+            if self.cancel.is_set():
+                raise Interrupted(f"interrupted copying {obj.key}")
+            resp = aws_call(self.dst.upload_part_copy, Bucket=self.r.destination, Key=obj.key,
+                            UploadId=upload_id, PartNumber=number, CopySource=source,
+                            CopySourceIfMatch=obj.etag, CopySourceRange=f"bytes={first}-{last}",
+                            action=f"copying part {number} of", resource=f"s3://{self.r.source}/{obj.key}",
+                            region=self.config.regions.dr)
+            return {"PartNumber": number, "ETag": resp["CopyPartResult"]["ETag"]}
+
+        with ThreadPoolExecutor(max_workers=min(4, len(ranges)),
+                                thread_name_prefix="dr-s3-part") as pool:
+            return list(pool.map(one, ranges))
+
+    # -- delete: mirror
+
+    def _mirror_deletes(self, extra_keys: list[str], now: datetime) -> None:
+        """Delete a destination object only once its source has been gone for delete_grace."""
+        key = f"s3/{self.r.name}/absent.json"
+        absent_since = (self.store.get_json(key) or {}).get("absent_since", {})
+        current = set(extra_keys)
+        tracked = {k: v for k, v in absent_since.items() if k in current}
+        due = []
+        for k in extra_keys:
+            first_seen = parse_iso(tracked.setdefault(k, iso(now)))
+            if now - first_seen >= self.r.delete_grace:
+                due.append(k)
+        for k in due:
+            try:
+                aws_call(self.dst.delete_object, Bucket=self.r.destination, Key=k,
+                         action="deleting", resource=f"s3://{self.r.destination}/{k}",
+                         region=self.config.regions.dr)
+                tracked.pop(k)
+                self.stats.deleted += 1
+            except DrError as exc:
+                self.stats.failed.append({"key": k, "reason": f"delete failed: {exc}"})
+        self.stats.pending_delete = len(tracked)
+        self.store.put_json(key, {"absent_since": tracked})
+
+
+def part_size_for(size: int) -> int:
+    """At least 5 MiB, at most 10,000 parts; about 4 parts for small objects, 64 MiB for big ones."""
+    return max(MIN_PART, -(-size // MAX_PARTS), min(64 * 1024**2, -(-size // 4)))
+
+
+# ---------------------------------------------------------------------------- plan, manifest, verify
+
+
+@dataclass(frozen=True)
+class S3PlanItem:
+    name: str
+    source: str
+    destination: str
+    prefix: str
+    actions: tuple[str, ...] = ()
+    blocked: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": "s3", "source": self.source,
+                "destination": self.destination, "prefix": self.prefix,
+                "actions": list(self.actions), "blocked": self.blocked}
+
+
+def plan_item(session: AwsSession, config: Config, resource: S3Resource, key_error: str | None,
+              count: bool) -> S3PlanItem:
+    """Check the buckets; with `count` (dry run), also diff the listings and say what would move."""
+    item = S3PlanItem(resource.name, resource.source, resource.destination, resource.prefix)
+    if key_error:
+        return _replace(item, blocked=key_error)
+    try:
+        check_buckets(session, config, resource)
+    except DrError as exc:
+        return _replace(item, blocked=str(exc))
+    if not count:
+        return _replace(item, actions=(f"copy new and changed objects to s3://{resource.destination}"
+                                       f"/{resource.prefix} under the DR key",))
+    copies = nbytes = extra = same = 0
+    sample: list[str] = []
+    sync = S3Sync(session, config, resource, "", Clock(), threading.Event(), None)
+    try:
+        for change in sync.changes():
+            if change.action == "copy":
+                copies, nbytes = copies + 1, nbytes + change.source.size
+                if len(sample) < 10:
+                    sample.append(f"{change.key} ({change.reason})")
+            elif change.action == "extra":
+                extra += 1
+            else:
+                same += 1
+    except DrError as exc:
+        return _replace(item, blocked=str(exc))
+    actions = [f"copy {copies} object(s), {nbytes} bytes, to s3://{resource.destination} under "
+               f"the DR key; {same} already in sync"]
+    actions += [f"  e.g. {k}" for k in sample]
+    if extra:
+        actions.append(f"{extra} object(s) only in the destination: "
+                       + ("kept (delete: keep)" if resource.delete == "keep" else
+                          f"deleted once their source has been gone for the grace period"))
+    return _replace(item, actions=tuple(actions))
+
+
+def _replace(item: S3PlanItem, **changes) -> S3PlanItem:
+    from dataclasses import replace
+
+    return replace(item, **changes)
+
+
+def manifest_key(name: str, run_id: str) -> str:
+    return f"manifests/s3/{name}/{run_id}.json"
+
+
+def save_manifest(store: StateStore, resource: S3Resource, record, result) -> None:
+    store.put_json(manifest_key(resource.name, record.run_id), {
+        "format": "dr-s3-manifest/1", "run_id": record.run_id, "name": resource.name,
+        "source": resource.source, "destination": resource.destination,
+        "prefix": resource.prefix, "status": result.status, "error": result.error,
+        "started_at": result.started_at, "finished_at": result.finished_at, **result.summary})
+
+
+def list_manifests(store: StateStore, name: str, limit: int = 20) -> list[dict]:
+    """This resource's newest run manifests, newest first."""
+    keys = store.list_keys(f"manifests/s3/{name}/")[-limit:]
+    return [m for m in (store.get_json(k) for k in reversed(keys)) if m]
+
+
+@dataclass
+class VerifyResult:
+    missing: int = 0
+    different: int = 0
+    extra: int = 0
+    same: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.different)
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "missing": self.missing, "different": self.different,
+                "only_in_destination": self.extra, "in_sync": self.same,
+                "examples": self.examples}
+
+
+def verify(session: AwsSession, config: Config, resource: S3Resource) -> VerifyResult:
+    """Compare the two listings now: what is missing or different in the DR region."""
+    check_buckets(session, config, resource)
+    result = VerifyResult()
+    sync = S3Sync(session, config, resource, "", Clock(), threading.Event(), None)
+    for change in sync.changes():
+        if change.action == "same":
+            result.same += 1
+            continue
+        if change.action == "extra":
+            result.extra += 1
+            continue
+        if change.destination is None:
+            result.missing += 1
+            label = "missing"
+        else:
+            result.different += 1
+            label = change.reason
+        if len(result.examples) < 20:
+            result.examples.append(f"{change.key}: {label}")
+    return result
+
+
+def readiness_problems(session: AwsSession, config: Config, resource: S3Resource) -> list[str]:
+    """What stops the DR bucket from being a trustworthy copy: empty when ready."""
+    check_buckets(session, config, resource)
+    client, region, bucket = session.client("s3", config.regions.dr), config.regions.dr, \
+        resource.destination
+    problems = []
+    versioning = aws_call(client.get_bucket_versioning, Bucket=bucket, action="reading versioning of",
+                          resource=f"bucket {bucket}", region=region)
+    if versioning.get("Status") != "Enabled":
+        problems.append(f"versioning is off on {bucket}: a bad copy or a deletion could not be undone "
+                        f"(aws s3api put-bucket-versioning --bucket {bucket} "
+                        "--versioning-configuration Status=Enabled)")
+    try:
+        enc = aws_call(client.get_bucket_encryption, Bucket=bucket, action="reading encryption of",
+                       resource=f"bucket {bucket}", region=region)
+        rules = enc["ServerSideEncryptionConfiguration"]["Rules"]
+        algos = {r["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in rules}
+        if not algos & {"aws:kms", "aws:kms:dsse"}:
+            problems.append(f"default encryption on {bucket} is {', '.join(sorted(algos))}, not "
+                            "SSE-KMS with the DR key")
+    except AwsError as exc:
+        if exc.code != "ServerSideEncryptionConfigurationNotFoundError":
+            raise
+        problems.append(f"default encryption is off on {bucket}: set SSE-KMS with the DR key")
+    return problems
