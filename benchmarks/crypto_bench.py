@@ -1,6 +1,6 @@
 """Benchmark dr.crypto: encrypt and decrypt 256 MiB in memory, best of 3, MB/s.
 
-Run from the repo root: `python benchmarks/crypto_bench.py [MiB]` (or `make bench`).
+Run from the repo root: `python benchmarks/crypto_bench.py [MiB]` (default 256).
 The plaintext is 1 MiB of os.urandom repeated (cheap to make, incompressible per chunk). Encryption
 writes into a null sink (counts bytes, keeps nothing); decryption reads the ciphertext from an
 in-memory buffer and drops the plaintext. Written in 1 MiB pieces (a whole chunk per write, the

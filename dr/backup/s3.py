@@ -91,6 +91,7 @@ class S3RunStats:
     vanished: list[str] = field(default_factory=list)
     copied_sample: list[dict] = field(default_factory=list)
     newest_source_modified: datetime | None = None
+    listed_at: datetime | None = None  # when listing began: with no failure, in sync as of then
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def present(self, modified: datetime) -> None:
@@ -106,6 +107,7 @@ class S3RunStats:
             "vanished_count": len(self.vanished), "copied_sample": self.copied_sample[:SAMPLE],
             "newest_source_modified": iso(self.newest_source_modified)
             if self.newest_source_modified else None,
+            "in_sync_as_of": iso(self.listed_at) if self.listed_at and not self.failed else None,
         }
 
 
@@ -129,7 +131,7 @@ class S3Sync:
     # -- the run
 
     def run(self) -> S3RunStats:
-        started = self.clock.now()
+        started = self.stats.listed_at = self.clock.now()
         extra_keys: list[str] = []
         in_flight = threading.BoundedSemaphore(self.r.concurrency * 4)
         pool = ThreadPoolExecutor(max_workers=self.r.concurrency, thread_name_prefix="dr-s3")

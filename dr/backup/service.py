@@ -70,6 +70,8 @@ class BackupOutcome:
 def run_backup(ctx: Context, *, only: str | None = None, name: str | None = None,
                dry_run: bool = False) -> BackupOutcome:
     sel = select(ctx, only, name)
+    if not sel.rds and not sel.s3:
+        return BackupOutcome(dry_run=dry_run, plan=[])
     config, now = ctx.config, ctx.clock.now()
     dr_key, key_error = _dr_key(ctx)
     observations = [rds.observe(ctx.aws, config, r, now) for r in sel.rds]

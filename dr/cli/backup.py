@@ -120,7 +120,7 @@ def list_(args: argparse.Namespace, app: App) -> Outcome:
                         human_age(now - parse_iso(newest)) if newest else "<never>"])
     if s3_rows:
         parts.append(table(["S3", "RUN", "STATUS", "AGE", "COPIED", "IN-SYNC", "FAILED", "BYTES",
-                            "RPO"], s3_rows))
+                            "NEWEST-CHANGE-COPIED"], s3_rows))
     text = "\n\n".join(parts) or "No recovery points yet: run `dr backup run`."
     return Outcome(data={"now": now.isoformat(), "recovery_points": [p.to_dict(now) for p in shown],
                          "s3_runs": s3_runs}, text=text)

@@ -46,18 +46,22 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
         _say(app, f"   Production in {world.PRIMARY}: RDS MySQL instance {world.INSTANCE} and "
                   f"Aurora cluster {world.CLUSTER}, both encrypted with a {world.PRIMARY} key,")
         _say(app, f"   plus a snapshot someone made by hand ({world.HAND_MADE_SNAPSHOT}).")
-        _say(app, f"   DR region {world.DR}: empty but for the key {world.DR_KEY_ALIAS}.")
+        _say(app, f"   User uploads in s3://{world.ASSETS} ({world.PRIMARY}).")
+        _say(app, f"   DR region {world.DR}: the key {world.DR_KEY_ALIAS} and an empty, versioned "
+                  f"bucket s3://{world.ASSETS_DR}.")
         _say(app, f"   dr.yaml: {config_path}")
 
         ns = argparse.Namespace(only=None, name=None, dry_run=False, all=False)
         steps = [
-            ("2. dr backup run: snapshot each database, copy it to the DR region under the "
-             "DR key.", backup.run, ns),
-            ("3. dr backup run again, in the same hourly slot: nothing new is made "
-             "(deterministic names).", backup.run, ns),
+            ("2. dr backup run: snapshot each database and copy it to the DR region under the "
+             "DR key; copy the uploads bucket server-side, under the same key.", backup.run, ns),
+            ("3. dr backup run again, in the same slot: no second snapshot (deterministic "
+             "names), no object copied twice (the listings are diffed).", backup.run, ns),
             ("4. dr backup list: every recovery point in both regions, newest first.",
              backup.list_, ns),
-            ("5. dr backup prune --dry-run: what retention would keep, and why.", backup.prune,
+            ("5. dr backup verify: the DR bucket against its source, object by object.",
+             backup.verify, ns),
+            ("6. dr backup prune --dry-run: what retention would keep, and why.", backup.prune,
              argparse.Namespace(name=None, dry_run=True)),
         ]
         for title, handler, handler_args in steps:
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
         proof = _proof(session, seeded.dr_key_arn)
         summary["proof"] = proof
         _say(app)
-        _say(app, f"6. Checked in {world.DR} with plain boto3, not with dr:")
+        _say(app, f"7. Checked in {world.DR} with plain boto3, not with dr:")
         for p in proof:
             _say(app, f"   {p['id']}: {p['status']}, encrypted={p['encrypted']}, "
                       f"DR key={'yes' if p['dr_key'] else 'NO'}, tags {p['tags']}")
@@ -92,12 +96,23 @@ def _proof(session, dr_key_arn: str) -> list[dict]:
     found = rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"] + [
         {**c, "DBSnapshotIdentifier": c["DBClusterSnapshotIdentifier"]}
         for c in rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]]
-    return [{"id": s["DBSnapshotIdentifier"], "status": s["Status"],
-             "encrypted": bool(s.get("Encrypted", s.get("StorageEncrypted"))),
-             "dr_key": s.get("KmsKeyId") == dr_key_arn,
-             "tags": {t["Key"]: t["Value"] for t in s.get("TagList", [])
-                      if t["Key"] in ("dr:managed", "dr:name", "dr:role")}}
-            for s in found]
+    snapshots = [{"id": s["DBSnapshotIdentifier"], "status": s["Status"],
+                  "encrypted": bool(s.get("Encrypted", s.get("StorageEncrypted"))),
+                  "dr_key": s.get("KmsKeyId") == dr_key_arn,
+                  "tags": {t["Key"]: t["Value"] for t in s.get("TagList", [])
+                           if t["Key"] in ("dr:managed", "dr:name", "dr:role")}}
+                 for s in found]
+    s3 = session.client("s3", world.DR)
+    key = "uploads/2026/11/photo-007.jpg"
+    head = s3.head_object(Bucket=world.ASSETS_DR, Key=key)
+    tags = s3.get_object_tagging(Bucket=world.ASSETS_DR, Key=key)["TagSet"]
+    count = s3.list_objects_v2(Bucket=world.ASSETS_DR)["KeyCount"]
+    return snapshots + [{
+        "id": f"s3://{world.ASSETS_DR}/{key} (1 of {count} objects)", "status": "present",
+        "encrypted": head.get("ServerSideEncryption") == "aws:kms",
+        "dr_key": head.get("SSEKMSKeyId") == dr_key_arn,
+        "tags": {"Content-Type": head.get("ContentType"), **head.get("Metadata", {}),
+                 **{t["Key"]: t["Value"] for t in tags}}}]
 
 
 def _indent(text: str) -> str:

@@ -153,7 +153,8 @@ def read_header(source) -> Header:
         raise IntegrityError("not a dr encrypted file (it is empty)")
     if not (MAGIC.startswith(pre) if len(pre) < len(MAGIC) else pre.startswith(MAGIC)):
         raise IntegrityError("not a dr encrypted file (bad magic)",
-                             hint="a dr encrypted file starts with the bytes 89 44 52 45 4e 43 0d 0a")
+                             hint="a dr encrypted file starts with the bytes "
+                                  "89 44 52 45 4e 43 0d 0a")
     if len(pre) < PREAMBLE_LEN:
         raise IntegrityError(f"backup file is truncated: it ends inside the header, "
                              f"after {len(pre)} bytes")

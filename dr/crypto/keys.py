@@ -187,7 +187,8 @@ class LocalKeyProvider:
     def _wrap(self, data_key: bytes, context: Mapping[str, str], *,
               _nonce: bytes | None = None) -> bytes:
         nonce = _nonce if _nonce is not None else os.urandom(LOCAL_WRAP_NONCE_LEN)
-        sealed = self._aead.encrypt(nonce, data_key, LOCAL_WRAP_AAD_PREFIX + canonical_context(context))
+        aad = LOCAL_WRAP_AAD_PREFIX + canonical_context(context)
+        sealed = self._aead.encrypt(nonce, data_key, aad)
         return bytes([LOCAL_WRAP_VERSION]) + nonce + sealed
 
     def unwrap(self, wrapped: bytes, key_id: str, context: Mapping[str, str]) -> bytes:

@@ -239,8 +239,9 @@ class DecryptingReader(io.RawIOBase):
         end = start + LENGTH_LEN + n + TAG_LEN  # exclusive
         sealed = read_exact(self._source, n + TAG_LEN)
         if len(sealed) < n + TAG_LEN:
+            cut = start + LENGTH_LEN + len(sealed)
             raise self._fail(f"backup file is truncated: chunk {index} (bytes {start}-{end - 1} "
-                             f"of the file) is cut short at byte {start + LENGTH_LEN + len(sealed)}")
+                             f"of the file) is cut short at byte {cut}")
         last = n < size
         try:
             plaintext = self._aead.decrypt(self.header.nonce(index, last), sealed, self.header.raw)

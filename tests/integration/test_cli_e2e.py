@@ -58,7 +58,8 @@ def test_demo_runs_the_whole_cycle(tmp_path, env):
     out = dr("demo", "--keep", str(tmp_path / "demo"), cwd=tmp_path, env=env)
     text = out.stdout
     assert "dr backup run" in text and "dr backup list" in text and "prune --dry-run" in text
-    assert text.count("DR key=yes") == 2 and "DR key=NO" not in text
+    assert text.count("DR key=yes") == 3 and "DR key=NO" not in text
+    assert "assets: OK: 25 in sync, 0 missing" in text
     assert "never touched" in text
     assert (tmp_path / "demo" / "state" / "runs").is_dir()
 

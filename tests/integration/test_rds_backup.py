@@ -93,7 +93,7 @@ def test_dry_run_calls_no_mutating_api_and_writes_nothing(seeded, boto):
     assert outcome.record is None
     assert {i.name for i in outcome.plan} == {"app-db", "aurora"}
     assert any("create snapshot" in a for a in outcome.plan[0].actions)
-    assert calls and all(c.startswith(("Describe", "List")) for c in calls), calls
+    assert calls and all(c.startswith(("Describe", "List", "Get", "Head")) for c in calls), calls
     assert len(manual(boto("rds", "us-west-2"), instance=W.INSTANCE)) == 0
     assert not seeded.state_dir.exists() or runs_in(seeded.state_dir) == []
 
@@ -132,15 +132,16 @@ def test_key_in_wrong_region_is_refused(seeded, boto):
 
 
 def test_missing_instance_fails_alone_others_are_backed_up(seeded, boto, capsys):
-    seeded.write_config(seeded.config_path.read_text() + (
-        "  - name: ghost\n    instance: ghost-db\n    schedule: every 1h\n"))
+    seeded.write_config(seeded.config_path.read_text().replace("s3:\n", (
+        "  - name: ghost\n    instance: ghost-db\n    schedule: every 1h\ns3:\n")))
     assert main(["--config", str(seeded.config_path), "backup", "run"]) == 1
     assert "ghost-db not found in us-east-1" in capsys.readouterr().out
     assert len(manual(boto("rds", "us-west-2"), instance=W.INSTANCE)) == 1
     assert len(manual(boto("rds", "us-west-2"), cluster=W.CLUSTER)) == 1
     (record,) = runs_in(seeded.state_dir)
     status = {r.name: r.status for r in record.results}
-    assert status == {"app-db": "completed", "aurora": "completed", "ghost": "failed"}
+    assert status == {"app-db": "completed", "aurora": "completed", "ghost": "failed",
+                      "assets": "completed"}
 
 
 def test_access_denied_names_resource_region_and_fix(seeded, boto):
@@ -304,7 +305,7 @@ def test_run_records_go_to_an_encrypted_state_bucket_in_the_dr_region(seeded, bo
     assert head["ServerSideEncryption"] == "aws:kms"
     assert head["SSEKMSKeyId"] == seeded.dr_key_arn
     record = json.loads(s3.get_object(Bucket="acme-dr-state", Key=obj["Key"])["Body"].read())
-    assert record["status"] == "completed" and len(record["results"]) == 2
+    assert record["status"] == "completed" and len(record["results"]) == 3
 
 
 def test_state_bucket_in_the_wrong_region_is_refused(seeded, boto, capsys):

@@ -73,8 +73,16 @@ def test_usage_errors_exit_2(argv, capsys):
 def test_kinds_not_yet_supported_are_usage_errors(tmp_path, capsys):
     path = tmp_path / "dr.yaml"
     path.write_text(STARTER_CONFIG)
-    assert main(["--config", str(path), "backup", "run", "--only", "s3"]) == 2
-    assert "this version backs up rds" in capsys.readouterr().err
+    assert main(["--config", str(path), "backup", "run", "--only", "mysql"]) == 2
+    assert "this version backs up rds, s3" in capsys.readouterr().err
+
+
+def test_nothing_selected_touches_nothing(tmp_path, capsys):
+    path = tmp_path / "dr.yaml"
+    path.write_text(STARTER_CONFIG)  # no s3 entries; no AWS endpoint is reachable from here
+    assert main(["--config", str(path), "backup", "run", "--only", "s3"]) == 0
+    assert "Nothing to back up" in capsys.readouterr().out
+    assert not (tmp_path / ".dr-state").exists()
 
 
 def test_version(capsys):
