@@ -31,7 +31,8 @@ from dr.schedule import (
 
 __all__ = [
     "AwsSettings", "Config", "CronSpec", "DEFAULT_RETENTION", "DEFAULT_SCHEDULE_TEXT", "KmsSettings",
-    "Objectives", "RdsResource", "Regions", "RESERVED_SECTIONS", "RetentionPolicy", "S3Resource", "STARTER_CONFIG",
+    "MongoResource", "MysqlResource", "MysqlServer", "Objectives", "RdsResource", "Regions", "RESERVED_SECTIONS", "RetentionPolicy",
+    "S3Resource", "STARTER_CONFIG", "Secret",
     "Schedule", "StateSettings", "format_duration", "load_config", "parse_config", "parse_duration",
     "parse_schedule", "parse_size", "warnings",
 ]
@@ -120,7 +121,73 @@ class S3Resource:
 
 
 DEFAULT_S3_SCHEDULE_TEXT = "every 1h"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret from the environment (`{env: NAME}`) or, discouraged, written in dr.yaml.
+
+    Its value is read only when needed and never shown: repr and str hide it."""
+
+    env: str | None = None
+    literal: str | None = field(default=None, repr=False)
+
+    def resolve(self) -> str:
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ConfigError(f"environment variable {self.env} is not set (it holds a "
+                                  "password named in dr.yaml)", hint=f"export {self.env}=...")
+            return value
+        return self.literal or ""
+
+    def __str__(self) -> str:
+        return f"{{env: {self.env}}}" if self.env else "<secret>"
+
+
+@dataclass(frozen=True)
+class MysqlServer:
+    """How to reach a MySQL/MariaDB server."""
+
+    host: str = "127.0.0.1"
+    port: int = 3306
+    user: str = "root"
+    password: Secret | None = None
+    socket: str | None = None
+    tls: str = "preferred"  # required | preferred | off
+    ca_file: str | None = None
+    connect_timeout: timedelta = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class MysqlResource:
+    name: str
+    server: MysqlServer
+    databases: tuple[str, ...]
+    destination: str  # s3://bucket/prefix/ (DR region) or file:///path
+    schedule: Schedule
+    retention: RetentionPolicy
+    engine: str = "python"  # python | mysqldump
+    key_file: str | None = None  # a local key (dr keygen) instead of KMS
+    threads: int = 2
+    verify: MysqlServer | None = None  # a scratch server for `dr backup verify`
 MiB, GiB = 1024**2, 1024**3
+
+
+@dataclass(frozen=True)
+class MongoResource:
+    """A MongoDB replica set to watch: lag, oplog window, and what losing each region leaves."""
+
+    name: str
+    uri: Secret  # mongodb://... (TLS and auth options pass through to pymongo)
+    max_lag: timedelta = timedelta(seconds=30)
+    min_oplog_window: timedelta = timedelta(hours=24)
+    member_regions: tuple[tuple[str, str], ...] = ()  # ("host:port", region) when not tagged
+    region_tag: str = "region"
+    timeout: timedelta = timedelta(seconds=5)
+
+    def region_map(self) -> dict[str, str]:
+        return dict(self.member_regions)
 
 
 @dataclass(frozen=True)
@@ -134,6 +201,8 @@ class Config:
     rds: tuple[RdsResource, ...]
     source: str
     s3: tuple[S3Resource, ...] = ()
+    mysql: tuple[MysqlResource, ...] = ()
+    mongo: tuple[MongoResource, ...] = ()
 
     def rds_resource(self, name: str) -> RdsResource:
         for resource in self.rds:
@@ -146,13 +215,20 @@ class Config:
         """Every configured resource name -> its kind ("rds", "s3")."""
         names = {r.name: "rds" for r in self.rds}
         names.update({r.name: "s3" for r in self.s3})
+        names.update({r.name: "mysql" for r in self.mysql})
+        names.update({r.name: "mongo" for r in self.mongo})
         return names
 
 
 # --- rules ----------------------------------------------------------------------------------------
 
-RESERVED_SECTIONS = ("mysql", "mongo", "stack", "health", "dns", "notify")
-_TOP_KEYS = ("version", "regions", "aws", "objectives", "kms", "state", "rds", "s3")
+RESERVED_SECTIONS = ("stack", "health", "dns", "notify")
+_TOP_KEYS = ("version", "regions", "aws", "objectives", "kms", "state", "rds", "s3", "mysql", "mongo")
+_MONGO_KEYS = ("name", "uri", "max_lag", "min_oplog_window", "member_regions", "region_tag", "timeout")
+_SERVER_KEYS = ("host", "port", "user", "password", "socket", "tls", "ca_file", "connect_timeout")
+_MYSQL_KEYS = ("name", "databases", "destination", "schedule", "retention", "engine", "key_file",
+               "threads", "verify") + _SERVER_KEYS
+_DB_NAME_RE = re.compile(r"[A-Za-z0-9_$-]{1,64}")
 _S3_KEYS = ("name", "source", "destination", "prefix", "schedule", "delete", "delete_grace",
             "concurrency", "multipart_threshold")
 _SIZE_RE = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?")
@@ -599,6 +675,174 @@ def _s3_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str]) ->
     )
 
 
+def _secret(ck: _Checker, path: str, node: _Node | None) -> Secret | None:
+    if node is None or node.value is None:
+        return None
+    if isinstance(node.value, str):
+        return Secret(literal=node.value)
+    if isinstance(node.value, dict) and set(node.value) == {"env"} and isinstance(node.value["env"].value, str) \
+            and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", node.value["env"].value):
+        return Secret(env=node.value["env"].value)
+    ck.add(path, node.line, "expected {env: VARIABLE_NAME} (or, discouraged, the password itself)")
+    return None
+
+
+def _server(ck: _Checker, path: str, node: _Node, items: dict[str, _Node], base_dir: Path) -> MysqlServer | None:
+    before = len(ck.problems)
+    host = items.get("host")
+    if host is not None and not (isinstance(host.value, str) and host.value.strip()):
+        ck.bad(f"{path}.host", host, "expected a host name or IP address")
+    port = items.get("port")
+    if port is not None and not (_is_whole(port.value) and 1 <= port.value <= 65535):
+        ck.bad(f"{path}.port", port, "expected a port number from 1 to 65535")
+    user = items.get("user")
+    if user is not None and not (isinstance(user.value, str) and user.value):
+        ck.bad(f"{path}.user", user, "expected a MySQL user name")
+    password = _secret(ck, f"{path}.password", items.get("password"))
+    tls = items.get("tls")
+    if tls is not None and tls.value is False:  # YAML 1.1 reads a bare `off` as false
+        tls = _Node("off", tls.line)
+    if tls is not None and tls.value not in ("required", "preferred", "off"):
+        ck.bad(f"{path}.tls", tls, "expected required (fail unless TLS), preferred or off")
+    ca = items.get("ca_file")
+    ca_path = None
+    if ca is not None and ca.value is not None:
+        ca_path = str((base_dir / str(ca.value)).absolute())
+        if not Path(ca_path).is_file():
+            ck.bad(f"{path}.ca_file", ca, "expected the path of a CA certificate file that exists")
+    sock = items.get("socket")
+    timeout = _duration(ck, f"{path}.connect_timeout", items.get("connect_timeout"))
+    if len(ck.problems) > before:
+        return None
+    return MysqlServer(
+        host=host.value if host is not None else "127.0.0.1",
+        port=port.value if port is not None else 3306,
+        user=user.value if user is not None else "root", password=password,
+        socket=sock.value if sock is not None else None,
+        tls=tls.value if tls is not None else "preferred", ca_file=ca_path,
+        connect_timeout=timeout or timedelta(seconds=10))
+
+
+def _mysql(ck: _Checker, top: _Node, taken: set[str], base_dir: Path) -> tuple[MysqlResource, ...] | None:
+    node = top.value.get("mysql")
+    if node is None or node.value is None:
+        return ()
+    if not isinstance(node.value, list):
+        ck.bad("mysql", node, "expected a list of servers, each a mapping with name, host, databases "
+                              "and destination")
+        return None
+    first_use = {name: "another section" for name in taken}
+    resources = [_mysql_item(ck, f"mysql[{i}]", item, first_use, base_dir) for i, item in enumerate(node.value)]
+    return tuple(resources) if all(resources) else None
+
+
+def _mysql_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str],
+                base_dir: Path) -> MysqlResource | None:
+    items = ck.mapping(path, node, _MYSQL_KEYS,
+                       "expected a mapping like {name: office-lamp, host: 10.0.0.5, databases: [app], "
+                       "destination: s3://acme-dr-backups/mysql/}")
+    if items is None:
+        return None
+    before = len(ck.problems)
+    name = ck.required(path, node, "name")
+    if name is not None and not _ident_ok(name.value, _NAME_RE):
+        ck.bad(f"{path}.name", name, _EXPECT_NAME)
+    elif name is not None and name.value in first_use:
+        ck.bad(f"{path}.name", name, f"duplicate name: {first_use[name.value]} already uses it; names must be unique")
+    elif name is not None:
+        first_use[name.value] = path
+    server = _server(ck, path, node, items, base_dir)
+    dbs = ck.required(path, node, "databases")
+    if dbs is not None and not (isinstance(dbs.value, list) and dbs.value and all(
+            isinstance(d.value, str) and _DB_NAME_RE.fullmatch(d.value) for d in dbs.value)):
+        ck.add(f"{path}.databases", dbs.line, "expected a non-empty list of database names like [app]")
+    dest = ck.required(path, node, "destination")
+    if dest is not None and not (isinstance(dest.value, str) and re.fullmatch(
+            r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file:///.+", dest.value)):
+        ck.bad(f"{path}.destination", dest, "expected s3://BUCKET/PREFIX/ (a bucket in the DR region) or "
+                                            "file:///ABSOLUTE/PATH")
+    engine = items.get("engine")
+    if engine is not None and engine.value not in ("python", "mysqldump"):
+        ck.bad(f"{path}.engine", engine, "expected python (no client binaries needed) or mysqldump")
+    threads = items.get("threads")
+    if threads is not None and not (_is_whole(threads.value) and 1 <= threads.value <= 16):
+        ck.bad(f"{path}.threads", threads, "expected a whole number from 1 to 16")
+    key_file = items.get("key_file")
+    verify = None
+    if items.get("verify") is not None:
+        vitems = ck.mapping(f"{path}.verify", items["verify"], _SERVER_KEYS,
+                            "expected a mapping like {host: 127.0.0.1, port: 3307, user: root}")
+        if vitems is not None:
+            verify = _server(ck, f"{path}.verify", items["verify"], vitems, base_dir)
+    schedule = _schedule(ck, f"{path}.schedule", items.get("schedule"))
+    retention = _retention(ck, f"{path}.retention", items.get("retention"))
+    if len(ck.problems) > before:
+        return None
+    return MysqlResource(
+        name=name.value, server=server, databases=tuple(d.value for d in dbs.value),
+        destination=dest.value, schedule=schedule, retention=retention,
+        engine=engine.value if engine is not None else "python",
+        key_file=str((base_dir / str(key_file.value)).absolute()) if key_file is not None
+        and key_file.value else None,
+        threads=threads.value if threads is not None else 2, verify=verify)
+
+
+def _mongo(ck: _Checker, top: _Node, taken: set[str]) -> tuple[MongoResource, ...] | None:
+    node = top.value.get("mongo")
+    if node is None or node.value is None:
+        return ()
+    if not isinstance(node.value, list):
+        ck.bad("mongo", node, "expected a list of replica sets, each a mapping with name and uri")
+        return None
+    first_use = {name: "another section" for name in taken}
+    resources = [_mongo_item(ck, f"mongo[{i}]", item, first_use) for i, item in enumerate(node.value)]
+    return tuple(resources) if all(resources) else None
+
+
+def _mongo_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str]) -> MongoResource | None:
+    items = ck.mapping(path, node, _MONGO_KEYS,
+                       "expected a mapping like {name: app-rs, uri: {env: DR_MONGO_URI}, max_lag: 30s}")
+    if items is None:
+        return None
+    before = len(ck.problems)
+    name = ck.required(path, node, "name")
+    if name is not None and not _ident_ok(name.value, _NAME_RE):
+        ck.bad(f"{path}.name", name, _EXPECT_NAME)
+    elif name is not None and name.value in first_use:
+        ck.bad(f"{path}.name", name, f"duplicate name: {first_use[name.value]} already uses it; names must be unique")
+    elif name is not None:
+        first_use[name.value] = path
+    uri_node = ck.required(path, node, "uri")
+    uri = _secret(ck, f"{path}.uri", uri_node)
+    if uri is not None and uri.literal is not None and not uri.literal.startswith(("mongodb://", "mongodb+srv://")):
+        ck.add(f"{path}.uri", uri_node.line, "expected a mongodb:// or mongodb+srv:// URI, or {env: NAME}")
+    max_lag = _duration(ck, f"{path}.max_lag", items.get("max_lag"))
+    window = _duration(ck, f"{path}.min_oplog_window", items.get("min_oplog_window"))
+    timeout = _duration(ck, f"{path}.timeout", items.get("timeout"))
+    regions: list[tuple[str, str]] = []
+    mr = items.get("member_regions")
+    if mr is not None and mr.value is not None:
+        if not isinstance(mr.value, dict):
+            ck.bad(f"{path}.member_regions", mr, 'expected a mapping like {"db1.example.com:27017": us-east-1}')
+        else:
+            for member, region in mr.value.items():
+                if not re.fullmatch(r"[^\s:]+:\d{1,5}", member):
+                    ck.add(f"{path}.member_regions.{member}", region.line, "expected host:port as the key")
+                elif not (isinstance(region.value, str) and _REGION_RE.fullmatch(region.value)):
+                    ck.bad(f"{path}.member_regions.{member}", region, _EXPECT_REGION)
+                else:
+                    regions.append((member, region.value))
+    tag = items.get("region_tag")
+    if tag is not None and not (isinstance(tag.value, str) and tag.value):
+        ck.bad(f"{path}.region_tag", tag, "expected the name of the member tag that holds its region")
+    if len(ck.problems) > before:
+        return None
+    return MongoResource(
+        name=name.value, uri=uri, max_lag=max_lag or timedelta(seconds=30),
+        min_oplog_window=window or timedelta(hours=24), member_regions=tuple(regions),
+        region_tag=tag.value if tag is not None else "region", timeout=timeout or timedelta(seconds=5))
+
+
 # --- entry points ---------------------------------------------------------------------------------
 
 
@@ -620,9 +864,12 @@ def parse_config(text: str, source: str = "dr.yaml", base_dir: Path | None = Non
     state = _state(ck, top, Path(base_dir) if base_dir is not None else Path.cwd())
     rds = _rds(ck, top)
     s3 = _s3(ck, top, {r.name for r in rds or ()})
+    taken = {r.name for r in (rds or ())} | {r.name for r in (s3 or ())}
+    mysql = _mysql(ck, top, taken, Path(base_dir) if base_dir is not None else Path.cwd())
+    mongo = _mongo(ck, top, taken | {r.name for r in (mysql or ())})
     ck.raise_if_any()
     return Config(version=version, regions=regions, aws=aws, objectives=objectives, kms=kms, state=state,
-                  rds=rds, source=source, s3=s3)
+                  rds=rds, source=source, s3=s3, mysql=mysql, mongo=mongo)
 
 
 def load_config(path: str | Path) -> Config:
@@ -645,6 +892,15 @@ def warnings(config: Config) -> list[str]:
         if resource.schedule.nominal_interval() > config.objectives.rpo:
             found.append(f"rds[{i}] ({resource.name}): schedule {resource.schedule.text} copies less often "
                          f"than the RPO objective {format_duration(config.objectives.rpo)}: the RPO cannot be met")
+    for i, m in enumerate(config.mysql):
+        if m.schedule.nominal_interval() > config.objectives.rpo:
+            found.append(f"mysql[{i}] ({m.name}): schedule {m.schedule.text} backs up less often "
+                         f"than the RPO objective {format_duration(config.objectives.rpo)}: the RPO cannot be met")
+        for server, where in ((m.server, f"mysql[{i}].password"), (m.verify, f"mysql[{i}].verify.password")):
+            if server is not None and server.password is not None and server.password.env is None:
+                found.append(f"{where}: the password is written in dr.yaml; use {{env: NAME}} instead")
+        if m.server.tls == "off":
+            found.append(f"mysql[{i}] ({m.name}): tls is off: the dump crosses the network in clear text")
     for i, bucket in enumerate(config.s3):
         if bucket.schedule.nominal_interval() > config.objectives.rpo:
             found.append(f"s3[{i}] ({bucket.name}): schedule {bucket.schedule.text} copies less often "
@@ -693,6 +949,25 @@ rds:
   #   cluster: acme-aurora    # an Aurora DB cluster identifier, instead of instance
   #   schedule: "0 */6 * * *" # cron, UTC: every 6 hours on the hour
   #   retention: {daily: 7, weekly: 4}
+
+mysql:                        # self-managed MySQL/MariaDB: dumped, compressed, encrypted here, sent off-site
+  # - name: office-lamp
+  #   host: 10.0.0.5
+  #   port: 3306
+  #   user: backup
+  #   password: {env: DR_MYSQL_PASSWORD}   # never write the password itself here
+  #   databases: [app]
+  #   destination: "s3://acme-dr-backups/mysql/"  # a bucket in the DR region, or file:///var/backups/dr
+  #   tls: required                # required | preferred | off: the dump may cross the Internet
+  #   schedule: every 1h
+  #   retention: {daily: 7}
+
+mongo:                        # MongoDB replica sets spread across regions: watched, not copied
+  # - name: app-rs
+  #   uri: {env: DR_MONGO_URI}     # mongodb://user:pass@db1:27017,db2:27017/?replicaSet=rs0
+  #   max_lag: 30s                 # a secondary further behind than this is a finding
+  #   min_oplog_window: 24h        # a member whose oplog covers less than this is a finding
+  #   member_regions: {"db1.example.com:27017": us-east-1}  # when members carry no `region` tag
 
 s3:                           # buckets copied server-side, incrementally, to a bucket in the DR region
   # - name: assets

@@ -375,12 +375,12 @@ def test_multiple_errors_in_file_order():
     text = edit("dr: us-west-2", "dr: mars-1")
     text = edit("{daily: 7}", "{daily: seven}", text)
     text = edit("  prefix: dr/\n", "  prefixx: dr/\n", text)
-    text = edit("version: 1\n", "version: 1\nmongo: [x]\n", text)
+    text = edit("version: 1\n", "version: 1\ndns: [x]\n", text)
     text = edit("  rto: 30m\n", "", text)
     with pytest.raises(ConfigError) as e:
         parse_config(text, source="/etc/dr/dr.yaml")
     assert str(e.value).splitlines() == e.value.problems == [
-        "mongo: not supported by this version of dr yet; remove it (it will be read by a later version) "
+        "dns: not supported by this version of dr yet; remove it (it will be read by a later version) "
         "(dr.yaml line 2)",
         "regions.dr: expected an AWS region name like us-east-1, got 'mars-1' (dr.yaml line 5)",
         "objectives.rto: required key is missing (dr.yaml line 10)",
