@@ -119,10 +119,11 @@ def ensure_awscli() -> Path:
     return aws
 
 
-def awscli_env() -> dict[str, str]:
+def awscli_env(config_file: Path | None = None) -> dict[str, str]:
+    """Dummy credentials, the DR region, and no config file but the one given (s3 settings)."""
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
     env.update(DUMMY)
-    env.update({"AWS_DEFAULT_REGION": DR_REGION, "AWS_CONFIG_FILE": "/nonexistent",
+    env.update({"AWS_DEFAULT_REGION": DR_REGION, "AWS_CONFIG_FILE": str(config_file or "/nonexistent"),
                 "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true",
                 "AWS_PAGER": ""})
     return env
@@ -198,6 +199,7 @@ class Result:
     requests: Counter = field(default_factory=Counter)  # operation -> HTTP sends
     setup: float | None = None  # dr: start -> first CopyObject sent
     tail: float | None = None  # dr: last CopyObject sent -> finished
+    pause: float | None = None  # dr: longest time between two consecutive CopyObject sends
 
 
 def dr_config(world: World, destination: str, state: Path) -> Path:
@@ -223,13 +225,7 @@ def run_dr(world: World, destination: str, *, expect_copied: int) -> Result:
         op = event_name.rsplit(".", 1)[-1]
         sends[op] += 1
         if op == "CopyObject":
-            now = time.perf_counter()
-            if not copy_times:
-                copy_times.append(now)
-            elif len(copy_times) == 1:
-                copy_times.append(now)
-            else:
-                copy_times[1] = now
+            copy_times.append(time.perf_counter())
 
     start = time.perf_counter()
     ctx = make_context(config)
@@ -244,7 +240,9 @@ def run_dr(world: World, destination: str, *, expect_copied: int) -> Result:
                          f"{record.status if record else None} {summary} {record.error if record else ''}")
     setup = copy_times[0] - start if copy_times else None
     tail = end - copy_times[-1] if copy_times else None
-    return Result(seconds, sends, setup, tail)
+    ts = sorted(copy_times)
+    pause = max((b - a for a, b in zip(ts, ts[1:])), default=None)
+    return Result(seconds, sends, setup, tail, pause)
 
 
 def awscli_cmd(aws: Path, world: World, destination: str, debug: bool = False) -> list[str]:
@@ -254,10 +252,17 @@ def awscli_cmd(aws: Path, world: World, destination: str, debug: bool = False) -
     return cmd
 
 
-def run_awscli(aws: Path, world: World, destination: str) -> Result:
+def awscli_config(world: World, concurrency: int) -> Path:
+    path = world.workdir / f"awscli-{concurrency}.config"
+    path.write_text(f"[default]\ns3 =\n    max_concurrent_requests = {concurrency}\n")
+    return path
+
+
+def run_awscli(aws: Path, world: World, destination: str, concurrency: int | None = None) -> Result:
     cmd = awscli_cmd(aws, world, destination)
+    env = awscli_env(awscli_config(world, concurrency) if concurrency else None)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=awscli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"aws s3 sync failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
@@ -345,94 +350,96 @@ def main() -> None:
             t0 = time.perf_counter()
             subprocess.run([str(aws), "--version"], env=awscli_env(), capture_output=True)
             aws_start = time.perf_counter() - t0
+            run_ceiling(world, world.new_destination("bench-warm-up"))  # untimed: warms the server
 
             import moto
-            print(f"machine: {os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), "
-                  f"Python {platform.python_version()}, {platform.system()} {platform.machine()}")
+            print(f"machine: nproc {len(os.sched_getaffinity(0))}, Python {platform.python_version()}, "
+                  f"{platform.system()} {platform.machine()}")
             print(f"dr {dr.__version__}, boto3 {boto3.__version__}, botocore {botocore.__version__}, "
                   f"moto {moto.__version__} (one server process), {version_of([str(aws), '--version'])} "
                   f"in {AWSCLI_VENV}")
             print(f"source: {n:,} objects, {world.total_bytes / 1024**2:.1f} MiB (1-8 KiB each), "
                   f"e.g. {world.keys[0]}")
-            print(f"all copies: CopyObject under SSE-KMS with the DR key; dr and the ceiling "
-                  f"{CONCURRENCY} threads, awscli its default 10")
+            print(f"every contender: one CopyObject per object under SSE-KMS with the DR key; "
+                  f"dr and the ceiling {CONCURRENCY} threads")
             print()
 
             # -- first copy
             contenders = {
-                "dr": lambda dst: run_dr(world, dst, expect_copied=n),
-                "awscli s3 sync": lambda dst: run_awscli(aws, world, dst),
-                "ceiling (bare loop)": lambda dst: run_ceiling(world, dst),
+                "dr": ("dr", lambda dst: run_dr(world, dst, expect_copied=n)),
+                "awscli (default 10)": ("awscli", lambda dst: run_awscli(aws, world, dst)),
+                f"awscli ({CONCURRENCY} req.)": ("awscli16", lambda dst: run_awscli(aws, world, dst, CONCURRENCY)),
+                "ceiling (bare loop)": ("ceiling", lambda dst: run_ceiling(world, dst)),
             }
-            tags = {"dr": "dr", "awscli s3 sync": "awscli", "ceiling (bare loop)": "ceiling"}
             first: dict[str, list[Result]] = {name: [] for name in contenders}
             synced: dict[str, str] = {}
             names = list(contenders)
             for round_ in range(repeat):
                 order = names[round_ % len(names):] + names[:round_ % len(names)]
                 for name in order:
-                    dst = world.new_destination(f"bench-dst-{tags[name]}-{round_}")
-                    first[name].append(contenders[name](dst))
+                    tag, run = contenders[name]
+                    dst = world.new_destination(f"bench-dst-{tag}-{round_}")
+                    first[name].append(run(dst))
                     world.check_copy(dst)
-                    synced.setdefault(name, dst)
+                    synced.setdefault(tag, dst)
 
-            print(f"first copy, {n:,} objects into an empty bucket ({repeat} runs each, seconds)")
+            print(f"first copy, {n:,} objects into an empty bucket ({repeat} runs each, seconds; "
+                  "runs listed in order)")
             print(f"  {'contender':<20} {'best':>7} {'median':>7} {'obj/s best':>11} {'obj/s median':>13}")
-            figures = {}
+            fig = {}
             for name, results in first.items():
-                b, m = figures[name] = best_median(results)
+                b, m = fig[name] = best_median(results)
                 print(f"  {name:<20} {b:7.2f} {m:7.2f} {n / b:11,.0f} {n / m:13,.0f}   "
                       f"runs: {', '.join(f'{r.seconds:.2f}' for r in results)}")
             print("time ratios (lower is faster; goals: dr/awscli <= 1.00, dr/ceiling <= 1.10)")
-            print(ratio_line("dr / awscli", figures["dr"], figures["awscli s3 sync"]))
-            print(ratio_line("dr / ceiling", figures["dr"], figures["ceiling (bare loop)"]))
+            print(ratio_line("dr / awscli", fig["dr"], fig["awscli (default 10)"]))
+            print(ratio_line(f"dr / awscli {CONCURRENCY}", fig["dr"], fig[f"awscli ({CONCURRENCY} req.)"]))
+            print(ratio_line("dr / ceiling", fig["dr"], fig["ceiling (bare loop)"]))
             drs = first["dr"]
-            ops = drs[0].requests
-            print(f"  dr, inside its time: {statistics.median(r.setup for r in drs):.2f} s (median) "
-                  f"from start to the first CopyObject, {statistics.median(r.tail for r in drs):.2f} s "
-                  f"after the last; requests per run: "
-                  + ", ".join(f"{op} {c}" for op, c in sorted(ops.items(), key=lambda x: -x[1])))
+            med = lambda attr: statistics.median(getattr(r, attr) for r in drs)  # noqa: E731
+            print(f"  inside dr's time (medians): {med('setup'):.2f} s from start to the first CopyObject, "
+                  f"{med('tail'):.2f} s after the last one, longest pause between two CopyObject sends "
+                  f"{med('pause'):.2f} s")
+            print("  dr's requests per run: " + ", ".join(
+                f"{op} {c}" for op, c in sorted(drs[0].requests.items(), key=lambda x: -x[1])))
             print(f"  awscli process start-up alone (aws --version): {aws_start:.2f} s")
             print()
 
             # -- re-run, nothing changed
-            again: dict[str, list[Result]] = {"dr": [], "awscli s3 sync": [], "ceiling (list both)": []}
             rerun = {
                 "dr": lambda: run_dr(world, synced["dr"], expect_copied=0),
-                "awscli s3 sync": lambda: run_awscli(aws, world, synced["awscli s3 sync"]),
-                "ceiling (list both)": lambda: run_list_ceiling(world, synced["ceiling (bare loop)"]),
+                "awscli (default 10)": lambda: run_awscli(aws, world, synced["awscli"]),
+                "ceiling (list both)": lambda: run_list_ceiling(world, synced["ceiling"]),
             }
+            again: dict[str, list[Result]] = {name: [] for name in rerun}
             names = list(rerun)
             for round_ in range(repeat):
-                for name in names[round_ % 3:] + names[:round_ % 3]:
+                for name in names[round_ % len(names):] + names[:round_ % len(names)]:
                     again[name].append(rerun[name]())
-            dr_count = run_dr(world, synced["dr"], expect_copied=0).requests
-            aws_count, aws_sends = count_awscli(aws, world, synced["awscli s3 sync"])
+            dr_ops = run_dr(world, synced["dr"], expect_copied=0).requests
+            aws_count, aws_sends = count_awscli(aws, world, synced["awscli"])
             aws_ops = aws_count.requests
-            if sum(aws_ops.values()) != aws_sends:
-                print(f"  note: awscli logged {aws_sends} 'Sending http request' lines and "
-                      f"{sum(aws_ops.values())} 'Making request' lines (retries?)")
 
             print(f"re-run with nothing changed ({n:,} objects in sync; {repeat} runs each, seconds)")
             print(f"  {'contender':<20} {'best':>7} {'median':>7}")
-            again_fig = {}
+            fig2 = {}
             for name, results in again.items():
-                b, m = again_fig[name] = best_median(results)
+                b, m = fig2[name] = best_median(results)
                 print(f"  {name:<20} {b:7.2f} {m:7.2f}   runs: {', '.join(f'{r.seconds:.2f}' for r in results)}")
-            print(ratio_line("dr / awscli", again_fig["dr"], again_fig["awscli s3 sync"]))
-            print(ratio_line("dr / list ceiling", again_fig["dr"], again_fig["ceiling (list both)"]))
+            print(ratio_line("dr / awscli", fig2["dr"], fig2["awscli (default 10)"]))
+            print(ratio_line("dr / list ceiling", fig2["dr"], fig2["ceiling (list both)"]))
             print("HTTP requests of one re-run (goal for dr: <= 2 per 1,000 unchanged objects, "
-                  "i.e. one list page per side, plus a constant)")
+                  "one list page per side, plus a constant)")
             print(f"  {'contender':<20} {'total':>6} {'ListObjectsV2':>14} {'per 1,000 obj':>14}  constant overhead")
-            for name, ops in (("dr", dr_count), ("awscli s3 sync", aws_ops)):
+            for name, ops in (("dr", dr_ops), ("awscli (default 10)", aws_ops)):
                 lists = ops.get("ListObjectsV2", 0)
                 const = {op: c for op, c in ops.items() if op != "ListObjectsV2"}
                 const_text = ", ".join(f"{op} {c}" for op, c in sorted(const.items())) or "none"
                 print(f"  {name:<20} {sum(ops.values()):>6} {lists:>14} {lists / per_k:>14.2f}  "
                       f"{sum(const.values())}: {const_text}")
-            print(f"  (dr: before-send hook, all services; awscli: {aws_sends} 'Sending http request' "
-                  f"lines of --debug, one per attempt, split by its 'Making request for "
-                  f"OperationModel' lines)")
+            print(f"  (dr: a before-send hook on its boto3 session, every service and attempt; awscli: "
+                  f"--debug logged {aws_sends} 'Sending http request' lines, one per attempt, "
+                  f"{sum(aws_ops.values())} 'Making request for OperationModel' lines, one per call)")
             print()
             print(f"total benchmark time {time.perf_counter() - t_all:.0f} s")
     finally:

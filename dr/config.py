@@ -31,7 +31,8 @@ from dr.schedule import (
 
 __all__ = [
     "AwsSettings", "Config", "CronSpec", "DEFAULT_RETENTION", "DEFAULT_SCHEDULE_TEXT", "KmsSettings",
-    "MongoResource", "MysqlResource", "MysqlServer", "Objectives", "RdsResource", "Regions", "RESERVED_SECTIONS", "RetentionPolicy",
+    "DnsSettings", "HealthSettings", "MongoResource", "MysqlResource", "NotifySettings", "StackSettings",
+    "TsigSettings", "MysqlServer", "Objectives", "RdsResource", "Regions", "RESERVED_SECTIONS", "RetentionPolicy",
     "S3Resource", "STARTER_CONFIG", "Secret",
     "Schedule", "StateSettings", "format_duration", "load_config", "parse_config", "parse_duration",
     "parse_schedule", "parse_size", "warnings",
@@ -191,6 +192,54 @@ class MongoResource:
 
 
 @dataclass(frozen=True)
+class StackSettings:
+    """The CloudFormation stack relaunched in the DR region by a failover or drill."""
+
+    name: str
+    template: Path
+    parameters: tuple[tuple[str, str], ...] = ()
+    dr_parameters: tuple[tuple[str, str], ...] = ()
+    snapshot_parameter: str | None = None
+    capabilities: tuple[str, ...] = ()
+
+    def parameters_for_dr(self) -> dict[str, str]:
+        """`parameters` overlaid by `dr_parameters`."""
+        return {**dict(self.parameters), **dict(self.dr_parameters)}
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    url: str  # may reference stack outputs: https://{stack.WebsiteURL}/health
+    consecutive: int = 3
+    timeout: timedelta = timedelta(minutes=10)
+    interval: timedelta = timedelta(seconds=10)
+    expect_status: int = 200
+
+
+@dataclass(frozen=True)
+class TsigSettings:
+    name: str
+    secret: Secret
+    algorithm: str = "hmac-sha256"
+
+
+@dataclass(frozen=True)
+class DnsSettings:
+    provider: str  # route53 | rfc2136
+    zone: str
+    record: str
+    ttl: int = 60
+    server: str | None = None  # rfc2136: the primary name server
+    port: int = 53
+    tsig: TsigSettings | None = None
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    sns_topic: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     version: int
     regions: Regions
@@ -203,6 +252,10 @@ class Config:
     s3: tuple[S3Resource, ...] = ()
     mysql: tuple[MysqlResource, ...] = ()
     mongo: tuple[MongoResource, ...] = ()
+    stack: StackSettings | None = None
+    health: HealthSettings | None = None
+    dns: DnsSettings | None = None
+    notify: NotifySettings = NotifySettings()
 
     def rds_resource(self, name: str) -> RdsResource:
         for resource in self.rds:
@@ -222,8 +275,10 @@ class Config:
 
 # --- rules ----------------------------------------------------------------------------------------
 
-RESERVED_SECTIONS = ("stack", "health", "dns", "notify")
-_TOP_KEYS = ("version", "regions", "aws", "objectives", "kms", "state", "rds", "s3", "mysql", "mongo")
+RESERVED_SECTIONS: tuple[str, ...] = ()
+_TOP_KEYS = ("version", "regions", "aws", "objectives", "kms", "state", "rds", "s3", "mysql", "mongo",
+             "stack", "health", "dns", "notify")
+_DNS_NAME_RE = re.compile(r"([A-Za-z0-9_*]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)+")
 _MONGO_KEYS = ("name", "uri", "max_lag", "min_oplog_window", "member_regions", "region_tag", "timeout")
 _SERVER_KEYS = ("host", "port", "user", "password", "socket", "tls", "ca_file", "connect_timeout")
 _MYSQL_KEYS = ("name", "databases", "destination", "schedule", "retention", "engine", "key_file",
@@ -843,6 +898,149 @@ def _mongo_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str])
         region_tag=tag.value if tag is not None else "region", timeout=timeout or timedelta(seconds=5))
 
 
+def _string_map(ck: _Checker, path: str, node: _Node | None) -> tuple[tuple[str, str], ...]:
+    if node is None or node.value is None:
+        return ()
+    if not isinstance(node.value, dict):
+        ck.bad(path, node, "expected a mapping of names to values, like {InstanceType: t3.small}")
+        return ()
+    out = []
+    for key, child in node.value.items():
+        if isinstance(child.value, (dict, list)) or child.value is None:
+            ck.bad(f"{path}.{key}", child, "expected a plain value (string, number or true/false)")
+        else:
+            value = child.value
+            out.append((key, str(value).lower() if isinstance(value, bool) else str(value)))
+    return tuple(out)
+
+
+def _stack(ck: _Checker, top: _Node, base_dir: Path) -> StackSettings | None:
+    node, items = ck.section(top, "stack", ("name", "template", "parameters", "dr_parameters",
+                                            "snapshot_parameter", "capabilities"),
+                             "expected a mapping like {name: acme-web, template: templates/lamp.yaml}",
+                             required=False)
+    if items is None:
+        return None
+    before = len(ck.problems)
+    name = ck.required("stack", node, "name")
+    if name is not None and not (isinstance(name.value, str)
+                                 and re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", name.value)):
+        ck.bad("stack.name", name, "expected a CloudFormation stack name (letters, digits, hyphens)")
+    template = ck.required("stack", node, "template")
+    template_path = None
+    if template is not None:
+        template_path = (base_dir / str(template.value)).absolute()
+        if not template_path.is_file():
+            ck.bad("stack.template", template, f"expected a template file; {template_path} does not exist")
+    snap = items.get("snapshot_parameter")
+    if snap is not None and not (isinstance(snap.value, str) and snap.value):
+        ck.bad("stack.snapshot_parameter", snap, "expected the name of a template parameter")
+    caps = items.get("capabilities")
+    allowed_caps = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
+    if caps is not None and not (isinstance(caps.value, list) and all(c.value in allowed_caps for c in caps.value)):
+        ck.add("stack.capabilities", caps.line, f"expected a list of {', '.join(allowed_caps)}")
+    params = _string_map(ck, "stack.parameters", items.get("parameters"))
+    dr_params = _string_map(ck, "stack.dr_parameters", items.get("dr_parameters"))
+    if len(ck.problems) > before:
+        return None
+    return StackSettings(name=name.value, template=template_path, parameters=params, dr_parameters=dr_params,
+                         snapshot_parameter=snap.value if snap is not None else None,
+                         capabilities=tuple(c.value for c in caps.value) if caps is not None else ())
+
+
+def _health(ck: _Checker, top: _Node) -> HealthSettings | None:
+    node, items = ck.section(top, "health", ("url", "consecutive", "timeout", "interval", "expect_status"),
+                             'expected a mapping like {url: "https://{stack.WebsiteURL}/health"}',
+                             required=False)
+    if items is None:
+        return None
+    before = len(ck.problems)
+    url = ck.required("health", node, "url")
+    if url is not None and not (isinstance(url.value, str) and re.match(r"https?://", url.value)):
+        ck.bad("health.url", url, "expected an http(s) URL; {stack.OUTPUT} inserts a stack output")
+    consecutive = items.get("consecutive")
+    if consecutive is not None and not (_is_whole(consecutive.value) and 1 <= consecutive.value <= 100):
+        ck.bad("health.consecutive", consecutive, "expected a whole number from 1 to 100")
+    status = items.get("expect_status")
+    if status is not None and not (_is_whole(status.value) and 100 <= status.value <= 599):
+        ck.bad("health.expect_status", status, "expected an HTTP status code")
+    timeout = _duration(ck, "health.timeout", items.get("timeout"))
+    interval = _duration(ck, "health.interval", items.get("interval"))
+    if len(ck.problems) > before:
+        return None
+    return HealthSettings(url=url.value, consecutive=consecutive.value if consecutive is not None else 3,
+                          timeout=timeout or timedelta(minutes=10), interval=interval or timedelta(seconds=10),
+                          expect_status=status.value if status is not None else 200)
+
+
+def _dns(ck: _Checker, top: _Node) -> DnsSettings | None:
+    node, items = ck.section(top, "dns", ("provider", "zone", "record", "ttl", "server", "port", "tsig"),
+                             "expected a mapping like {provider: route53, zone: example.com., "
+                             "record: www.example.com.}", required=False)
+    if items is None:
+        return None
+    before = len(ck.problems)
+    provider = ck.required("dns", node, "provider")
+    if provider is not None and provider.value not in ("route53", "rfc2136"):
+        ck.bad("dns.provider", provider, "expected route53 or rfc2136 (any DNS server or GSLB taking "
+                                         "TSIG-signed dynamic updates)")
+    names = {}
+    for key in ("zone", "record"):
+        child = ck.required("dns", node, key)
+        if child is not None and not (isinstance(child.value, str) and _DNS_NAME_RE.fullmatch(child.value)):
+            ck.bad(f"dns.{key}", child, "expected a fully qualified name ending with a dot, like example.com.")
+        elif child is not None:
+            names[key] = child.value
+    if len(names) == 2 and not (names["record"] == names["zone"] or names["record"].endswith("." + names["zone"])):
+        ck.bad("dns.record", items["record"], f"must be inside the zone {names['zone']}")
+    ttl = items.get("ttl")
+    if ttl is not None and not (_is_whole(ttl.value) and 1 <= ttl.value <= 86400):
+        ck.bad("dns.ttl", ttl, "expected seconds from 1 to 86400 (keep it low, e.g. 60, for fast failover)")
+    port = items.get("port")
+    if port is not None and not (_is_whole(port.value) and 1 <= port.value <= 65535):
+        ck.bad("dns.port", port, "expected a port number from 1 to 65535")
+    server = items.get("server")
+    tsig = None
+    is_rfc = provider is not None and provider.value == "rfc2136"
+    if is_rfc and server is None:
+        ck.add("dns.server", node.line, "required key is missing: the name server that takes the updates")
+    if items.get("tsig") is not None:
+        titems = ck.mapping("dns.tsig", items["tsig"], ("name", "algorithm", "secret"),
+                            "expected a mapping like {name: dr-key, algorithm: hmac-sha256, secret: {env: DR_TSIG}}")
+        if titems is not None:
+            tname = ck.required("dns.tsig", items["tsig"], "name")
+            secret = _secret(ck, "dns.tsig.secret", ck.required("dns.tsig", items["tsig"], "secret"))
+            algo = titems.get("algorithm")
+            if algo is not None and algo.value not in ("hmac-sha256", "hmac-sha512", "hmac-sha384", "hmac-sha224",
+                                                       "hmac-sha1", "hmac-md5"):
+                ck.bad("dns.tsig.algorithm", algo, "expected hmac-sha256 (or another HMAC TSIG algorithm)")
+            if tname is not None and secret is not None:
+                tsig = TsigSettings(name=str(tname.value), secret=secret,
+                                    algorithm=algo.value if algo is not None else "hmac-sha256")
+    elif is_rfc:
+        ck.add("dns.tsig", node.line, "required key is missing: dynamic updates must be signed "
+                                      "({name, algorithm, secret: {env: NAME}})")
+    if len(ck.problems) > before:
+        return None
+    return DnsSettings(provider=provider.value, zone=names["zone"], record=names["record"],
+                       ttl=ttl.value if ttl is not None else 60, server=server.value if server is not None else None,
+                       port=port.value if port is not None else 53, tsig=tsig)
+
+
+def _notify(ck: _Checker, top: _Node) -> NotifySettings | None:
+    _, items = ck.section(top, "notify", ("sns_topic",), "expected a mapping like {sns_topic: arn:aws:sns:...}",
+                          required=False)
+    if items is None:
+        return None
+    topic = items.get("sns_topic")
+    if topic is not None and topic.value is not None and not (
+            isinstance(topic.value, str) and re.fullmatch(r"arn:aws[-a-z]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+",
+                                                          topic.value)):
+        ck.bad("notify.sns_topic", topic, "expected an SNS topic ARN, or null")
+        return None
+    return NotifySettings(sns_topic=topic.value if topic is not None else None)
+
+
 # --- entry points ---------------------------------------------------------------------------------
 
 
@@ -867,9 +1065,12 @@ def parse_config(text: str, source: str = "dr.yaml", base_dir: Path | None = Non
     taken = {r.name for r in (rds or ())} | {r.name for r in (s3 or ())}
     mysql = _mysql(ck, top, taken, Path(base_dir) if base_dir is not None else Path.cwd())
     mongo = _mongo(ck, top, taken | {r.name for r in (mysql or ())})
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    stack, health, dns, notify = _stack(ck, top, base), _health(ck, top), _dns(ck, top), _notify(ck, top)
     ck.raise_if_any()
     return Config(version=version, regions=regions, aws=aws, objectives=objectives, kms=kms, state=state,
-                  rds=rds, source=source, s3=s3, mysql=mysql, mongo=mongo)
+                  rds=rds, source=source, s3=s3, mysql=mysql, mongo=mongo, stack=stack, health=health,
+                  dns=dns, notify=notify or NotifySettings())
 
 
 def load_config(path: str | Path) -> Config:

@@ -82,6 +82,9 @@ class RunRecord:
     results: list[ResourceResult] = field(default_factory=list)
     error: str | None = None
     dr_version: str = ""
+    # kind-specific figures; a drill: rto_seconds, rpo_seconds, rto_objective_seconds,
+    # rpo_objective_seconds, recovery_point_time, met (bool)
+    summary: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
