@@ -17,6 +17,7 @@ demo: $(VENV)/.installed
 	$(BIN)/dr demo
 
 test: $(VENV)/.installed
+	./scripts/system-deps.sh
 	$(BIN)/python -m pytest -q
 
 unit: $(VENV)/.installed

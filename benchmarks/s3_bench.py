@@ -14,14 +14,18 @@ work, a CopyObject per object under SSE-KMS with the DR key:
            check, the bucket checks, both listings and the run record and manifest writes;
 * awscli   `aws s3 sync s3://SRC s3://DST --sse aws:kms --sse-kms-key-id ARN --endpoint-url URL`,
            awscli from PyPI in its own virtualenv (created on first use, see AWSCLI_VENV), with its
-           default 10 concurrent requests; timed as a process, so it includes interpreter start-up;
+           default 10 concurrent requests, and again with 16 (dr's default) set through an
+           AWS_CONFIG_FILE; timed as a process, so it includes interpreter start-up;
 * ceiling  the simulator's ceiling: a ThreadPoolExecutor of 16 (dr's default concurrency) over
            the known key list, one boto3 client made beforehand, the same CopyObject request dr
            sends (CopySourceIfMatch, MetadataDirective/TaggingDirective COPY, SSE-KMS), no listing.
 
-Each contender runs --repeat times, in rotating order (the machine is small and noisy); the table
-gives the best and the median. Then the re-run with nothing changed: its time for dr and awscli
-(and, as a ceiling, a bare paginated listing of both sides), and its HTTP requests: for dr a
+After an untimed warm-up (a ceiling pass, and dr on one month of keys), each contender runs
+--repeat times, in rotating order (the machine is small and noisy); the table gives the best, the
+median and the paired same-round ratios, and what dr spends before its first CopyObject, after its
+last one, and in its longest pause between two. Then the re-run with nothing changed: its time
+for dr and awscli (and, as a ceiling, a bare paginated listing of both sides), and its HTTP
+requests: for dr a
 `before-send` hook on the context's boto3 session (every service, every attempt), for awscli the
 "Sending http request" lines of `--debug` (botocore logs one per attempt), each split into
 ListObjectsV2 pages, which grow with the bucket, and a constant overhead.
@@ -202,7 +206,7 @@ class Result:
     pause: float | None = None  # dr: longest time between two consecutive CopyObject sends
 
 
-def dr_config(world: World, destination: str, state: Path) -> Path:
+def dr_config(world: World, destination: str, state: Path, prefix: str = "") -> Path:
     path = world.workdir / f"dr-{destination}.yaml"
     path.write_text(
         "version: 1\n"
@@ -212,12 +216,13 @@ def dr_config(world: World, destination: str, state: Path) -> Path:
         "kms: {dr_key: alias/dr-backups}\n"
         f"state: {{path: '{state}'}}\n"
         "s3:\n"
-        f"  - {{name: uploads, source: {SRC}, destination: {destination}, schedule: every 1h}}\n")
+        f"  - {{name: uploads, source: {SRC}, destination: {destination}, prefix: '{prefix}', "
+        "schedule: every 1h}\n")
     return path
 
 
-def run_dr(world: World, destination: str, *, expect_copied: int) -> Result:
-    config = load_config(dr_config(world, destination, world.workdir / f"state-{destination}"))
+def run_dr(world: World, destination: str, *, expect_copied: int, prefix: str = "") -> Result:
+    config = load_config(dr_config(world, destination, world.workdir / f"state-{destination}", prefix))
     sends: Counter = Counter()
     copy_times: list[float] = []
 
@@ -350,11 +355,16 @@ def main() -> None:
             t0 = time.perf_counter()
             subprocess.run([str(aws), "--version"], env=awscli_env(), capture_output=True)
             aws_start = time.perf_counter() - t0
-            run_ceiling(world, world.new_destination("bench-warm-up"))  # untimed: warms the server
+            # Untimed warm-up: the server, and dr's code paths on one month of keys.
+            run_ceiling(world, world.new_destination("bench-warm-up"))
+            month = "uploads/2026/01/"
+            run_dr(world, world.new_destination("bench-warm-up-dr"), prefix=month,
+                   expect_copied=sum(k.startswith(month) for k in world.keys))
 
             import moto
             print(f"machine: nproc {len(os.sched_getaffinity(0))}, Python {platform.python_version()}, "
-                  f"{platform.system()} {platform.machine()}")
+                  f"{platform.system()} {platform.machine()}, load average at start "
+                  f"{os.getloadavg()[0]:.2f}")
             print(f"dr {dr.__version__}, boto3 {boto3.__version__}, botocore {botocore.__version__}, "
                   f"moto {moto.__version__} (one server process), {version_of([str(aws), '--version'])} "
                   f"in {AWSCLI_VENV}")
@@ -395,6 +405,10 @@ def main() -> None:
             print(ratio_line("dr / awscli", fig["dr"], fig["awscli (default 10)"]))
             print(ratio_line(f"dr / awscli {CONCURRENCY}", fig["dr"], fig[f"awscli ({CONCURRENCY} req.)"]))
             print(ratio_line("dr / ceiling", fig["dr"], fig["ceiling (bare loop)"]))
+            paired = lambda other: statistics.median(  # noqa: E731
+                d.seconds / o.seconds for d, o in zip(first["dr"], first[other]))
+            print(f"  paired (same round), median: dr / awscli {paired('awscli (default 10)'):.2f}, "
+                  f"dr / ceiling {paired('ceiling (bare loop)'):.2f}")
             drs = first["dr"]
             med = lambda attr: statistics.median(getattr(r, attr) for r in drs)  # noqa: E731
             print(f"  inside dr's time (medians): {med('setup'):.2f} s from start to the first CopyObject, "
@@ -441,7 +455,8 @@ def main() -> None:
                   f"--debug logged {aws_sends} 'Sending http request' lines, one per attempt, "
                   f"{sum(aws_ops.values())} 'Making request for OperationModel' lines, one per call)")
             print()
-            print(f"total benchmark time {time.perf_counter() - t_all:.0f} s")
+            print(f"total benchmark time {time.perf_counter() - t_all:.0f} s, load average at the end "
+                  f"{os.getloadavg()[0]:.2f}")
     finally:
         proc.terminate()
         try:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from queue import Full, Queue
 from urllib.parse import urlencode
 
 from dr.aws import AwsSession, aws_call
@@ -77,6 +78,44 @@ def list_objects(client, bucket: str, prefix: str, region: str) -> Iterator[Obje
         raise
 
 
+_END = object()
+
+
+def prefetch(items: Iterator, depth: int = 2000) -> Iterator:
+    """Iterate `items` on a background thread, up to `depth` ahead (about two list pages).
+
+    Errors are re-raised in the consumer; a consumer that stops early lets the thread end."""
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.2)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(_END)
+        except BaseException as exc:  # handed to the consumer
+            queue.put(exc)
+
+    threading.Thread(target=produce, name="dr-s3-list", daemon=True).start()
+    try:
+        while True:
+            item = queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 @dataclass
 class S3RunStats:
     """What one run did; `summary()` is what goes in the run record and the manifest."""
@@ -125,8 +164,11 @@ class S3Sync:
     # -- listing and planning
 
     def changes(self) -> Iterator[Change]:
-        return diff(list_objects(self.src, self.r.source, self.r.prefix, self.config.regions.primary),
-                    list_objects(self.dst, self.r.destination, self.r.prefix, self.config.regions.dr))
+        """The diff, with both listings fetched ahead in the background: the two sides list in
+        parallel, and the copy workers never wait for the next page."""
+        return diff(
+            prefetch(list_objects(self.src, self.r.source, self.r.prefix, self.config.regions.primary)),
+            prefetch(list_objects(self.dst, self.r.destination, self.r.prefix, self.config.regions.dr)))
 
     # -- the run
 
@@ -141,8 +183,9 @@ class S3Sync:
                 if self.cancel.is_set():
                     raise KeyboardInterrupt
                 if change.action == "same":
-                    self.stats.same += 1
-                    self.stats.present(change.source.last_modified)
+                    with self.stats.lock:
+                        self.stats.same += 1
+                        self.stats.present(change.source.last_modified)
                 elif change.action == "extra":
                     self.stats.extra += 1
                     if self.r.delete == "mirror":

@@ -59,3 +59,18 @@ def test_streams_are_consumed_lazily():
     changes = diff(endless(), iter([]))
     first = [next(changes) for _ in range(5)]
     assert [c.key for c in first] == [f"{i:012d}" for i in range(5)]
+
+
+def test_prefetch_keeps_order_and_hands_errors_to_the_consumer():
+    from dr.backup.s3 import prefetch
+
+    assert list(prefetch(iter(range(5000)), depth=10)) == list(range(5000))
+
+    def failing():
+        yield 1
+        raise RuntimeError("listing failed on page 2")
+
+    got = prefetch(failing())
+    assert next(got) == 1
+    with pytest.raises(RuntimeError, match="page 2"):
+        next(got)
