@@ -25,6 +25,9 @@ unit: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/retention_bench.py
+	$(BIN)/python benchmarks/crypto_bench.py
+	$(BIN)/python benchmarks/s3_diff_bench.py
+	$(BIN)/python benchmarks/s3_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

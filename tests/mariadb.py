@@ -180,3 +180,30 @@ def mariadb_binlog(tmp_path_factory) -> ConnectionSpec:
     server = start_or_skip(tmp_path_factory.mktemp("mariadb-binlog"), log_bin=True)
     yield server.spec
     server.stop()
+
+
+def run_sql_file(server: MariaDBServer, path: Path, database: str | None = None) -> None:
+    """Feed an SQL file (DELIMITER and all) to the `mariadb` command-line client."""
+    client = client_binary("mariadb") or client_binary("mysql")
+    if client is None:
+        pytest.skip(INSTALL_HINT)
+    args = [client, "--no-defaults", *server.client_args()] + ([database] if database else [])
+    with open(path, "rb") as f:
+        out = subprocess.run(args, stdin=f, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if out.returncode != 0:
+        raise RuntimeError(f"loading {path} failed: {out.stdout.decode(errors='replace')}")
+
+
+@pytest.fixture(scope="session")
+def sakila(mariadb_server) -> str:
+    """The Sakila sample database loaded from the shared fixtures into `sakila`; its name."""
+    from tests.conftest import fixtures_dir
+
+    base = fixtures_dir()
+    folder = base / "sakila" if base else None
+    if folder is None or not (folder / "sakila-schema.sql").is_file():
+        pytest.skip("Sakila fixtures absent: expected ../shared/fixtures/sakila/"
+                    "sakila-{schema,data}.sql (or set $DR_FIXTURES)")
+    run_sql_file(mariadb_server, folder / "sakila-schema.sql")
+    run_sql_file(mariadb_server, folder / "sakila-data.sql")
+    return "sakila"

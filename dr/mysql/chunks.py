@@ -39,7 +39,8 @@ class Chunker:
         self.lock = threading.Lock()
         self.done = False
 
-    def next(self, cur) -> Range | None:
+    def next(self, cur, src: str) -> Range | None:
+        """The next range (queries run on `cur`, inside the dump's snapshot), or None."""
         raise NotImplementedError
 
     def learned(self, rng: Range, rows: int, nbytes: int) -> None:
@@ -47,7 +48,7 @@ class Chunker:
 
 
 class WholeTable(Chunker):
-    def next(self, cur) -> Range | None:
+    def next(self, cur, src: str) -> Range | None:
         with self.lock:
             if self.done:
                 return None
@@ -79,7 +80,7 @@ class IntRanges(Chunker):
         density = min(est_rows / span, 1.0)
         self.width = max(1, min(span, int(self.target / (row_bytes * density))))
 
-    def next(self, cur, src: str = "") -> Range | None:
+    def next(self, cur, src: str) -> Range | None:
         with self.lock:
             if self.done:
                 return None
@@ -117,7 +118,7 @@ class KeysetRanges(Chunker):
         self.rows_per_chunk = max(16, int(target_bytes / (max(table.avg_row_length, 16) * 1.2)))
         self.index = table.key_index
 
-    def next(self, cur, src: str = "") -> Range | None:
+    def next(self, cur, src: str) -> Range | None:
         with self.lock:
             if self.done:
                 return None

@@ -60,8 +60,8 @@ class FrameWriter:
         return HEADER.size + length
 
     def json(self, kind: bytes, obj: Any) -> int:
-        return self.frame(kind, json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-                          .encode("utf-8"))
+        # ASCII JSON: definitions may carry non-UTF-8 bytes as surrogate escapes (schema.show)
+        return self.frame(kind, json.dumps(obj, separators=(",", ":")).encode("ascii"))
 
     def rows(self, table_id: int, values: bytes) -> int:
         return self.frame(ROWS, TABLE_ID.pack(table_id), values)

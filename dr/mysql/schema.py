@@ -40,9 +40,11 @@ class Column:
             return f"IFNULL(CAST({col} AS UNSIGNED),'NULL')"
         if t in BINARY_TYPES:
             return f"IF({col} IS NULL,'NULL',CONCAT('_binary',QUOTE({col})))"
+        # QUOTE(NULL) is the word NULL. The cast keeps the row binary: no collation mixing,
+        # no decoding on the client.
         if self.charset and self.charset not in UTF8_CHARSETS:
-            return f"QUOTE(CONVERT({col} USING utf8mb4))"
-        return f"QUOTE({col})"  # QUOTE(NULL) is the word NULL
+            return f"CAST(QUOTE(CONVERT({col} USING utf8mb4)) AS BINARY)"
+        return f"CAST(QUOTE({col}) AS BINARY)"
 
 
 @dataclass
@@ -160,18 +162,37 @@ def read_database(conn, db: str) -> DatabaseDef:
         raise LookupError(db)
     charset, collation = rows[0]
     tables = _read_tables(conn, db)
-    names = {t.name for t in tables}
-    views = _read_views(conn, db, names)
-    names |= {v.name for v in views}
-    ambiguous = db in names
+    view_names = [r[0] for r in _rows(conn, "SELECT TABLE_NAME FROM information_schema.VIEWS "
+                                            "WHERE TABLE_SCHEMA=%s ORDER BY TABLE_NAME", (db,))]
+    routine_names = [r[0] for r in _rows(conn, "SELECT ROUTINE_NAME FROM "
+                                               "information_schema.ROUTINES WHERE "
+                                               "ROUTINE_SCHEMA=%s", (db,))]
+    names = {t.name for t in tables} | set(view_names)
+    same_name = next((t for t in tables if t.name == db), None)
+    ctx = _Names(ambiguous=db in names, objects=names | set(routine_names),
+                 columns={c.name for c in same_name.columns} if same_name else set())
     for t in tables:
-        t.create = strip_qualifier(t.create, db, ambiguous=ambiguous)
+        t.create = ctx.strip(t.create, db)
     return DatabaseDef(
-        name=db, charset=charset, collation=collation, tables=tables, views=views,
-        triggers=_read_triggers(conn, db, ambiguous),
-        routines=_read_routines(conn, db, ambiguous),
-        events=_read_events(conn, db, ambiguous),
+        name=db, charset=charset, collation=collation, tables=tables,
+        views=_read_views(conn, db, view_names, ctx),
+        triggers=_read_triggers(conn, db, ctx),
+        routines=_read_routines(conn, db, ctx),
+        events=_read_events(conn, db, ctx),
     )
+
+
+@dataclass
+class _Names:
+    """What strip_qualifier needs to know about a database whose name is also a table's."""
+
+    ambiguous: bool
+    objects: set[str]
+    columns: set[str]
+
+    def strip(self, text: str, db: str, sql_mode: str = "") -> str:
+        return strip_qualifier(text, db, sql_mode=sql_mode, ambiguous=self.ambiguous,
+                               objects=self.objects, columns=self.columns)
 
 
 def _read_tables(conn, db: str) -> list[TableDef]:
@@ -221,17 +242,13 @@ def _choose_key(t: TableDef, indexes: dict[tuple[str, str], list[tuple]]) -> Non
         t.key_is_int = len(t.key) == 1 and by_name[t.key[0]].data_type in INT_TYPES
 
 
-def _read_views(conn, db: str, table_names: set[str]) -> list[ObjectDef]:
-    names = [r[0] for r in _rows(conn, "SELECT TABLE_NAME FROM information_schema.VIEWS "
-                                       "WHERE TABLE_SCHEMA=%s ORDER BY TABLE_NAME", (db,))]
-    ambiguous = db in table_names or db in names
+def _read_views(conn, db: str, names: list[str], ctx: _Names) -> list[ObjectDef]:
     views = {}
     for name in names:
         row = show(conn, f"SHOW CREATE VIEW {quote_ident(db)}.{quote_ident(name)}")[0]
         text = row["Create View"]
         views[name] = ObjectDef(
-            kind="VIEW", name=name,
-            create=strip_qualifier(remove_definer(text), db, ambiguous=ambiguous),
+            kind="VIEW", name=name, create=ctx.strip(remove_definer(text), db),
             character_set_client=row.get("character_set_client") or "utf8mb4",
             collation_connection=row.get("collation_connection") or "utf8mb4_general_ci",
             definer=_definer_of(text))
@@ -249,7 +266,7 @@ def _definer_of(text: str) -> str | None:
     return None
 
 
-def _read_triggers(conn, db: str, ambiguous: bool) -> list[ObjectDef]:
+def _read_triggers(conn, db: str, ctx: _Names) -> list[ObjectDef]:
     out = []
     for name, table in _rows(
             conn, "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
@@ -260,15 +277,14 @@ def _read_triggers(conn, db: str, ambiguous: bool) -> list[ObjectDef]:
         mode = row.get("sql_mode") or ""
         out.append(ObjectDef(
             kind="TRIGGER", name=name, table=table, sql_mode=mode,
-            create=strip_qualifier(remove_definer(text, sql_mode=mode), db, sql_mode=mode,
-                                   ambiguous=ambiguous),
+            create=ctx.strip(remove_definer(text, sql_mode=mode), db, mode),
             character_set_client=row.get("character_set_client") or "utf8mb4",
             collation_connection=row.get("collation_connection") or "utf8mb4_general_ci",
             definer=_definer_of(text)))
     return out
 
 
-def _read_routines(conn, db: str, ambiguous: bool) -> list[ObjectDef]:
+def _read_routines(conn, db: str, ctx: _Names) -> list[ObjectDef]:
     out = []
     for name, kind in _rows(
             conn, "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES "
@@ -281,15 +297,14 @@ def _read_routines(conn, db: str, ambiguous: bool) -> list[ObjectDef]:
         mode = row.get("sql_mode") or ""
         out.append(ObjectDef(
             kind=kind, name=name, sql_mode=mode,
-            create=strip_qualifier(remove_definer(text, sql_mode=mode), db, sql_mode=mode,
-                                   ambiguous=ambiguous),
+            create=ctx.strip(remove_definer(text, sql_mode=mode), db, mode),
             character_set_client=row.get("character_set_client") or "utf8mb4",
             collation_connection=row.get("collation_connection") or "utf8mb4_general_ci",
             definer=_definer_of(text)))
     return out
 
 
-def _read_events(conn, db: str, ambiguous: bool) -> list[ObjectDef]:
+def _read_events(conn, db: str, ctx: _Names) -> list[ObjectDef]:
     out = []
     for (name,) in _rows(conn, "SELECT EVENT_NAME FROM information_schema.EVENTS "
                                "WHERE EVENT_SCHEMA=%s ORDER BY EVENT_NAME", (db,)):
@@ -298,8 +313,7 @@ def _read_events(conn, db: str, ambiguous: bool) -> list[ObjectDef]:
         mode = row.get("sql_mode") or ""
         out.append(ObjectDef(
             kind="EVENT", name=name, sql_mode=mode, time_zone=row.get("time_zone"),
-            create=strip_qualifier(remove_definer(text, sql_mode=mode), db, sql_mode=mode,
-                                   ambiguous=ambiguous),
+            create=ctx.strip(remove_definer(text, sql_mode=mode), db, mode),
             character_set_client=row.get("character_set_client") or "utf8mb4",
             collation_connection=row.get("collation_connection") or "utf8mb4_general_ci",
             definer=_definer_of(text)))

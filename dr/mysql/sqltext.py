@@ -10,6 +10,7 @@ literals, comments and other databases' names are never touched.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 # One token: comment | executable-comment opener | string | quoted identifier | word | other char.
@@ -132,19 +133,24 @@ def _prev_sig(tokens: list[Token], i: int) -> int:
     return j
 
 
-_TABLE_CONTEXT = {"FROM", "JOIN", "INTO", "UPDATE", "TABLE", "CALL", "ON", "EXISTS"}
+_TABLE_CONTEXT = {"FROM", "JOIN", "INTO", "UPDATE", "TABLE", "CALL", "ON", "EXISTS", "VIEW",
+                  "TRIGGER", "PROCEDURE", "FUNCTION", "EVENT"}
 
 
-def strip_qualifier(sql: str, database: str, *, sql_mode: str = "",
-                    ambiguous: bool = False) -> str:
+def strip_qualifier(sql: str, database: str, *, sql_mode: str = "", ambiguous: bool = False,
+                    objects: Collection[str] = (), columns: Collection[str] = ()) -> str:
     """Remove `database.` where it qualifies an object: `db`.`t` → `t`, db.t.c → t.c.
 
     An identifier that is itself the second or third part of a name (`x`.`db`) is left alone.
-    When `ambiguous` (a table, view or alias has the database's name, so `db`.`c` could be
-    table.column) only three-part names and two-part names after FROM/JOIN/INTO/UPDATE/TABLE/
-    CALL are rewritten.
+    When `ambiguous` (a table or view has the database's name, so `db`.`c` could be
+    table.column) a two-part name is rewritten only after FROM/JOIN/INTO/UPDATE/TABLE/CALL/
+    VIEW/TRIGGER/PROCEDURE/FUNCTION/EVENT, or when its second part is one of `objects` (the
+    database's tables, views, routines) and not one of `columns` (of the table named like the
+    database). Three-part names are always rewritten.
     """
     tokens = tokenize(sql, sql_mode)
+    folded_objects = {o.casefold() for o in objects}
+    folded_columns = {c.casefold() for c in columns}
     out: list[str] = []
     skip_until = -1
     for i, tok in enumerate(tokens):
@@ -162,7 +168,9 @@ def strip_qualifier(sql: str, database: str, *, sql_mode: str = "",
                     after = dot + 2
                     three_part = after < len(tokens) and tokens[after].text == "."
                     context = prev >= 0 and tokens[prev].text.upper() in _TABLE_CONTEXT
-                    if not (three_part or context):
+                    second = (_ident_name(tokens[dot + 1]) or "").casefold()
+                    known = second in folded_objects and second not in folded_columns
+                    if not (three_part or context or known):
                         out.append(tok.text)
                         continue
                 skip_until = dot + 1

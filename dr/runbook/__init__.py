@@ -1,1 +1,26 @@
-"""Runbooks: YAML DAGs of typed steps, run with a journal so they can resume (drill, failover)."""
+"""Runbooks: YAML DAGs of typed steps, run with a journal so they can resume (drill, failover).
+
+    from dr.runbook import EngineContext, load_runbook, plan_batches, run_runbook
+
+    runbook = load_runbook("runbooks/drill.yaml", config)      # ConfigError lists every problem
+    batches = plan_batches(runbook)                            # pure: list[list[Step]]
+    result = run_runbook(runbook, EngineContext(config=config, session=session, store=store,
+                                                drill=True))   # RunResult; result.exit_code
+    result = run_runbook(runbook, ectx, resume=result.run_id)  # continue an unfinished run
+
+Modules: model (Runbook, Step, results, statuses and transitions), loader (YAML -> validated
+Runbook), refs/scope (${...}), params (parameter checks), dag (batches, cycles, critical path),
+engine (run_runbook), scheduler (the DAG executor), runner (the one step wrapper), journal
+(RunJournal), lock (RunLock), phases (hooks, teardown), results (RunResult, RTO, run record).
+"""
+
+from dr.runbook.dag import critical_path, plan_batches
+from dr.runbook.engine import EngineContext, load_journal, run_runbook
+from dr.runbook.loader import load_runbook, parse_runbook
+from dr.runbook.lock import RunLocked
+from dr.runbook.model import Runbook, RunResult, Step, StepResult, TeardownResult
+
+__all__ = [
+    "EngineContext", "RunLocked", "RunResult", "Runbook", "Step", "StepResult", "TeardownResult",
+    "critical_path", "load_journal", "load_runbook", "parse_runbook", "plan_batches", "run_runbook",
+]

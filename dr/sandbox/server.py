@@ -44,6 +44,9 @@ class EmbeddedAws:
 
     def __enter__(self) -> EmbeddedAws:
         server_cls = _require_moto()
+        from dr.sandbox import fidelity
+
+        fidelity.apply()  # moto behaves like AWS where dr relies on it (see fidelity.py)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = server_cls(ip_address="127.0.0.1", port=self.port, verbose=False)
         with contextlib.redirect_stdout(io.StringIO()):

@@ -6,6 +6,12 @@ does its work in `execute`, which returns the step's outputs (referenced by late
 `${steps.<id>.<output>}`). Every step must be safe to run again after a crash: `check` looks
 at the real world on resume ("does the stack already exist?") and returns the outputs if the
 step's effect is already there, so the engine neither skips blindly nor duplicates a resource.
+
+Parameter values reach `execute` type-checked, with defaults filled in (None for an optional
+parameter without a default) and `${...}` references resolved; a `duration` arrives as a
+`datetime.timedelta`. Outputs must be JSON-serialisable (they are journaled) and never secrets.
+An `outputs` entry "*" means the type's outputs are dynamic (e.g. a stack's outputs): any
+`${steps.<id>.<name>}` is accepted at load time and checked when the step has run.
 """
 
 from __future__ import annotations
@@ -22,6 +28,12 @@ if TYPE_CHECKING:
     from dr.state.base import StateStore
 
 PARAM_TYPES = ("str", "int", "float", "bool", "duration", "list", "dict")
+DYNAMIC_OUTPUTS = "*"
+
+
+class AbortRun(Exception):
+    """Raised by a step to stop the run on purpose (a safety gate said no): no further step
+    starts, steps already running finish, the run ends `aborted` (drills still tear down)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,8 @@ class StepContext:
     region: str = ""  # the region being moved to (the DR region for a failover or drill)
     outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # earlier steps' outputs
     log: Callable[[str], None] = print
+    attempt: int = 1  # 1 for the first try, 2 for the first retry, ...
+    types: Mapping[str, str] = field(default_factory=dict)  # step id -> type name, for `outputs`
 
     def name(self, base: str) -> str:
         """A deterministic resource name for this run: drills get a suffix, so they never
@@ -72,9 +86,23 @@ class StepType:
     iam_actions: ClassVar[tuple[str, ...]] = ()
     example: ClassVar[str]  # YAML of one step using this type
 
+    @classmethod
+    def phase(cls, params: Mapping[str, Any]) -> str | None:
+        """None for an ordinary step of the DAG; "start", "end" or "failure" for a hook step
+        that runs outside the DAG at that moment of the run (e.g. `notify` with `at: end`)."""
+        return None
+
     def validate(self, params: Mapping[str, Any], config: Config) -> list[str]:
-        """Cross-field checks beyond types and required parameters; messages, no exceptions."""
+        """Cross-field checks beyond types and required parameters; messages, no exceptions.
+
+        Runs at load time, when a config is at hand (never with config None). A value known
+        only at run time (a step output, `${run.id}`) still holds its `${...}` text there."""
         return []
+
+    def output_names(self, params: Mapping[str, Any], config: Config) -> tuple[str, ...]:
+        """The outputs `${steps.<id>.<name>}` may name, given this step's parameters (e.g. a
+        stack's outputs from its template); called at load time when a config is at hand."""
+        return self.outputs
 
     def execute(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
         raise NotImplementedError
