@@ -44,6 +44,17 @@ def check_readiness(ctx: Context) -> list[Check]:
         checks.append(Check(f"s3:{b.name}", not problems, "; ".join(problems) or
                             f"s3://{b.destination} is in {config.regions.dr}, versioned, "
                             "encrypted with SSE-KMS by default"))
+    for m in config.mongo:
+        from dr.monitor import check_replica_set
+
+        try:
+            rep = check_replica_set(m, config.regions.primary, dr_region=config.regions.dr)
+            bad = [f.reason for f in rep.findings if f.severity == "critical"]
+            checks.append(Check(f"mongo:{m.name}", not bad, "; ".join(bad) or
+                                f"survives {rep.survivable_region_losses} of "
+                                f"{len(rep.region_losses)} region losses"))
+        except DrError as exc:
+            checks.append(Check(f"mongo:{m.name}", False, str(exc)))
     for r in config.rds:
         kind = rds_api.KINDS[r.kind]
         try:

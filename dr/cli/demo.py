@@ -74,10 +74,19 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
                 _say(app, "The demo stopped: the step above failed.")
                 return Outcome(data=summary, exit_code=outcome.exit_code)
 
+        _say(app)
+        _say(app, "7. dr mongo status: a MongoDB replica set spread over three regions "
+                  "(SIMULATED members on 127.0.0.1: no real mongod here).")
+        from dr.monitor import simulated_report
+
+        mongo_report = simulated_report(world.PRIMARY, dr_region=world.DR)
+        summary["mongo"] = mongo_report.to_dict()
+        _say(app, _indent(mongo_report.render_text()))
+
         proof = _proof(session, seeded.dr_key_arn)
         summary["proof"] = proof
         _say(app)
-        _say(app, f"7. Checked in {world.DR} with plain boto3, not with dr:")
+        _say(app, f"8. Checked in {world.DR} with plain boto3, not with dr:")
         for p in proof:
             _say(app, f"   {p['id']}: {p['status']}, encrypted={p['encrypted']}, "
                       f"DR key={'yes' if p['dr_key'] else 'NO'}, tags {p['tags']}")
