@@ -13,11 +13,11 @@ import sys
 from collections.abc import Sequence
 
 from dr import __version__
-from dr.cli import backup, demo, init, keygen, mongo, runs, sandbox, validate
+from dr.cli import backup, demo, drill, init, keygen, mongo, restore, runbook, runs, sandbox, validate
 from dr.cli.app import App, Outcome
 from dr.errors import EXIT_INTERRUPTED, EXIT_USAGE, DrError
 
-COMMANDS = (init, validate, backup, mongo, runs, keygen, sandbox, demo)
+COMMANDS = (init, validate, backup, mongo, drill, restore, runbook, runs, keygen, sandbox, demo)
 
 EPILOG = """\
 exit codes: 0 success, 1 the operation failed, 2 usage or config error (nothing was done),

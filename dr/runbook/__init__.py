@@ -8,10 +8,12 @@
                                                 drill=True))   # RunResult; result.exit_code
     result = run_runbook(runbook, ectx, resume=result.run_id)  # continue an unfinished run
 
-Modules: model (Runbook, Step, results, statuses and transitions), loader (YAML -> validated
-Runbook), refs/scope (${...}), params (parameter checks), dag (batches, cycles, critical path),
-engine (run_runbook), scheduler (the DAG executor), runner (the one step wrapper), journal
-(RunJournal), lock (RunLock), phases (hooks, teardown), results (RunResult, RTO, run record).
+Modules: model (Runbook, Step, results, statuses and allowed transitions as data), loader (YAML
+-> validated Runbook, with yamlnodes for line numbers), refs and scope (${...}), params (parameter
+checks), dag (batches, cycles, critical path), engine (run_runbook, EngineContext), scheduler
+(the DAG executor), runner (the one wrapper every step runs in), journal (RunJournal), lock
+(RunLock), interrupts (Ctrl-C), phases (hooks, teardown), results (RunResult, RTO, run record).
+The format is documented in runbooks/FORMAT.md; step types live in steps/ (the registry).
 """
 
 from dr.runbook.dag import critical_path, plan_batches

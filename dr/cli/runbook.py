@@ -1,0 +1,168 @@
+"""`dr runbook describe|plan|validate`: the step types, and a runbook's DAG before it runs."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+from dr.cli.app import App, Outcome
+from dr.errors import UsageError
+
+DEFAULT_RUNBOOK = "runbooks/failover.yaml"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("runbook", help="runbook step types, plans and validation",
+                       description="Runbooks are YAML DAGs of typed steps (runbooks/FORMAT.md).\n\n"
+                                   "Example:\n  dr runbook describe rds.restore\n"
+                                   "  dr runbook plan --runbook runbooks/drill.yaml\n"
+                                   "  dr runbook validate runbooks/failover.yaml",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = p.add_subparsers(dest="verb", metavar="VERB")
+    verbs.required = True
+    dp = verbs.add_parser("describe", help="step types: parameters, IAM actions, an example")
+    dp.add_argument("type", nargs="?", help="one step type (default: all)")
+    dp.set_defaults(handler=describe)
+    pp = verbs.add_parser("plan", help="the runbook's DAG in batches, references resolved where known")
+    pp.add_argument("--runbook", default=DEFAULT_RUNBOOK, metavar="PATH",
+                    help=f"the runbook (default: {DEFAULT_RUNBOOK})")
+    pp.set_defaults(handler=plan)
+    vp = verbs.add_parser("validate", help="check a runbook: exit 0 if valid, 2 with every problem")
+    vp.add_argument("path")
+    vp.set_defaults(handler=validate)
+
+
+# -- describe ---------------------------------------------------------------------------------
+
+
+def type_info(cls: Any) -> dict[str, Any]:
+    return {"name": cls.name, "description": cls.description,
+            "params": [{"name": p.name, "type": p.type, "required": p.required, "default": p.default,
+                        "help": p.help} for p in cls.params],
+            "outputs": list(cls.outputs), "iam_actions": list(cls.iam_actions), "example": cls.example}
+
+
+def describe_text(cls: Any) -> str:
+    lines = [f"Type:         {cls.name}", f"Description:  {cls.description}", "Parameters:"]
+    if not cls.params:
+        lines.append("  <none>")
+    needs = ["required" if p.required else f"default {_show(p.default)}" for p in cls.params]
+    width = max((len(p.name) for p in cls.params), default=0)
+    need_width = max((len(n) for n in needs), default=0)
+    for p, need in zip(cls.params, needs):
+        lines.append(f"  {p.name:<{width}}  {p.type:<8}  {need:<{need_width}}  {p.help}".rstrip())
+    lines.append(f"Outputs:      {', '.join(cls.outputs) or '<none>'}")
+    lines.append(f"IAM actions:  {', '.join(cls.iam_actions) or '<none>'}")
+    lines.append("Example:")
+    lines += ["  " + line for line in cls.example.rstrip("\n").splitlines()]
+    return "\n".join(lines)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "<none>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(list(value) if isinstance(value, tuple) else value)
+    return repr(value) if isinstance(value, str) and not value else str(value)
+
+
+def describe(args: argparse.Namespace, app: App) -> Outcome:
+    from dr.runbook.steps import REGISTRY
+
+    if args.type is None:
+        chosen = [REGISTRY[name] for name in sorted(REGISTRY)]
+    elif args.type in REGISTRY:
+        chosen = [REGISTRY[args.type]]
+    else:
+        close = difflib.get_close_matches(args.type, list(REGISTRY), n=1)
+        raise UsageError(f"unknown step type {args.type!r}" + (f"; did you mean {close[0]!r}?" if close else ""),
+                         hint=f"known types: {', '.join(sorted(REGISTRY))}")
+    text = "\n\n".join(describe_text(cls) for cls in chosen)
+    return Outcome(data=[type_info(cls) for cls in chosen], text=text)
+
+
+# -- plan and validate --------------------------------------------------------------------------
+
+
+def _config_or_none(app: App):
+    """The config when there is one (a broken one is an error); None when there is no file."""
+    if app._config is None and not Path(app.config_path).exists():
+        return None
+    return app.config()
+
+
+def plan(args: argparse.Namespace, app: App) -> Outcome:
+    from dr.runbook import load_runbook
+
+    config = _config_or_none(app)
+    data = plan_data(load_runbook(args.runbook, config), config)
+    return Outcome(data=data, text=plan_text(data))
+
+
+def plan_data(runbook: Any, config: Any) -> dict[str, Any]:
+    """The plan as data (`--output json`; `dr drill` / `dr restore --dry-run` can print it with
+    plan_text): batches of steps with parameters resolved where known before the run."""
+    from dr.runbook import plan_batches
+
+    return {"runbook": runbook.name, "source": runbook.source, "config": config.source if config else None,
+            "batches": [[_step_data(s, runbook, config) for s in batch] for batch in plan_batches(runbook)],
+            "hooks": [{"id": h.id, "type": h.type, "at": h.phase} for h in runbook.hooks],
+            "rto_gates": list(runbook.rto_gates())}
+
+
+def _step_data(step: Any, runbook: Any, config: Any) -> dict[str, Any]:
+    from dr.config import format_duration
+    from dr.runbook.refs import RefError, resolve, undefer
+    from dr.runbook.scope import Scope
+
+    scope = Scope(config=config, params=runbook.params, preview=True)
+    try:
+        shown = undefer(resolve(step.params, scope.lookup))
+    except RefError:
+        shown = step.params
+    return {"id": step.id, "type": step.type, "needs": list(step.needs),
+            "implied_needs": [n for n in step.needs if n not in step.explicit_needs], "with": shown,
+            "timeout": format_duration(step.timeout) if step.timeout else None, "retries": step.retries,
+            "teardown": step.has_teardown, "rto_end": step.rto_end}
+
+
+def plan_text(data: dict[str, Any]) -> str:
+    count = sum(len(b) for b in data["batches"])
+    lines = [f"Runbook:  {data['runbook']} ({data['source']})",
+             f"Config:   {data['config'] or '<none> (config references checked against the model only)'}",
+             f"Steps:    {count} in {len(data['batches'])} batch(es); a step starts as soon as its needs are done"]
+    for i, batch in enumerate(data["batches"], 1):
+        lines.append(f"Batch {i}:")
+        for s in batch:
+            needs = ", ".join(n + (" (via ${steps." + n + "})" if n in s["implied_needs"] else "")
+                              for n in s["needs"]) or "<none>"
+            extras = [f"timeout {s['timeout']}"] if s["timeout"] else []
+            extras += [f"retries {s['retries']}"] if s["retries"] else []
+            extras += ["teardown in drills"] if s["teardown"] else []
+            extras += ["ends the RTO"] if s["rto_end"] else []
+            lines.append(f"  {s['id']}  ({s['type']})  needs: {needs}" + (f"  [{', '.join(extras)}]" if extras else ""))
+            for key, value in s["with"].items():
+                lines.append(f"      {key}: {value}")
+    lines.append("Hooks:")
+    lines += [f"  at {h['at']}: {h['id']} ({h['type']})" for h in data["hooks"]] or ["  <none>"]
+    lines.append(f"RTO ends when these complete: {', '.join(data['rto_gates']) or '<none>'}")
+    return "\n".join(lines)
+
+
+def validate(args: argparse.Namespace, app: App) -> Outcome:
+    from dr.runbook import load_runbook, plan_batches
+
+    config = _config_or_none(app)
+    runbook = load_runbook(args.path, config)
+    batches = plan_batches(runbook)
+    note = "" if config else " (no dr.yaml: config references checked against the model only)"
+    text = (f"{args.path}: valid: runbook {runbook.name}, {len(runbook.steps)} steps in {len(batches)} "
+            f"batch(es), {len(runbook.hooks)} hook(s){note}")
+    return Outcome(data={"valid": True, "runbook": runbook.name, "path": str(args.path),
+                         "steps": len(runbook.steps), "batches": len(batches), "hooks": len(runbook.hooks),
+                         "config_checked": config is not None}, text=text)

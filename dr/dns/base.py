@@ -1,0 +1,328 @@
+"""The DNS provider contract, the record model, and the pure planning of a flip.
+
+A provider sees one record name at a time and only the address-like types dr manages
+(A, AAAA, CNAME); other types at the same name (TXT, MX, ...) are never read nor touched.
+
+* `current(record) -> RecordState`: every managed record set at that name, as the provider has
+  it (type, TTL, values, and for Route 53 the routing: failover role, weight, health check,
+  alias target, and any other routing field verbatim).
+* `apply(state) -> None`: make the name hold exactly `state`: an idempotent UPSERT of each set,
+  and a DELETE of each set that is there but not in `state`. Applying the same state twice
+  sends nothing the second time. `apply(RecordState(name, ()))` deletes the record.
+* `wait_in_sync(timeout)`: return once the last change is served (Route 53: the change is
+  INSYNC; RFC 2136: the server answers with the applied values).
+
+`RecordState.to_json()` / `from_json()` round-trip exactly, so a state saved before a flip is
+what failback and undo put back. Everything in this module is pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+from dr.errors import ConfigError, OperationFailed
+
+if TYPE_CHECKING:
+    from dr.aws import AwsSession
+    from dr.config import DnsSettings
+
+MANAGED_TYPES = ("A", "AAAA", "CNAME")
+MODES = ("simple", "failover", "weighted")
+STATE_FORMAT = 1
+_HOST_RE = re.compile(r"(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
+                      r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
+def absolute(name: str) -> str:
+    """A DNS name in canonical form: lowercase, ending with a dot."""
+    name = name.strip().lower()
+    return name if name.endswith(".") else name + "."
+
+
+def _norm_value(rtype: str, value: str) -> str:
+    return absolute(value) if rtype == "CNAME" else value.strip().lower()
+
+
+@dataclass(frozen=True)
+class RecordSet:
+    """One resource record set. Simple records have no set_identifier; Route 53 routing sets do.
+
+    `extra` carries Route 53 routing fields dr does not model (Region, GeoLocation,
+    MultiValueAnswer, CidrRoutingConfig, ...) verbatim, so they survive a save and restore."""
+
+    name: str
+    type: str
+    ttl: int | None
+    values: tuple[str, ...] = ()
+    set_identifier: str | None = None
+    failover: str | None = None  # PRIMARY | SECONDARY
+    weight: int | None = None
+    health_check_id: str | None = None
+    alias: Mapping[str, Any] | None = None  # {HostedZoneId, DNSName, EvaluateTargetHealth}
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What identifies a set at one name: its type and set identifier."""
+        return (self.type, self.set_identifier or "")
+
+    @property
+    def routing(self) -> str:
+        if self.failover:
+            return "failover"
+        if self.weight is not None:
+            return "weighted"
+        if self.extra:
+            return "other:" + ",".join(sorted(self.extra))
+        return "simple"
+
+    def same_as(self, other: RecordSet) -> bool:
+        """Equal as DNS sees it: value order and letter case do not matter."""
+        return (self.key == other.key and self.ttl == other.ttl and self.failover == other.failover
+                and self.weight == other.weight and self.health_check_id == other.health_check_id
+                and _norm_alias(self.alias) == _norm_alias(other.alias)
+                and dict(self.extra) == dict(other.extra)
+                and sorted(_norm_value(self.type, v) for v in self.values)
+                == sorted(_norm_value(other.type, v) for v in other.values))
+
+    def points_at(self, target: Target) -> bool:
+        return self.type == target.type and [_norm_value(self.type, v) for v in self.values] == [target.value]
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"name": self.name, "type": self.type, "ttl": self.ttl,
+                               "values": list(self.values)}
+        for key in ("set_identifier", "failover", "weight", "health_check_id"):
+            if getattr(self, key) is not None:
+                doc[key] = getattr(self, key)
+        if self.alias is not None:
+            doc["alias"] = dict(self.alias)
+        if self.extra:
+            doc["extra"] = dict(self.extra)
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> RecordSet:
+        return cls(name=doc["name"], type=doc["type"], ttl=doc.get("ttl"),
+                   values=tuple(doc.get("values") or ()), set_identifier=doc.get("set_identifier"),
+                   failover=doc.get("failover"), weight=doc.get("weight"),
+                   health_check_id=doc.get("health_check_id"), alias=doc.get("alias"),
+                   extra=doc.get("extra") or {})
+
+
+def _norm_alias(alias: Mapping[str, Any] | None) -> tuple | None:
+    if alias is None:
+        return None
+    return (alias.get("HostedZoneId"), absolute(alias.get("DNSName", "")),
+            bool(alias.get("EvaluateTargetHealth")))
+
+
+@dataclass(frozen=True)
+class RecordState:
+    """Everything dr manages at one name: zero (no record) or more record sets."""
+
+    name: str
+    sets: tuple[RecordSet, ...] = ()
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.sets)
+
+    def values(self) -> list[str]:
+        out = []
+        for s in self.sets:
+            out.extend(s.values or ([s.alias.get("DNSName", "")] if s.alias else []))
+        return out
+
+    def same_as(self, other: RecordState) -> bool:
+        return not plan_changes(self, other)
+
+    def describe(self) -> str:
+        """One line a person reads: `A 60s 192.0.2.1, 192.0.2.2` or `<none>`."""
+        if not self.sets:
+            return "<none>"
+        parts = []
+        for s in self.sets:
+            role = ""
+            if s.set_identifier:
+                role = f"[{s.set_identifier}{' ' + s.failover if s.failover else ''}" \
+                       f"{f' weight {s.weight}' if s.weight is not None else ''}] "
+            shown = ", ".join(s.values) if s.values else f"alias {s.alias.get('DNSName') if s.alias else '?'}"
+            parts.append(f"{role}{s.type} {s.ttl if s.ttl is not None else '-'}s {shown}")
+        return "; ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": STATE_FORMAT, "name": self.name, "sets": [s.to_json() for s in self.sets]}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> RecordState:
+        if not isinstance(doc, Mapping) or doc.get("format") != STATE_FORMAT or "name" not in doc:
+            raise OperationFailed(f"saved DNS record state is not in format {STATE_FORMAT}: {doc!r}"[:300],
+                                  hint="pass the `previous` output of a dns.flip step of this version of dr")
+        return cls(name=absolute(doc["name"]), sets=tuple(RecordSet.from_json(s) for s in doc["sets"]))
+
+
+# --- targets and planning -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a record should point: an IPv4/IPv6 address (A/AAAA) or a host name (CNAME)."""
+
+    host: str  # as a health-check URL would name it: lowercase, no trailing dot
+    type: str
+    value: str  # the record value: the address, or the host name with a trailing dot
+
+
+def parse_target(text: str) -> Target:
+    """`192.0.2.10`, `2001:db8::1`, `lb-1.us-west-2.elb.amazonaws.com` or a URL (its host is taken)."""
+    raw = str(text).strip()
+    host = raw
+    if "://" in raw:
+        host = urlsplit(raw).hostname or ""
+    elif "/" in raw:
+        host = raw.split("/", 1)[0]
+    host = host.strip("[]").rstrip(".").lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOST_RE.fullmatch(host) or host.isdigit():
+            raise ConfigError(f"dns target {text!r} is not an IP address, a host name or a URL",
+                              hint="pass e.g. ${steps.stack.WebsiteURL} or an ELB DNS name") from None
+        return Target(host=host, type="CNAME", value=host + ".")
+    rtype = "A" if address.version == 4 else "AAAA"
+    return Target(host=host, type=rtype, value=str(address))
+
+
+def host_of(url_or_host: str) -> str:
+    """The host part of a URL or name, in the form Target.host uses."""
+    text = str(url_or_host).strip()
+    host = urlsplit(text).hostname if "://" in text else text.split("/", 1)[0]
+    return (host or "").strip("[]").rstrip(".").lower()
+
+
+@dataclass(frozen=True)
+class FlipPlan:
+    """What a flip wants the record to be: the routing options of dns.flip."""
+
+    target: Target
+    mode: str = "simple"
+    ttl: int = 60
+    set_identifier: str = "dr"
+    weight: int = 100
+    others_weight: int = 0
+    health_check_id: str | None = None
+    secondary: Target | None = None
+
+
+def flip_state(current: RecordState, plan: FlipPlan) -> RecordState:
+    """The record as it should be after the flip (pure). Raises ConfigError when the existing
+    record cannot be moved in that mode without losing something (say which mode to use)."""
+    name, t = current.name, plan.target
+    routed = [s for s in current.sets if s.set_identifier]
+    plain = [s for s in current.sets if not s.set_identifier]
+    mine = RecordSet(name=name, type=t.type, ttl=plan.ttl, values=(t.value,))
+    if plan.mode == "simple":
+        if routed:
+            raise ConfigError(f"{name} has {routed[0].routing} record sets "
+                              f"({current.describe()}); a simple flip would delete them",
+                              hint=f"use mode: {routed[0].routing} on this record")
+        return RecordState(name, (mine,))
+    if plan.mode not in ("failover", "weighted"):
+        raise ConfigError(f"unknown dns.flip mode {plan.mode!r}", hint=f"use one of {', '.join(MODES)}")
+    other_kind = [s for s in routed if s.routing != plan.mode]
+    if other_kind:
+        raise ConfigError(f"{name} has {other_kind[0].routing} record sets ({current.describe()}); "
+                          f"mode {plan.mode} cannot change them", hint=f"use mode: {other_kind[0].routing}")
+    if plan.mode == "weighted":
+        return _weighted(current, plan, mine, routed, plain)
+    return _failover(current, plan, mine, routed, plain)
+
+
+def _same_type(name: str, sets: list[RecordSet], rtype: str, mode: str) -> None:
+    for s in sets:
+        if s.type != rtype:
+            raise ConfigError(f"{name}: the existing {s.type} record ({', '.join(s.values)}) cannot share a "
+                              f"{mode} routing policy with a {rtype} target",
+                              hint="flip to a target of the same kind (address or host name), "
+                                   "or pass `secondary:`, or use mode: simple")
+
+
+def _weighted(current, plan, mine, routed, plain) -> RecordState:
+    mine = replace(mine, set_identifier=plan.set_identifier, weight=plan.weight)
+    others = [s for s in routed if s.set_identifier != plan.set_identifier]
+    others += [replace(s, set_identifier="previous") for s in plain]
+    _same_type(current.name, others, mine.type, "weighted")
+    return RecordState(current.name, (mine, *(replace(s, weight=plan.others_weight) for s in others)))
+
+
+def _failover(current, plan, mine, routed, plain) -> RecordState:
+    mine = replace(mine, set_identifier=plan.set_identifier, failover="PRIMARY",
+                   health_check_id=plan.health_check_id)
+    primary = next((s for s in routed if s.failover == "PRIMARY"), None)
+    secondary = next((s for s in routed if s.failover == "SECONDARY"), None)
+    if plan.secondary is not None:
+        sid = "secondary" if plan.set_identifier != "secondary" else "secondary-2"
+        standby = RecordSet(name=current.name, type=plan.secondary.type, ttl=plan.ttl,
+                            values=(plan.secondary.value,), set_identifier=sid, failover="SECONDARY")
+    elif primary is not None and primary.set_identifier != plan.set_identifier:
+        standby = replace(primary, failover="SECONDARY")  # the old primary stands by
+    elif primary is None and plain:
+        standby = replace(plain[0], set_identifier="previous", failover="SECONDARY")
+    else:
+        standby = secondary
+    if standby is not None and standby.set_identifier == mine.set_identifier:
+        standby = replace(standby, set_identifier=f"{standby.set_identifier}-previous")
+    if standby is not None:
+        _same_type(current.name, [standby], mine.type, "failover")
+    return RecordState(current.name, (mine,) if standby is None else (mine, standby))
+
+
+def plan_changes(current: RecordState, desired: RecordState) -> list[tuple[str, RecordSet]]:
+    """The Route 53-style change list turning `current` into `desired`: DELETEs first (each the
+    exact current set, as Route 53 requires), then UPSERTs. Empty when nothing needs to change.
+    A set whose routing kind changes is deleted and written anew (Route 53 refuses to UPSERT a
+    set into another routing policy)."""
+    have = {s.key: s for s in current.sets}
+    want = {s.key: s for s in desired.sets}
+    deletes = [s for k, s in have.items() if k not in want or want[k].routing != s.routing]
+    upserts = [s for k, s in want.items() if k not in have or not have[k].same_as(s)]
+    return [("DELETE", s) for s in deletes] + [("UPSERT", s) for s in upserts]
+
+
+# --- the provider contract ------------------------------------------------------------------------
+
+
+class DnsProvider(ABC):
+    """One DNS service holding `settings.zone`. Made by `dr.dns.make_provider`."""
+
+    name: ClassVar[str]
+    modes: ClassVar[tuple[str, ...]] = ("simple",)
+
+    def __init__(self, settings: DnsSettings, *, session: AwsSession | None = None,
+                 wait: Callable[[float], None] | None = None):
+        import time
+
+        self.settings = settings
+        self.session = session
+        self.wait = wait or time.sleep  # pass StepContext.wait so Ctrl-C stops a wait
+
+    @abstractmethod
+    def current(self, record: str) -> RecordState:
+        """Every managed record set at `record` (A, AAAA, CNAME), as served now."""
+
+    @abstractmethod
+    def apply(self, change: RecordState) -> None:
+        """Make `change.name` hold exactly `change.sets` (idempotent)."""
+
+    @abstractmethod
+    def wait_in_sync(self, timeout: float = 600.0) -> None:
+        """Return once the last `apply` is served; raise OperationFailed on timeout."""
+
+    def describe(self) -> str:
+        return f"{self.name} zone {self.settings.zone}"

@@ -1,0 +1,178 @@
+"""Route 53: simple, failover (PRIMARY/SECONDARY with health checks) and weighted records.
+
+Every change is one ChangeResourceRecordSets batch (atomic: all or nothing): the exact current
+sets that go away are DELETEd, the new ones UPSERTed. `wait_in_sync` polls GetChange until the
+change is INSYNC on all Route 53 name servers. Route 53 is global; its API lives in us-east-1.
+
+Health checks dr creates carry a deterministic CallerReference (`dr-<run>-<step>`), and are
+looked up by it before creating, so a rerun after a crash finds the one it made.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from dr.aws import aws_call
+from dr.dns.base import MANAGED_TYPES, DnsProvider, RecordSet, RecordState, absolute, plan_changes
+from dr.errors import ConfigError, OperationFailed
+
+API_REGION = "us-east-1"
+_KNOWN_KEYS = {"Name", "Type", "TTL", "ResourceRecords", "SetIdentifier", "Failover", "Weight",
+               "HealthCheckId", "AliasTarget"}
+_ESCAPE = re.compile(r"\\(\d{3})")
+
+
+def _unescape(name: str) -> str:
+    """Route 53 returns `*` and other special characters as octal escapes (`\\052`)."""
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), name)
+
+
+def from_route53(rrset: dict[str, Any]) -> RecordSet:
+    return RecordSet(
+        name=absolute(_unescape(rrset["Name"])), type=rrset["Type"], ttl=rrset.get("TTL"),
+        values=tuple(r["Value"] for r in rrset.get("ResourceRecords", ())),
+        set_identifier=rrset.get("SetIdentifier"), failover=rrset.get("Failover"),
+        weight=rrset.get("Weight"), health_check_id=rrset.get("HealthCheckId"),
+        alias=dict(rrset["AliasTarget"]) if "AliasTarget" in rrset else None,
+        extra={k: v for k, v in rrset.items() if k not in _KNOWN_KEYS})
+
+
+def to_route53(s: RecordSet) -> dict[str, Any]:
+    rrset: dict[str, Any] = {"Name": s.name, "Type": s.type, **dict(s.extra)}
+    if s.alias is not None:
+        rrset["AliasTarget"] = dict(s.alias)
+    else:
+        rrset["TTL"] = s.ttl
+        rrset["ResourceRecords"] = [{"Value": v} for v in s.values]
+    for key, value in (("SetIdentifier", s.set_identifier), ("Failover", s.failover),
+                       ("Weight", s.weight), ("HealthCheckId", s.health_check_id)):
+        if value is not None:
+            rrset[key] = value
+    return rrset
+
+
+class Route53Provider(DnsProvider):
+    name = "route53"
+    modes = ("simple", "failover", "weighted")
+    poll_interval = 5.0
+
+    def __init__(self, settings, *, session=None, wait=None):
+        super().__init__(settings, session=session, wait=wait)
+        if session is None:
+            raise ValueError("the route53 provider needs an AwsSession")
+        self.client = session.client("route53", API_REGION)
+        self._zone_id: str | None = None
+        self.last_change_id: str | None = None
+
+    def _call(self, method: str, resource: str, **kwargs):
+        return aws_call(getattr(self.client, method), action=f"route53 {method}", resource=resource,
+                        region="global", **kwargs)
+
+    def zone_id(self) -> str:
+        if self._zone_id is None:
+            zone = absolute(self.settings.zone)
+            reply = self._call("list_hosted_zones_by_name", zone, DNSName=zone, MaxItems="10")
+            found = [z["Id"] for z in reply["HostedZones"] if absolute(z["Name"]) == zone]
+            if not found:
+                raise ConfigError(f"Route 53 has no hosted zone {zone} (dns.zone in dr.yaml)",
+                                  hint="check the zone name, and that dr's role may route53:ListHostedZonesByName")
+            if len(found) > 1:
+                raise ConfigError(f"Route 53 has {len(found)} hosted zones named {zone} ({', '.join(found)}): "
+                                  "dr cannot tell which one serves the record",
+                                  hint="remove the extra zone (public and private split-horizon zones are "
+                                       "not supported yet)")
+            self._zone_id = found[0].rsplit("/", 1)[-1]
+        return self._zone_id
+
+    def current(self, record: str) -> RecordState:
+        name = absolute(record)
+        sets: list[RecordSet] = []
+        kwargs: dict[str, Any] = {"StartRecordName": name}
+        while True:
+            reply = self._call("list_resource_record_sets", name, HostedZoneId=self.zone_id(), **kwargs)
+            for rrset in reply["ResourceRecordSets"]:
+                if absolute(_unescape(rrset["Name"])) != name:
+                    return RecordState(name, tuple(sets))
+                if rrset["Type"] in MANAGED_TYPES:
+                    sets.append(from_route53(rrset))
+            if not reply.get("IsTruncated"):
+                return RecordState(name, tuple(sets))
+            kwargs = {"StartRecordName": reply["NextRecordName"], "StartRecordType": reply["NextRecordType"]}
+            if "NextRecordIdentifier" in reply:
+                kwargs["StartRecordIdentifier"] = reply["NextRecordIdentifier"]
+
+    def apply(self, change: RecordState) -> None:
+        ops = plan_changes(self.current(change.name), change)
+        if not ops:
+            self.last_change_id = None
+            return
+        batch = {"Comment": f"dr: {change.name} -> {change.describe()}"[:256],
+                 "Changes": [{"Action": action, "ResourceRecordSet": to_route53(s)} for action, s in ops]}
+        reply = self._call("change_resource_record_sets", change.name, HostedZoneId=self.zone_id(),
+                           ChangeBatch=batch)
+        self.last_change_id = reply["ChangeInfo"]["Id"]
+
+    def wait_in_sync(self, timeout: float = 600.0) -> None:
+        if self.last_change_id is None:
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self._call("get_change", self.last_change_id, Id=self.last_change_id)["ChangeInfo"]["Status"]
+            if status == "INSYNC":
+                return
+            if time.monotonic() >= deadline:
+                raise OperationFailed(f"Route 53 change {self.last_change_id} is still {status} after "
+                                      f"{timeout:.0f}s", hint="Route 53 usually syncs within 60s; check "
+                                      "https://health.aws.amazon.com, then rerun (the change is idempotent)")
+            self.wait(self.poll_interval)
+
+    # -- health checks (failover records) ------------------------------------------------------
+
+    def find_health_check(self, reference: str) -> str | None:
+        kwargs: dict[str, Any] = {}
+        while True:
+            reply = self._call("list_health_checks", reference, **kwargs)
+            for check in reply["HealthChecks"]:
+                if check.get("CallerReference") == reference:
+                    return check["Id"]
+            if not reply.get("IsTruncated"):
+                return None
+            kwargs = {"Marker": reply["NextMarker"]}
+
+    def ensure_health_check(self, url: str, reference: str) -> str:
+        """A Route 53 HTTP(S) health check on `url`, made once per reference (idempotent)."""
+        found = self.find_health_check(reference)
+        if found:
+            return found
+        parts = urlsplit(url)
+        secure = parts.scheme == "https"
+        host = parts.hostname or ""
+        try:
+            where = {"IPAddress": str(ipaddress.ip_address(host))}
+        except ValueError:
+            where = {"FullyQualifiedDomainName": host}
+        config = {"Type": "HTTPS" if secure else "HTTP", **where, "Port": parts.port or (443 if secure else 80),
+                  "ResourcePath": (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                  "RequestInterval": 10, "FailureThreshold": 3}
+        reply = self._call("create_health_check", url, CallerReference=reference, HealthCheckConfig=config)
+        return reply["HealthCheck"]["Id"]
+
+    def delete_health_check(self, check_id: str) -> None:
+        try:
+            self._call("delete_health_check", check_id, HealthCheckId=check_id)
+        except Exception as exc:  # noqa: BLE001 - gone already is success
+            if "NoSuchHealthCheck" not in str(exc):
+                raise
+
+    def health_check_status(self, check_id: str) -> str:
+        """healthy | unhealthy | unknown: what most Route 53 checkers report now."""
+        reply = self._call("get_health_check_status", check_id, HealthCheckId=check_id)
+        reports = [o.get("StatusReport", {}).get("Status", "") for o in reply.get("HealthCheckObservations", ())]
+        if not reports:
+            return "unknown"
+        good = sum(r.startswith("Success") for r in reports)
+        return "healthy" if good * 2 > len(reports) else "unhealthy"

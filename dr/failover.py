@@ -1,0 +1,100 @@
+"""`dr drill` and `dr restore --to-region`: the shipped runbooks run by the engine, measured.
+
+A drill runs runbooks/drill.yaml with drill-suffixed names and a drill DNS record, measures RTO
+(run start to the health gate) and RPO (run start minus the time of the restored recovery
+point), compares both with the objectives, records them on the run record, and tears down
+unless --keep. A failover runs runbooks/failover.yaml for real."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from dr.context import Context
+from dr.errors import EXIT_BREACH, UsageError
+from dr.state.runs import parse_iso
+
+RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
+
+
+def runbook_path(name: str, given: str | None) -> Path:
+    if given:
+        return Path(given)
+    path = RUNBOOKS / f"{name}.yaml"
+    if not path.is_file():
+        raise UsageError(f"the shipped runbook {name}.yaml was not found next to dr ({RUNBOOKS})",
+                         hint="pass --runbook PATH")
+    return path
+
+
+@dataclass
+class Measured:
+    """What a drill (or failover) measured, against the objectives."""
+
+    rto_seconds: float | None
+    rpo_seconds: float | None
+    rto_objective_seconds: float
+    rpo_objective_seconds: float
+    recovery_point_time: str | None
+
+    @property
+    def met(self) -> bool:
+        return (self.rto_seconds is not None and self.rto_seconds <= self.rto_objective_seconds
+                and self.rpo_seconds is not None and self.rpo_seconds <= self.rpo_objective_seconds)
+
+    def to_dict(self) -> dict:
+        return {"rto_seconds": self.rto_seconds, "rpo_seconds": self.rpo_seconds,
+                "rto_objective_seconds": self.rto_objective_seconds,
+                "rpo_objective_seconds": self.rpo_objective_seconds,
+                "recovery_point_time": self.recovery_point_time, "met": self.met}
+
+
+def measure(result, ctx: Context) -> Measured:
+    """RTO from the engine; RPO = run start minus the newest restored recovery point's time."""
+    points = [s.outputs.get("snapshot_time") for s in result.steps.values()
+              if s.type in ("rds.restore", "mysql.restore") and s.outputs.get("snapshot_time")]
+    started = result.started if isinstance(result.started, datetime) else parse_iso(result.started)
+    oldest = min((parse_iso(p) for p in points), default=None)
+    objectives = ctx.config.objectives
+    return Measured(
+        rto_seconds=result.rto_seconds,
+        rpo_seconds=round((started - oldest).total_seconds(), 3) if oldest else None,
+        rto_objective_seconds=objectives.rto.total_seconds(),
+        rpo_objective_seconds=objectives.rpo.total_seconds(),
+        recovery_point_time=oldest.isoformat() if oldest else None)
+
+
+def run(ctx: Context, *, name: str, runbook: str | None, drill: bool, keep: bool = False,
+        resume: str | None = None, dry_run: bool = False, params: dict | None = None,
+        region: str | None = None):
+    """Load, validate (exit 2 before anything runs), run; returns (RunResult, Measured | None)."""
+    from dr.runbook import EngineContext, load_runbook, run_runbook
+
+    book = load_runbook(runbook_path(name, runbook), ctx.config)
+    ectx = EngineContext(config=ctx.config, session=ctx.aws, store=ctx.store, clock=ctx.clock,
+                         drill=drill, region=region or ctx.config.regions.dr, keep=keep,
+                         params=params or {}, command=ctx.command)
+    result = run_runbook(book, ectx, resume=resume, dry_run=dry_run)
+    if dry_run:
+        return book, result, None
+    measured = measure(result, ctx)
+    _record_measurement(ctx, result.run_id, measured)
+    return book, result, measured
+
+
+def _record_measurement(ctx: Context, run_id: str, measured: Measured) -> None:
+    try:
+        record = ctx.runs.load(run_id)
+    except UsageError:
+        return
+    record.summary.update(measured.to_dict())
+    ctx.runs.save(record)
+
+
+def exit_code(result, measured: Measured | None, drill: bool) -> int:
+    if result.exit_code:
+        return result.exit_code
+    if drill and measured is not None and not measured.met:
+        return EXIT_BREACH
+    return 0

@@ -1,0 +1,268 @@
+"""run_runbook: lock, journal, start hooks, the DAG, teardown, end hooks, verdict, unlock.
+
+    result = run_runbook(load_runbook(path, config), EngineContext(config, session, store, ...))
+    result = run_runbook(runbook, ectx, resume="drill-20240501T120000Z-3f9a")
+
+The final status is one of completed, failed, aborted, interrupted (`RunResult.exit_code` maps
+it to 0/1/1/130). Resume rules (taskflow's, plus "never trust the journal alone"):
+completed steps are skipped and their outputs come from the journal; steps that were in flight
+(running, interrupted, failed) or torn down by a drill teardown call the type's `check()` first
+and are executed again only if it returns None; skipped and pending steps run normally. The run
+id (and so every `ctx.name()`) is the same across sessions, and the params are the journal's.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dr.clock import Clock
+from dr.errors import UsageError
+from dr.runbook.dag import critical_path, needs_graph
+from dr.runbook.interrupts import Interrupts
+from dr.runbook.journal import RunJournal
+from dr.runbook.lock import RunLock, lock_key
+from dr.runbook.model import Runbook, RunResult
+from dr.runbook.phases import run_hooks, run_teardown
+from dr.runbook.results import build_result, run_record, rto_seconds
+from dr.runbook.runner import RunInfo, StepRunner
+from dr.runbook.scheduler import Scheduler
+from dr.state.runs import RunStore, new_run_id
+
+log = logging.getLogger("dr.runbook")
+
+
+def _progress(message: str) -> None:
+    """Progress goes to the log: shown on a terminal, quiet when piped (the CLI's setup)."""
+    log.info(message)
+
+
+@dataclass
+class EngineContext:
+    """Everything a run needs from the outside world."""
+
+    config: Any                       # dr.config.Config
+    session: Any                      # dr.aws.AwsSession (None in tests that touch no AWS)
+    store: Any                        # dr.state.StateStore: journals, locks, run records
+    clock: Clock = field(default_factory=Clock)
+    drill: bool = False
+    region: str = ""                  # where the run acts; default: config.regions.dr
+    params: Mapping[str, Any] = field(default_factory=dict)  # overrides of the runbook's params
+    kind: str = ""                    # run-id prefix and run-record kind; default drill/runbook name
+    keep: bool = False                # drills: skip the teardown (`dr drill --keep`)
+    lock_name: str = ""               # default: config.stack.name, else the runbook's name
+    break_lock: bool = False          # take a lock whose holder cannot be proven dead
+    max_parallel: int = 8
+    stop_grace: float = 10.0          # seconds a step gets to stop after Ctrl-C or its timeout
+    command: str = ""                 # for the run record ("dr drill --keep")
+    record_run: bool = True           # also write runs/<run_id>.json (dr runs list/show)
+    log: Callable[[str], None] = _progress
+    on_event: Callable[[dict], None] | None = None  # every journal transition (progress, tests)
+
+    def resolved_region(self) -> str:
+        return self.region or (self.config.regions.dr if self.config is not None else "")
+
+    def resolved_kind(self, runbook: Runbook) -> str:
+        return self.kind or ("drill" if self.drill else runbook.name)
+
+    def resolved_lock(self, runbook: Runbook) -> str:
+        stack = getattr(self.config, "stack", None) if self.config is not None else None
+        return self.lock_name or (stack.name if stack is not None else runbook.name)
+
+
+def run_runbook(runbook: Runbook, ectx: EngineContext, *, run_id: str | None = None,
+                resume: str | None = None, dry_run: bool = False) -> RunResult:
+    """Run (or resume) a validated runbook; see the module docstring."""
+    if resume and run_id and resume != run_id:
+        raise UsageError(f"run_id {run_id} and resume {resume} differ; resume continues its own run id")
+    params = effective_params(runbook, ectx.params)
+    if dry_run:
+        return _dry_run(runbook, ectx, run_id)
+    t0 = time.monotonic()
+    journal_status = _journal_status_reader(ectx)
+    if resume:
+        lock = RunLock.acquire(ectx.store, ectx.resolved_lock(runbook), resume, runbook.name, ectx.clock,
+                               resume=True, journal_status=journal_status, break_lock=ectx.break_lock)
+        try:
+            journal = RunJournal.load(ectx.store, resume, ectx.clock, ectx.on_event)
+            in_doubt = _check_resumable(runbook, journal, ectx)
+            _prepare_resume(journal, in_doubt)
+        except BaseException:
+            lock.release()
+            raise
+        ectx.log(f"resuming run {resume}: {_resume_summary(journal)}")
+    else:
+        run_id = run_id or new_run_id(ectx.resolved_kind(runbook), ectx.clock.now())
+        lock = RunLock.acquire(ectx.store, ectx.resolved_lock(runbook), run_id, runbook.name, ectx.clock,
+                               resume=False, journal_status=journal_status, break_lock=ectx.break_lock)
+        try:
+            journal = RunJournal.create(ectx.store, runbook, run_id, kind=ectx.resolved_kind(runbook),
+                                        drill=ectx.drill, region=ectx.resolved_region(), params=params,
+                                        clock=ectx.clock, on_event=ectx.on_event)
+        except BaseException:
+            lock.release()
+            raise
+        in_doubt = frozenset()
+    try:
+        return _run(runbook, ectx, journal, in_doubt, t0)
+    finally:
+        try:
+            lock.release()
+        except Exception as exc:  # noqa: BLE001 - the run is over; say what is left behind
+            ectx.log(f"could not release the lock {lock.key}: {exc}; delete it, or take it over with --resume")
+
+
+def _run(runbook: Runbook, ectx: EngineContext, journal: RunJournal, in_doubt: frozenset[str],
+         t0: float) -> RunResult:
+    doc = journal.doc
+    info = RunInfo(run_id=journal.run_id, name=runbook.name, kind=doc["kind"], region=doc["region"],
+                   drill=doc["drill"], started=doc["started_at"], config=ectx.config, session=ectx.session,
+                   clock=ectx.clock, store=ectx.store, params=doc["params"], log=ectx.log)
+    records = RunStore(ectx.store) if ectx.record_run else None
+    done: queue.Queue = queue.Queue()
+    with Interrupts(ectx.log) as interrupts:
+        runner = StepRunner(info, journal, done, interrupts.cancel)
+        if records:
+            records.save(run_record(runbook, journal, ectx.command))
+        ectx.log(f"run {journal.run_id}: runbook {runbook.name} ({len(runbook.steps)} steps"
+                 f"{', drill' if info.drill else ''}, region {info.region})")
+        run_hooks(runbook, "start", journal, runner, "running")
+        scheduler = Scheduler(runbook, journal, runner, done, interrupts.cancel,
+                              max_parallel=ectx.max_parallel, stop_grace=ectx.stop_grace, in_doubt=in_doubt)
+        status = scheduler.run()
+        error = _first_error(journal, scheduler)
+        teardown = []
+        if info.drill and not ectx.keep:
+            interrupts.in_teardown = True
+            try:
+                teardown = run_teardown(runbook, journal, runner, interrupts.stop_teardown)
+            finally:
+                interrupts.in_teardown = False
+        if status != "completed":
+            run_hooks(runbook, "failure", journal, runner, status)
+        run_hooks(runbook, "end", journal, runner, status)
+        _close(runbook, ectx, journal, records, status, error)
+    result = build_result(runbook, journal, wall_seconds=time.monotonic() - t0, teardown=teardown)
+    ectx.log(f"run {result.run_id}: {result.status}" + (f" ({error})" if error else ""))
+    return result
+
+
+def _close(runbook: Runbook, ectx: EngineContext, journal: RunJournal, records: RunStore | None,
+           status: str, error: str | None) -> None:
+    """The verdict, RTO and critical path into the journal (and the run record)."""
+    seconds = {k: v["seconds"] for k, v in journal.snapshot()["steps"].items()
+               if v["status"] == "completed" and v["seconds"] is not None}
+    path_seconds, path = critical_path(needs_graph(runbook.steps), seconds)
+    try:
+        journal.finish(status, error=error, rto_seconds=rto_seconds(runbook, journal),
+                       critical_path_seconds=round(path_seconds, 6), critical_path=path)
+        if records:
+            records.save(run_record(runbook, journal, ectx.command))
+    except Exception as exc:  # noqa: BLE001 - the result is still known in memory
+        ectx.log(f"could not write the end of run {journal.run_id} to the journal: {exc}")
+        journal.doc["error"] = f"{error + '; ' if error else ''}the journal could not be written: {exc}"
+
+
+def effective_params(runbook: Runbook, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = [k for k in overrides if k not in runbook.params]
+    if unknown:
+        known = ", ".join(runbook.params) or "none"
+        raise UsageError(f"runbook {runbook.name} has no param {', '.join(map(repr, unknown))} "
+                         f"(its params: {known})")
+    return {**runbook.params, **overrides}
+
+
+def _journal_status_reader(ectx: EngineContext) -> Callable[[str], str | None]:
+    def status(run_id: str) -> str | None:
+        try:
+            doc = ectx.store.get_json(f"journals/{run_id}.json") if run_id else None
+        except Exception:  # noqa: BLE001 - a malformed name or document: unknown
+            return None
+        return doc.get("status") if doc else None
+    return status
+
+
+def _check_resumable(runbook: Runbook, journal: RunJournal, ectx: EngineContext) -> frozenset[str]:
+    """Refuse a resume that cannot be faithful; the steps whose effect is in doubt."""
+    doc = journal.doc
+    if doc["status"] == "completed":
+        raise UsageError(f"run {journal.run_id} already completed; there is nothing to resume")
+    if doc["runbook"]["name"] != runbook.name:
+        raise UsageError(f"run {journal.run_id} ran runbook {doc['runbook']['name']!r}, not {runbook.name!r}")
+    if bool(doc["drill"]) != bool(ectx.drill):
+        raise UsageError(f"run {journal.run_id} was {'a drill' if doc['drill'] else 'not a drill'}; "
+                         "resume it the same way")
+    if ectx.region and ectx.region != doc["region"]:
+        raise UsageError(f"run {journal.run_id} acted in {doc['region']}, not {ectx.region}")
+    for key, value in ectx.params.items():
+        if doc["params"].get(key) != value:
+            raise UsageError(f"run {journal.run_id} ran with {key}={doc['params'].get(key)!r}; "
+                             "a resumed run keeps its params")
+    in_doubt = set()
+    for step_id, state in doc["steps"].items():
+        try:
+            step = runbook.step(step_id)
+        except KeyError:
+            step = None
+        if state["status"] != "pending" and (step is None or step.type != state["type"]):
+            raise UsageError(f"run {journal.run_id}: step {step_id} ({state['type']}) is not in "
+                             f"{runbook.source} any more (or changed type); resume needs the same runbook")
+        torn = (state.get("teardown") or {}).get("status") in ("completed", "failed", "running")
+        if state["status"] in ("running", "interrupted", "failed") or (state["status"] == "completed" and torn):
+            in_doubt.add(step_id)
+    missing = [s.id for s in runbook.steps if s.id not in doc["steps"]]
+    if missing:
+        raise UsageError(f"run {journal.run_id}: steps {', '.join(missing)} were added to the runbook "
+                         "since; resume needs the same runbook")
+    return frozenset(in_doubt)
+
+
+def _prepare_resume(journal: RunJournal, in_doubt: frozenset[str]) -> None:
+    journal.resume()
+    for step_id, state in journal.snapshot()["steps"].items():
+        if step_id in in_doubt or state["status"] == "skipped":
+            journal.transition(step_id, "pending", "resume: check the real world first"
+                               if step_id in in_doubt else "resume", in_doubt=step_id in in_doubt,
+                               teardown=None)
+
+
+def _resume_summary(journal: RunJournal) -> str:
+    steps = journal.snapshot()["steps"].values()
+    done = sum(1 for s in steps if s["status"] == "completed")
+    doubt = sum(1 for s in steps if s.get("in_doubt") and s["status"] == "pending")
+    return f"{done} step(s) already completed, {doubt} to check against the real world first"
+
+
+def _first_error(journal: RunJournal, scheduler: Scheduler) -> str | None:
+    if scheduler.fatal is not None:
+        return f"the journal could not be written: {scheduler.fatal}"
+    steps = journal.snapshot()["steps"]
+    for step_id in journal.snapshot()["finish_order"]:
+        state = steps[step_id]
+        if state["status"] in ("failed", "interrupted") and state.get("error"):
+            return f"step {step_id}: {state['error']}"
+    return None
+
+
+def _dry_run(runbook: Runbook, ectx: EngineContext, run_id: str | None) -> RunResult:
+    """Nothing is written or executed: every step `pending`; a held lock is reported in `error`."""
+    from dr.runbook.model import StepResult
+
+    now = ectx.clock.now()
+    holder = ectx.store.get_json(lock_key(ectx.resolved_lock(runbook))) if ectx.store is not None else None
+    error = f"run {holder.get('run_id')} holds the lock" if holder else None
+    steps = {s.id: StepResult(s.id, s.type, "pending") for s in runbook.steps}
+    return RunResult(run_id=run_id or "", runbook=runbook.name, status="completed", started=now,
+                     finished=now, steps=steps, dry_run=True, error=error)
+
+
+def load_journal(store: Any, run_id: str) -> dict[str, Any]:
+    """A run's journal document (for `dr runs show`, reports)."""
+    return RunJournal.load(store, run_id, Clock()).snapshot()
+
+
+__all__ = ["EngineContext", "effective_params", "load_journal", "run_runbook"]

@@ -1,0 +1,266 @@
+"""The one wrapper that runs every step: resolve, (check), execute, retry, record.
+
+`StepRunner.run` is the body of a step's worker thread. It journals `running` before the work,
+resolves the step's `${...}` references against the outputs journaled so far, asks the type's
+`check()` first when the step was in flight in an earlier session, calls `execute()` with
+retries and exponential backoff, and journals the outcome with its duration, attempts, outputs
+or error. Timeouts and Ctrl-C reach the step through `ctx.cancel` (set by the scheduler);
+a step that ignores it is abandoned after a grace period (the scheduler claims it first).
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from dr.errors import ConfigError, DrError, UsageError
+from dr.runbook import params as step_params
+from dr.runbook.journal import RunJournal
+from dr.runbook.model import Step
+from dr.runbook.refs import resolve
+from dr.runbook.scope import Scope
+from dr.runbook.steps.base import AbortRun, StepContext
+from dr.schedule import format_duration
+from dr.state.runs import iso
+
+MAX_BACKOFF = 300.0
+_PERMANENT = (ConfigError, UsageError, AbortRun)  # retrying cannot help
+
+
+@dataclass
+class LiveStep:
+    """A step being run by a worker thread; shared with the scheduler."""
+
+    step: Step
+    in_doubt: bool = False           # was in flight in an earlier session: check() first
+    cancel: threading.Event = field(default_factory=threading.Event)
+    deadline: float | None = None    # time.monotonic() when the current attempt times out
+    timed_out: bool = False
+    stop_by: float | None = None     # after cancel: when the scheduler gives up waiting
+    status: str = ""                 # the outcome, once claimed
+    error: str | None = None
+    aborted: bool = False
+    fatal: BaseException | None = None
+    _claim: threading.Lock = field(default_factory=threading.Lock)
+    _claimed: bool = False
+
+    def claim(self) -> bool:
+        """True for exactly one caller: the worker recording its outcome, or the scheduler
+        abandoning a step that did not stop."""
+        with self._claim:
+            if self._claimed:
+                return False
+            self._claimed = True
+            return True
+
+    @property
+    def claimed(self) -> bool:
+        return self._claimed
+
+
+@dataclass
+class RunInfo:
+    """What a runner needs from the run (the engine fills it in)."""
+
+    run_id: str
+    name: str
+    kind: str
+    region: str
+    drill: bool
+    started: str
+    config: Any
+    session: Any
+    clock: Any
+    store: Any
+    params: Mapping[str, Any]
+    log: Callable[[str], None]
+
+
+class StepRunner:
+    def __init__(self, info: RunInfo, journal: RunJournal, done: queue.Queue, run_cancel: threading.Event):
+        self.info, self.journal, self.done, self.run_cancel = info, journal, done, run_cancel
+
+    # -- resolution ---------------------------------------------------------------------------
+
+    def scope(self, status: str = "running") -> Scope:
+        i = self.info
+        run = {"id": i.run_id, "name": i.name, "kind": i.kind, "region": i.region, "drill": i.drill,
+               "started": i.started, "status": status}
+        return Scope(config=i.config, run=run, params=i.params, outputs=self.journal.outputs())
+
+    def resolve_params(self, step: Step, status: str = "running") -> dict[str, Any]:
+        """The step's parameters, references resolved, checked and converted; raises ConfigError."""
+        try:
+            resolved = resolve(step.params, self.scope(status).lookup)
+        except ValueError as e:
+            raise ConfigError(f"step {step.id}: {e}") from None
+        params, problems = step_params.apply(step.type_cls, resolved)
+        if problems:
+            raise ConfigError(f"step {step.id}: " + "; ".join(f"{k}: {v}" for k, v in problems.items()))
+        return params
+
+    def context(self, step: Step, cancel: threading.Event, attempt: int = 1) -> StepContext:
+        i = self.info
+        return StepContext(run_id=i.run_id, step_id=step.id, config=i.config, session=i.session,
+                           clock=i.clock, cancel=cancel, store=i.store, drill=i.drill, region=i.region,
+                           outputs=self.journal.outputs(), log=_prefixed(i.log, step.id),
+                           attempt=attempt, types=self.journal.types())
+
+    # -- a DAG step (the worker thread) ------------------------------------------------------
+
+    def run(self, live: LiveStep) -> None:
+        try:
+            self._run(live)
+        except BaseException as exc:  # noqa: BLE001 - e.g. the journal cannot be written
+            live.fatal = exc
+            if live.claim():
+                live.status, live.error = "failed", _describe(exc)
+        finally:
+            self.done.put(live)
+
+    def _run(self, live: LiveStep) -> None:
+        step, started, t0 = live.step, self.info.clock.now(), time.monotonic()
+        record = {"started_at": iso(started), "finished_at": None, "seconds": None, "error": None,
+                  "outputs": {}, "via": "", "in_doubt": live.in_doubt}
+        if not self.journal.transition(step.id, "running", "started", attempts=1, **record):
+            return
+        try:
+            params = self.resolve_params(step)
+        except Exception as e:  # noqa: BLE001 - a reference that cannot be resolved fails the step
+            return self._finish(live, t0, "failed", 1, error=_describe(e))
+        attempt = 1
+        while True:
+            outcome = self._attempt(live, params, attempt)
+            if outcome[0] == "completed":
+                return self._finish(live, t0, "completed", attempt, outputs=outcome[1], via=outcome[2])
+            error = outcome[1]
+            if outcome[0] != "retry" or attempt > step.retries or live.claimed:
+                return self._finish(live, t0, outcome[0] if outcome[0] != "retry" else "failed",
+                                    attempt, error=error)
+            delay = min(MAX_BACKOFF, step.retry_delay.total_seconds() * 2 ** (attempt - 1))
+            self.info.log(f"[{step.id}] attempt {attempt} failed: {error}; retrying in {delay:g}s")
+            self.journal.transition(step.id, "running", f"retry after: {error}",
+                                    attempts=attempt + 1, error=error)
+            live.deadline, live.stop_by, live.timed_out = None, None, False
+            live.cancel = threading.Event()  # the timed-out attempt's event stays set
+            if self.info.clock.sleep(delay, live.cancel) or self.run_cancel.is_set():
+                return self._finish(live, t0, "interrupted", attempt, error="interrupted while waiting to retry")
+            attempt += 1
+
+    def _attempt(self, live: LiveStep, params: dict[str, Any], attempt: int) -> tuple:
+        """('completed', outputs, via) | ('retry'|'failed'|'interrupted', error)."""
+        step = live.step
+        live.cancel, live.timed_out, live.stop_by = threading.Event(), False, None
+        if self.run_cancel.is_set():
+            return ("interrupted", "interrupted before the attempt started")
+        live.deadline = time.monotonic() + step.timeout.total_seconds() if step.timeout else None
+        ctx = self.context(step, live.cancel, attempt)
+        step_type = step.type_cls()
+        try:
+            outputs, via = None, "execute"
+            if live.in_doubt:  # until check() has answered: an error in it leaves the doubt
+                outputs, via = step_type.check(params, ctx), "check"
+                live.in_doubt = False
+                if outputs is not None:
+                    self.info.log(f"[{step.id}] already done (check found its effect); not redoing it")
+            if outputs is None:
+                outputs, via = step_type.execute(params, ctx), "execute"
+        except AbortRun as e:
+            live.aborted = True
+            return ("failed", f"aborted: {e}")
+        except Exception as e:  # noqa: BLE001 - every failure is recorded, then maybe retried
+            if live.timed_out:
+                return ("retry", f"timed out after {_secs(step.timeout)}")
+            if self.run_cancel.is_set():
+                return ("interrupted", f"interrupted: {_describe(e)}")
+            return ("failed" if isinstance(e, _PERMANENT) else "retry", _describe(e))
+        try:
+            return ("completed", jsonable(step, outputs), via)
+        except TypeError as e:
+            return ("failed", str(e))
+
+    def _finish(self, live: LiveStep, t0: float, status: str, attempts: int, *,
+                outputs: dict | None = None, via: str = "", error: str | None = None) -> None:
+        if not live.claim():
+            return  # the scheduler abandoned this step and recorded it already
+        live.status, live.error = status, error
+        seconds = round(time.monotonic() - t0, 6)
+        self.journal.transition(live.step.id, status, error or "", attempts=attempts,
+                                finished_at=iso(self.info.clock.now()), seconds=seconds,
+                                outputs=outputs or {}, via=via, error=error)
+        word = {"completed": "done", "failed": "FAILED", "interrupted": "interrupted"}[status]
+        self.info.log(f"[{live.step.id}] {word} in {seconds:.1f}s" + (f": {error}" if error else ""))
+
+    # -- hooks and teardown (run on the calling thread, bounded by a deadline) ---------------
+
+    def call(self, fn: Callable[[threading.Event], Any], timeout: timedelta | None,
+             stop: threading.Event | None = None, grace: float = 10.0) -> tuple[Any, str | None, float]:
+        """Run fn(cancel) in a thread; (result, error, seconds). Times out (and is cancelled)
+        after `timeout`; `stop` cancels it early."""
+        cancel, box, t0 = threading.Event(), {}, time.monotonic()
+
+        def body() -> None:
+            try:
+                box["result"] = fn(cancel)
+            except BaseException as e:  # noqa: BLE001
+                box["error"] = _describe(e)
+
+        worker = threading.Thread(target=body, daemon=True, name="dr-step")
+        worker.start()
+        limit = t0 + (timeout.total_seconds() if timeout else float("inf"))
+        while worker.is_alive() and time.monotonic() < limit and not (stop and stop.is_set()):
+            worker.join(0.05)
+        if worker.is_alive():
+            cancel.set()
+            worker.join(grace)
+            if worker.is_alive():
+                return None, f"did not stop (timed out after {_secs(timeout)})", time.monotonic() - t0
+            if "error" in box and timeout and time.monotonic() >= limit:
+                box["error"] = f"timed out after {_secs(timeout)}"
+        return box.get("result"), box.get("error"), round(time.monotonic() - t0, 6)
+
+
+def _prefixed(log: Callable[[str], None], step_id: str) -> Callable[[str], None]:
+    return lambda message: log(f"[{step_id}] {message}")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, DrError):
+        return exc.message
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _secs(td: timedelta | None) -> str:
+    if td is None:
+        return "?"
+    s = td.total_seconds()
+    return format_duration(td) if s >= 1 and s == int(s) else f"{s:g}s"
+
+
+def jsonable(step: Step, outputs: Any) -> dict[str, Any]:
+    """Outputs as the journal stores them (datetimes as ISO text, durations as seconds)."""
+    if outputs is None:
+        return {}
+    if not isinstance(outputs, Mapping):
+        raise TypeError(f"step type {step.type} returned {type(outputs).__name__}, not a mapping of outputs")
+    try:
+        return json.loads(json.dumps(dict(outputs), default=_encode))
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"step type {step.type} returned outputs that cannot be journaled: {e}") from None
+
+
+def _encode(value: Any) -> Any:
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    raise TypeError(f"{type(value).__name__} is not JSON")

@@ -1,0 +1,310 @@
+"""CloudFormation for the runbook steps: read templates, launch stacks idempotently, delete them.
+
+`launch` is sceptre's idempotent launch: create the stack if it is missing, delete and create it
+again after ROLLBACK_COMPLETE (a failed first create leaves nothing but the stack record), update
+it when it is complete but its template or parameters differ ("No updates are to be performed"
+counts as success), and wait for the outcome. A failure names the resources that failed and why,
+from the stack events, because "ROLLBACK_COMPLETE" alone tells an operator at 3 a.m. nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from dr.aws import aws_call
+from dr.errors import AwsError, ConfigError, OperationFailed
+
+if TYPE_CHECKING:
+    from dr.runbook.steps.base import StepContext
+
+MAX_BODY = 51_200  # bytes: the TemplateBody limit; larger templates must be uploaded to S3
+REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+")
+
+COMPLETE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
+# Stable states a launch can start from without a human (besides "missing").
+UPDATABLE = COMPLETE | {"UPDATE_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
+NEEDS_A_HUMAN = {"CREATE_FAILED", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED",
+                 "UPDATE_FAILED", "IMPORT_ROLLBACK_FAILED"}
+
+
+# --- templates ------------------------------------------------------------------------------------
+
+
+class CfnLoader(yaml.SafeLoader):
+    """A safe YAML loader that reads CloudFormation's short tags (`!Ref X` -> {"Ref": "X"},
+    `!GetAtt A.B.C` -> {"Fn::GetAtt": ["A", "B.C"]}, `!Sub`, `!FindInMap`, ...)."""
+
+
+def _short_tag(loader: CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{tag_suffix}": value}
+
+
+CfnLoader.add_multi_constructor("!", _short_tag)
+# CloudFormation reads 2010-09-09 as a string; a date object would not survive json.dumps.
+CfnLoader.add_constructor("tag:yaml.org,2002:timestamp", CfnLoader.construct_yaml_str)
+
+
+@dataclass(frozen=True)
+class Template:
+    path: Path
+    body: str
+    doc: dict[str, Any]
+
+    @property
+    def parameters(self) -> dict[str, dict[str, Any]]:
+        return dict(self.doc.get("Parameters") or {})
+
+    def required_parameters(self) -> list[str]:
+        return [name for name, spec in self.parameters.items()
+                if not isinstance(spec, dict) or "Default" not in spec]
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return tuple(self.doc.get("Outputs") or {})
+
+    def region_mapping_gaps(self, region: str) -> list[str]:
+        """Mappings keyed by region names (like AWSRegionArch2AMI) that lack `region`."""
+        gaps = []
+        for name, mapping in (self.doc.get("Mappings") or {}).items():
+            if not isinstance(mapping, dict) or not mapping:
+                continue
+            keys = [str(k) for k in mapping]
+            if all(REGION_RE.fullmatch(k) for k in keys) and region not in keys:
+                gaps.append(name)
+        return gaps
+
+
+def parse_template(text: str, source: str = "template") -> dict[str, Any]:
+    try:
+        doc = json.loads(text) if text.lstrip().startswith("{") else yaml.load(text, Loader=CfnLoader)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{source}: not a CloudFormation template (YAML/JSON error: {exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("Resources"), dict):
+        raise ConfigError(f"{source}: not a CloudFormation template (no Resources section)")
+    return doc
+
+
+def load_template(path: str | Path) -> Template:
+    path = Path(path)
+    try:
+        body = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the stack template {path}: {exc}",
+                          hint="check stack.template in dr.yaml") from None
+    if len(body.encode()) > MAX_BODY:
+        raise ConfigError(f"the stack template {path} is larger than {MAX_BODY} bytes, the "
+                          "CloudFormation limit for a template sent inline",
+                          hint="split it into nested stacks, or shrink it")
+    return Template(path=path, body=body, doc=parse_template(body, str(path)))
+
+
+def parameter_problems(template: Template, keys: set[str]) -> list[str]:
+    """Keys the template does not declare, and required template parameters not given."""
+    declared = template.parameters
+    problems = [f"parameter {k!r} is not a parameter of {template.path.name} "
+                f"(it declares: {', '.join(declared) or 'none'})" for k in sorted(keys - set(declared))]
+    missing = [k for k in template.required_parameters() if k not in keys]
+    if missing:
+        problems.append(f"{template.path.name} needs a value for {', '.join(missing)} (no Default); "
+                        "set it in stack.parameters / stack.dr_parameters or the step's parameters")
+    return problems
+
+
+# --- stacks ---------------------------------------------------------------------------------------
+
+
+def describe(cfn, name: str, region: str) -> dict[str, Any] | None:
+    """The stack (by name or id), or None when it does not exist (or was deleted)."""
+    try:
+        stacks = aws_call(cfn.describe_stacks, StackName=name, action="describing stack",
+                          resource=name, region=region)["Stacks"]
+    except AwsError as exc:
+        if exc.code == "ValidationError" and "does not exist" in str(exc):
+            return None
+        raise
+    if not stacks or stacks[0]["StackStatus"] == "DELETE_COMPLETE":
+        return None
+    return stacks[0]
+
+
+def outputs_of(stack: Mapping[str, Any]) -> dict[str, str]:
+    return {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs") or []}
+
+
+def tags_of(stack: Mapping[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in stack.get("Tags") or []}
+
+
+def failure_reasons(cfn, stack_id: str, region: str, limit: int = 5) -> list[str]:
+    """Why the stack's latest operation failed: its resources' *_FAILED events, oldest first.
+
+    The latest operation starts at the stack's newest "User Initiated" event, so failures of
+    earlier operations (and clock skew between here and AWS) never muddle the answer."""
+    try:
+        paginator = cfn.get_paginator("describe_stack_events")
+        events = [e for page in paginator.paginate(StackName=stack_id) for e in page["StackEvents"]]
+    except Exception:  # noqa: BLE001 - reasons are best effort; the status is reported anyway
+        return []
+    events.sort(key=lambda e: e["Timestamp"])
+    starts = [i for i, e in enumerate(events)
+              if e.get("ResourceType") == "AWS::CloudFormation::Stack"
+              and e.get("ResourceStatusReason") == "User Initiated"]
+    reasons: list[str] = []
+    for event in events[starts[-1] if starts else 0:]:
+        status, why = event.get("ResourceStatus", ""), event.get("ResourceStatusReason") or ""
+        if not status.endswith("FAILED") or not why or "Resource creation cancelled" in why:
+            continue
+        reasons.append(f"{event['LogicalResourceId']} ({event.get('ResourceType', '?')}): {why}")
+        if len(reasons) >= limit:
+            break
+    return reasons
+
+
+def wait(ctx: StepContext, cfn, stack_id: str, region: str, *, max_polls: int = 1500) -> dict[str, Any]:
+    """Poll until the stack leaves *_IN_PROGRESS; returns its description (None if deleted)."""
+    interval = 1.0
+    for _ in range(max_polls):
+        stack = describe(cfn, stack_id, region)
+        if stack is None or not stack["StackStatus"].endswith("_IN_PROGRESS"):
+            return stack
+        ctx.wait(interval)
+        interval = min(interval * 2, 10.0)
+    raise OperationFailed(f"stack {stack_id} in {region} was still in progress after "
+                          f"{max_polls} checks", hint="look at the stack in the console; run again to resume")
+
+
+def _stack_failed(cfn, stack: Mapping[str, Any], region: str, doing: str) -> OperationFailed:
+    reasons = failure_reasons(cfn, stack["StackId"], region)
+    detail = "; ".join(reasons) or stack.get("StackStatusReason") or "no reason recorded"
+    return OperationFailed(
+        f"{doing} stack {stack['StackName']} in {region} ended in {stack['StackStatus']}: {detail}",
+        hint="fix the cause (template, parameters, quotas in the region) and run again; "
+             "dr deletes a stack left in ROLLBACK_COMPLETE before creating it again")
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    name: str
+    template: Template
+    parameters: dict[str, str]
+    capabilities: tuple[str, ...]
+    tags: dict[str, str]
+    role_arn: str | None = None
+
+    def api_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "StackName": self.name, "TemplateBody": self.template.body,
+            "Parameters": [{"ParameterKey": k, "ParameterValue": str(v)}
+                           for k, v in sorted(self.parameters.items())],
+            "Tags": [{"Key": k, "Value": v} for k, v in sorted(self.tags.items())],
+        }
+        if self.capabilities:
+            args["Capabilities"] = list(self.capabilities)
+        if self.role_arn:
+            args["RoleARN"] = self.role_arn
+        return args
+
+
+def _differs(cfn, stack: Mapping[str, Any], req: LaunchRequest, region: str) -> bool:
+    """Would an update change anything? Parameters left out fall back to their Default."""
+    current = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters") or []}
+    for key, spec in req.template.parameters.items():
+        spec = spec if isinstance(spec, dict) else {}
+        want = req.parameters.get(key, spec.get("Default"))
+        if want is None or str(spec.get("NoEcho", "")).lower() == "true":
+            continue  # AWS shows NoEcho values as ****: a changed secret is not detectable here
+        if isinstance(want, list):
+            want = ",".join(map(str, want))
+        if current.get(key) != str(want):
+            return True
+    body = aws_call(cfn.get_template, StackName=stack["StackId"], TemplateStage="Original",
+                    action="reading the template of stack", resource=req.name,
+                    region=region)["TemplateBody"]
+    if not isinstance(body, str):  # boto3 decodes JSON templates into dicts
+        body = json.dumps(body)
+    return body.strip() != req.template.body.strip()
+
+
+def launch(ctx: StepContext, cfn, req: LaunchRequest, region: str) -> dict[str, Any]:
+    """Create, recreate or update the stack until it is complete; returns its description."""
+    for _ in range(3):  # at most: wait for a running operation, recreate, update
+        stack = describe(cfn, req.name, region)
+        if stack is not None and stack["StackStatus"].endswith("_IN_PROGRESS"):
+            ctx.log(f"stack {req.name} is {stack['StackStatus']}; waiting for it")
+            stack = wait(ctx, cfn, stack["StackId"], region)
+        status = stack["StackStatus"] if stack else None
+        if status is None:
+            return _create(ctx, cfn, req, region)
+        if status == "ROLLBACK_COMPLETE":
+            ctx.log(f"stack {req.name} is in ROLLBACK_COMPLETE (a failed create): deleting it "
+                    "to create it again")
+            delete(ctx, cfn, stack["StackId"], region)
+            continue
+        if status in UPDATABLE:
+            return _update(ctx, cfn, stack, req, region)
+        if status in NEEDS_A_HUMAN:
+            raise _stack_failed(cfn, stack, region, "a previous operation on")
+    raise OperationFailed(f"stack {req.name} in {region} did not settle into a state dr can launch "
+                          "from", hint="look at the stack events and run again")
+
+
+def _create(ctx: StepContext, cfn, req: LaunchRequest, region: str) -> dict[str, Any]:
+    ctx.log(f"creating stack {req.name} in {region} from {req.template.path.name}")
+    try:
+        stack_id = aws_call(cfn.create_stack, **req.api_args(), action="creating stack",
+                            resource=req.name, region=region)["StackId"]
+    except AwsError as exc:
+        if exc.code != "AlreadyExistsException":
+            raise
+        stack_id = req.name  # made by an earlier attempt of this very step: wait for it
+    stack = wait(ctx, cfn, stack_id, region)
+    if stack is None or stack["StackStatus"] not in COMPLETE:
+        stack = stack or {"StackId": stack_id, "StackName": req.name, "StackStatus": "DELETE_COMPLETE"}
+        raise _stack_failed(cfn, stack, region, "creating")
+    return stack
+
+
+def _update(ctx: StepContext, cfn, stack: dict[str, Any], req: LaunchRequest,
+            region: str) -> dict[str, Any]:
+    if not _differs(cfn, stack, req, region):
+        ctx.log(f"stack {req.name} is {stack['StackStatus']} with this template and these "
+                "parameters: nothing to update")
+        return stack
+    ctx.log(f"updating stack {req.name} in {region}")
+    try:
+        aws_call(cfn.update_stack, **req.api_args(), action="updating stack", resource=req.name,
+                 region=region)
+    except AwsError as exc:
+        if "No updates are to be performed" in str(exc):
+            return stack
+        raise
+    done = wait(ctx, cfn, stack["StackId"], region)
+    if done is None or done["StackStatus"] not in COMPLETE:
+        raise _stack_failed(cfn, done or stack, region, "updating")
+    return done
+
+
+def delete(ctx: StepContext, cfn, stack_id: str, region: str) -> None:
+    """Delete the stack and wait until it is gone; DELETE_FAILED says which resources remain."""
+    aws_call(cfn.delete_stack, StackName=stack_id, action="deleting stack", resource=stack_id,
+             region=region)
+    stack = wait(ctx, cfn, stack_id, region)
+    if stack is not None:
+        raise _stack_failed(cfn, stack, region, "deleting")

@@ -1,0 +1,407 @@
+"""dns.flip (move traffic to a healthy target) and dns.restore (put the saved values back).
+
+Safety rules, enforced here and not left to runbook authors:
+
+* **Health first.** dns.flip points a record only at a host that passed `http.wait_healthy` in
+  this run: some earlier step's outputs (ctx.outputs) hold `verified_by: http.wait_healthy`,
+  `healthy: true` and a `url` whose host is the target's host (for an address target: the same
+  address), and ctx.types, when it names that step, says it is an http.wait_healthy step.
+  `health_step: ID` narrows the search to one step. There is no switch to skip it.
+* **Drills never touch production.** In a drill (ctx.drill) the record defaults to
+  `drill-<run id suffix>.<zone>`; any record that is the production record (dns.record) or
+  whose first label does not start with `drill-` is refused before anything is read.
+* **Exact restore.** Before changing anything, dns.flip saves the record as it is (every set:
+  type, TTL, values, routing) to the state store under `dns/<record>/previous-<run_id>.json`
+  (written once per run, so a rerun after a crash never overwrites the true previous values
+  with its own flip) and returns it as its `previous` output. dns.restore, drill teardown and
+  failback put exactly that back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from dr.dns import make_provider
+from dr.dns.base import MODES, FlipPlan, RecordState, absolute, flip_state, host_of, parse_target, plan_changes
+from dr.errors import ConfigError, OperationFailed
+from dr.runbook.steps.base import AbortRun, Param, StepContext, StepType
+from dr.runbook.steps.http_steps import VERIFIED_BY, seconds_of, unresolved
+
+_READ = ("route53:ListHostedZonesByName", "route53:ListResourceRecordSets")
+_WRITE = ("route53:ChangeResourceRecordSets", "route53:GetChange")
+_HEALTH = ("route53:ListHealthChecks", "route53:CreateHealthCheck", "route53:GetHealthCheckStatus",
+           "route53:DeleteHealthCheck")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+# --- records, drills, saved previous values -------------------------------------------------------
+
+
+def drill_record(ctx: StepContext) -> str:
+    """The record a drill uses: `drill-<run id suffix>.<zone>` (the suffix ctx.name uses)."""
+    suffix = re.sub(r"[^a-z0-9-]", "-", ctx.run_id.rsplit("-", 1)[-1].lower()).strip("-") or "run"
+    return f"drill-{suffix}.{absolute(_dns(ctx).zone)}"
+
+
+def _dns(ctx: StepContext):
+    if ctx.config.dns is None:
+        raise ConfigError("dr.yaml has no dns section: DNS steps need one",
+                          hint="add dns: {provider: route53, zone: example.com., record: www.example.com.}")
+    return ctx.config.dns
+
+
+def resolve_record(params: Mapping[str, Any], ctx: StepContext) -> str:
+    """The record a DNS step works on, after the drill guard."""
+    dns = _dns(ctx)
+    given = params.get("record")
+    record = absolute(given) if given else (drill_record(ctx) if ctx.drill else absolute(dns.record))
+    zone = absolute(dns.zone)
+    if record != zone and not record.endswith("." + zone):
+        raise ConfigError(f"record {record} is not inside the zone {zone} (dns.zone)")
+    if ctx.drill:
+        guard_drill(record, ctx)
+    return record
+
+
+def guard_drill(record: str, ctx: StepContext) -> None:
+    production = absolute(_dns(ctx).record)
+    if absolute(record) == production:
+        raise ConfigError(f"this is a drill: it must not change the production record {production}; nothing "
+                          "was changed", hint=f"leave `record` out (the drill uses {drill_record(ctx)}) "
+                                              "or name a drill-<id> record")
+    if not absolute(record).startswith("drill-"):
+        raise ConfigError(f"this is a drill: it changes only drill records (drill-<id>.{absolute(_dns(ctx).zone)}),"
+                          f" not {record}; nothing was changed", hint=f"use {drill_record(ctx)}")
+
+
+def previous_key(record: str, run_id: str) -> str:
+    return f"dns/{_UNSAFE.sub('_', absolute(record).rstrip('.'))}/previous-{_UNSAFE.sub('_', run_id)}.json"
+
+
+def save_previous(ctx: StepContext, record: str, state: RecordState) -> RecordState:
+    """Save `state` as this run's previous values of `record`, unless this run saved them already
+    (then those win: they were read before this run changed anything)."""
+    key = previous_key(record, ctx.run_id)
+    doc = {"record": record, "run_id": ctx.run_id, "step_id": ctx.step_id, "provider": _dns(ctx).provider,
+           "saved_at": ctx.clock.now().isoformat(), "state": state.to_json()}
+    if ctx.store.create_json(key, doc):
+        return state
+    return load_previous(ctx, record, ctx.run_id) or state
+
+
+def load_previous(ctx: StepContext, record: str, run_id: str) -> RecordState | None:
+    doc = ctx.store.get_json(previous_key(record, run_id))
+    return RecordState.from_json(doc["state"]) if doc else None
+
+
+def passed_health(outputs: Mapping[str, Mapping[str, Any]], host: str, only: str | None = None,
+                  types: Mapping[str, str] | None = None) -> str | None:
+    """The id of an earlier step of this run that verified `host` healthy, or None. `types`
+    (StepContext.types: step id -> type of the completed steps) must say http.wait_healthy for
+    that step when it names it; the `verified_by` output says so when it does not."""
+    types = types or {}
+    for step_id, out in outputs.items():
+        if only and step_id != only:
+            continue
+        if step_id in types and types[step_id] != VERIFIED_BY:
+            continue
+        if (isinstance(out, Mapping) and out.get("verified_by") == VERIFIED_BY and out.get("healthy") is True
+                and host_of(str(out.get("url", ""))) == host):
+            return step_id
+    return None
+
+
+def _passed(ctx: StepContext, host: str, only: str | None = None) -> str | None:
+    return passed_health(ctx.outputs, host, only, getattr(ctx, "types", None))
+
+
+class FlipRefused(OperationFailed, AbortRun):
+    """The health gate said no: exit 1 with the reason, and the engine ends the run `aborted`
+    (retrying cannot make an earlier health check pass)."""
+
+
+def _health_refusal(ctx: StepContext, record: str, host: str, only: str | None) -> FlipRefused:
+    seen = [f"{sid} ({host_of(str(o.get('url', ''))) or '?'})" for sid, o in ctx.outputs.items()
+            if isinstance(o, Mapping) and o.get("verified_by") == VERIFIED_BY and (not only or sid == only)]
+    found = f"; health checks passed in this run were for: {', '.join(seen)}" if seen else \
+        "; no http.wait_healthy step has passed in this run"
+    return FlipRefused(
+        f"{ctx.step_id}: refusing to point {record} at {host}: it has not passed http.wait_healthy in this "
+        f"run{found}. DNS was not changed",
+        hint=f"add an http.wait_healthy step whose url is on {host} and list it in this step's needs")
+
+
+def _provider(ctx: StepContext):
+    return make_provider(_dns(ctx), session=ctx.session, wait=ctx.wait)
+
+
+def _flag(params: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = params.get(key)
+    return default if value is None else bool(value)
+
+
+# --- dns.flip -------------------------------------------------------------------------------------
+
+
+class DnsFlip(StepType):
+    name = "dns.flip"
+    description = ("Point a DNS record at a target that passed http.wait_healthy in this run (Route 53 simple, "
+                   "failover or weighted; RFC 2136 with TSIG), saving the previous values for restore.")
+    params = (
+        Param("target", "str", required=True,
+              help="IP address, host name (an ELB DNS name) or URL whose host is taken, "
+                   "usually ${steps.health.host}"),
+        Param("record", "str", help="the record to change; default dns.record (in a drill: drill-<id>.<zone>, "
+                                    "and the production record is refused)"),
+        Param("mode", "str", default="simple", help="simple | failover | weighted (failover and weighted: "
+                                                    "route53 only)"),
+        Param("ttl", "int", help="TTL of the new values (default dns.ttl)"),
+        Param("set_identifier", "str", help="failover/weighted: the target's set identifier "
+                                            "(default dr-<region>)"),
+        Param("weight", "int", default=100, help="weighted: the target's weight"),
+        Param("others_weight", "int", default=0, help="weighted: the weight left to every other set"),
+        Param("health_check", "str", help="failover: a Route 53 health check id for the new PRIMARY, or "
+                                          "`auto` to create one on the http.wait_healthy url"),
+        Param("secondary", "str", help="failover: the SECONDARY target (default: the old PRIMARY stands by)"),
+        Param("health_step", "str", help="only accept the health check of this step id"),
+        Param("wait", "bool", default=True, help="wait until the change is served (Route 53 INSYNC)"),
+        Param("sync_timeout", "duration", default="10m", help="how long to wait for that"),
+    )
+    outputs = ("record", "target", "type", "mode", "values", "previous", "previous_key", "provider",
+               "health_step", "health_check_id", "health_check_created", "health_check_status")
+    iam_actions = _READ + _WRITE + _HEALTH
+    example = """\
+- id: flip
+  type: dns.flip
+  needs: [health]
+  with:
+    target: ${steps.health.host}   # must have passed http.wait_healthy in this run
+    mode: failover                 # simple | failover | weighted (route53)
+    health_check: auto             # a Route 53 health check on the new PRIMARY
+"""
+
+    def validate(self, params: Mapping[str, Any], config) -> list[str]:
+        problems = []
+        if config.dns is None:
+            return ["dr.yaml has no dns section: dns.flip needs one (provider, zone, record)"]
+        mode = params.get("mode") or "simple"
+        from dr.dns import PROVIDERS
+
+        provider = PROVIDERS.get(config.dns.provider)
+        if not unresolved(mode):
+            if mode not in MODES:
+                problems.append(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+            elif provider is not None and mode not in provider.modes:
+                problems.append(f"mode: {mode} records need provider route53; dns.provider "
+                                f"{config.dns.provider} has only {', '.join(provider.modes)}")
+        target = params.get("target")
+        if isinstance(target, str) and not unresolved(target):
+            try:
+                parse_target(target)
+            except ConfigError as exc:
+                problems.append(f"target: {exc.message}")
+        record = params.get("record")
+        if isinstance(record, str) and not unresolved(record):
+            zone = absolute(config.dns.zone)
+            if absolute(record) != zone and not absolute(record).endswith("." + zone):
+                problems.append(f"record: {record} is not inside the zone {zone}")
+        for key in ("weight", "others_weight"):
+            value = params.get(key)
+            if value is not None and not unresolved(value) and not (isinstance(value, int) and 0 <= value <= 255):
+                problems.append(f"{key}: expected a whole number from 0 to 255, got {value!r}")
+        if mode != "failover":
+            problems += [f"{key}: only for mode: failover" for key in ("health_check", "secondary")
+                         if params.get(key)]
+        if mode != "weighted":
+            problems += [f"{key}: only for mode: weighted" for key in ("weight", "others_weight")
+                         if params.get(key) not in (None, self._default(key))]
+        return problems
+
+    def _default(self, key: str) -> Any:
+        return next(p.default for p in self.params if p.name == key)
+
+    def _plan(self, params, ctx, provider, *, create: bool) -> tuple[FlipPlan, bool]:
+        mode = params.get("mode") or "simple"
+        if mode not in provider.modes:
+            raise ConfigError(f"dns.flip mode {mode} is not available with dns.provider {provider.name} "
+                              f"(it has {', '.join(provider.modes)})")
+        check_id, created = params.get("health_check") or None, False
+        if check_id == "auto":
+            reference = f"dr-{ctx.run_id}-{ctx.step_id}"[:64]
+            if create:
+                url = self._health_url(params, ctx)
+                check_id, created = provider.ensure_health_check(url, reference), True
+            else:
+                check_id = provider.find_health_check(reference)
+                created = check_id is not None
+        secondary = params.get("secondary")
+        plan = FlipPlan(
+            target=parse_target(params["target"]), mode=mode,
+            ttl=int(params.get("ttl") or _dns(ctx).ttl),
+            set_identifier=params.get("set_identifier") or (f"dr-{ctx.region}" if ctx.region else "dr"),
+            weight=int(params.get("weight") if params.get("weight") is not None else 100),
+            others_weight=int(params.get("others_weight") or 0),
+            health_check_id=check_id, secondary=parse_target(secondary) if secondary else None)
+        return plan, created
+
+    def _health_url(self, params, ctx) -> str:
+        host = parse_target(params["target"]).host
+        step = _passed(ctx, host, params.get("health_step"))
+        return str(ctx.outputs[step]["url"])
+
+    def _outputs(self, record, plan, provider, after, previous, health_step, created, ctx) -> dict[str, Any]:
+        status = ""
+        if plan.health_check_id and hasattr(provider, "health_check_status"):
+            status = provider.health_check_status(plan.health_check_id)
+            if status == "unhealthy":
+                ctx.log(f"dns.flip: warning: Route 53 health check {plan.health_check_id} reports {plan.target.host} "
+                        "unhealthy; Route 53 answers with the SECONDARY until it passes")
+        return {"record": record, "target": plan.target.value, "type": plan.target.type, "mode": plan.mode,
+                "values": after.values(), "previous": previous.to_json(),
+                "previous_key": previous_key(record, ctx.run_id), "provider": provider.name,
+                "health_step": health_step or "", "health_check_id": plan.health_check_id or "",
+                "health_check_created": created, "health_check_status": status}
+
+    def execute(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
+        record = resolve_record(params, ctx)
+        target = parse_target(params["target"])
+        health_step = _passed(ctx, target.host, params.get("health_step"))
+        if health_step is None:
+            raise _health_refusal(ctx, record, target.host, params.get("health_step"))
+        provider = _provider(ctx)
+        current = provider.current(record)
+        flip_state(current, self._plan(params, ctx, provider, create=False)[0])  # refuse before any change
+        previous = save_previous(ctx, record, current)
+        plan, created = self._plan(params, ctx, provider, create=True)
+        desired = flip_state(current, plan)
+        ctx.log(f"dns.flip: {record}: {current.describe()} -> {desired.describe()}")
+        provider.apply(desired)
+        if _flag(params, "wait", True):
+            provider.wait_in_sync(seconds_of(params.get("sync_timeout") or "10m", "sync_timeout"))
+        after = provider.current(record)
+        if not after.same_as(desired):
+            raise OperationFailed(f"{record}: after the change {provider.name} serves {after.describe()}, "
+                                  f"not {desired.describe()}", hint="rerun the step (it is idempotent)")
+        return self._outputs(record, plan, provider, after, previous, health_step, created, ctx)
+
+    def check(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any] | None:
+        record = resolve_record(params, ctx)
+        provider = _provider(ctx)
+        current = provider.current(record)
+        try:
+            plan, created = self._plan(params, ctx, provider, create=False)
+            desired = flip_state(current, plan)
+        except ConfigError:
+            return None
+        if plan_changes(current, desired) or (params.get("health_check") == "auto" and not created):
+            return None
+        previous = load_previous(ctx, record, ctx.run_id) or current
+        health_step = _passed(ctx, plan.target.host, params.get("health_step"))
+        return self._outputs(record, plan, provider, current, previous, health_step, created, ctx)
+
+    def teardown(self, params: Mapping[str, Any], outputs: Mapping[str, Any], ctx: StepContext) -> None:
+        """Drills: put the drill record back as it was (usually: delete it) and delete the Route 53
+        health check this step created. Refuses the production record."""
+        record = absolute(outputs.get("record") or resolve_record(params, ctx))
+        guard_drill(record, ctx)
+        provider = _provider(ctx)
+        if outputs.get("previous"):
+            previous = RecordState.from_json(outputs["previous"])
+        else:
+            previous = load_previous(ctx, record, ctx.run_id) or RecordState(record)
+        provider.apply(previous)
+        provider.wait_in_sync()
+        check_id = outputs.get("health_check_id")
+        if check_id and outputs.get("health_check_created") and hasattr(provider, "delete_health_check"):
+            provider.delete_health_check(check_id)
+        ctx.log(f"dns.flip teardown: {record} is back to {previous.describe()}")
+
+
+# --- dns.restore ----------------------------------------------------------------------------------
+
+
+class DnsRestore(StepType):
+    name = "dns.restore"
+    description = ("Put a record back exactly as dns.flip found it (undo, failback): type, TTL, every value "
+                   "and the Route 53 routing.")
+    params = (
+        Param("record", "str", help="the record; default dns.record (in a drill: drill-<id>.<zone>)"),
+        Param("previous", "dict", help="the saved values: the `previous` output of a dns.flip step, "
+                                       "e.g. ${steps.flip.previous}"),
+        Param("run", "str", help="instead: the id of the run whose dns.flip saved them (failback after "
+                                 "`dr restore`); default this run"),
+        Param("require_healthy", "bool", default=False,
+              help="refuse unless every address in the saved values passed http.wait_healthy in this run "
+                   "(set it for failback)"),
+        Param("wait", "bool", default=True, help="wait until the change is served (Route 53 INSYNC)"),
+        Param("sync_timeout", "duration", default="10m", help="how long to wait for that"),
+    )
+    outputs = ("record", "values", "restored", "replaced", "provider")
+    iam_actions = _READ + _WRITE
+    example = """\
+- id: undo-dns
+  type: dns.restore
+  needs: [flip]
+  with:
+    previous: ${steps.flip.previous}   # or run: <id of the failover run>, for failback
+"""
+
+    def validate(self, params: Mapping[str, Any], config) -> list[str]:
+        if config.dns is None:
+            return ["dr.yaml has no dns section: dns.restore needs one"]
+        previous = params.get("previous")
+        if previous is not None and not unresolved(previous) and not isinstance(previous, Mapping):
+            return [f"previous: expected the `previous` output of a dns.flip step, got {previous!r}"]
+        return []
+
+    def _saved(self, params, ctx, record) -> RecordState:
+        if params.get("previous"):
+            state = RecordState.from_json(params["previous"])
+        else:
+            run = params.get("run") or ctx.run_id
+            state = load_previous(ctx, record, run)
+            if state is None:
+                raise OperationFailed(f"no saved previous values of {record} from run {run} "
+                                      f"(looked for {previous_key(record, run)} in {ctx.store.description})",
+                                      hint="pass previous: ${steps.<flip id>.previous}, or run: <the run "
+                                           "that flipped it> (see `dr runs list`)")
+        if state.name != record:
+            raise ConfigError(f"the saved values are for {state.name}, not {record}",
+                              hint="set `record` to the record the dns.flip step changed")
+        return state
+
+    def execute(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
+        record = resolve_record(params, ctx)
+        state = self._saved(params, ctx, record)
+        if _flag(params, "require_healthy", False):
+            for value in state.values():
+                host = parse_target(value).host
+                if _passed(ctx, host) is None:
+                    raise _health_refusal(ctx, record, host, None)
+        provider = _provider(ctx)
+        before = provider.current(record)
+        ctx.log(f"dns.restore: {record}: {before.describe()} -> {state.describe()}")
+        provider.apply(state)
+        if _flag(params, "wait", True):
+            provider.wait_in_sync(seconds_of(params.get("sync_timeout") or "10m", "sync_timeout"))
+        after = provider.current(record)
+        if not after.same_as(state):
+            raise OperationFailed(f"{record}: after restoring, {provider.name} serves {after.describe()}, "
+                                  f"not {state.describe()}", hint="rerun the step (it is idempotent)")
+        return {"record": record, "values": after.values(), "restored": state.to_json(),
+                "replaced": before.to_json(), "provider": provider.name}
+
+    def check(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any] | None:
+        record = resolve_record(params, ctx)
+        state = self._saved(params, ctx, record)
+        provider = _provider(ctx)
+        current = provider.current(record)
+        if not current.same_as(state):
+            return None
+        return {"record": record, "values": current.values(), "restored": state.to_json(),
+                "replaced": current.to_json(), "provider": provider.name}
+
+
+STEP_TYPES = (DnsFlip, DnsRestore)

@@ -1,0 +1,213 @@
+"""A real BIND 9 for the RFC 2136 provider: one TSIG-protected zone on 127.0.0.1, in a temp dir.
+
+    from tests.bind import bind  # noqa: F401   (in a test module: the fixture)
+
+    def test_x(bind):
+        bind.dig("www.example.test.")          # -> ["192.0.2.1"]  (dig @127.0.0.1 -p PORT +short)
+
+The server runs as `named -c CONF -u root -f -p PORT` (`-u root` only when running as root),
+listening on 127.0.0.1:5353 (or a free port when 5353 is taken, e.g. by an mDNS daemon;
+$DR_BIND_PORT forces one). The zone `example.test.` takes updates signed with the key
+`dr-test-key` (update-policy { grant dr-test-key zonesub ANY; }). The fixture skips, with the
+apt-get line to fix it, when BIND or dig is not installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+INSTALL_HINT = "BIND 9 not installed: apt-get install -y bind9 dnsutils"
+ZONE = "example.test."
+KEY_NAME = "dr-test-key"
+PRODUCTION = "www.example.test."
+_SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+
+
+def _which(name: str) -> str | None:
+    return shutil.which(name, path=os.environ.get("PATH", "") + os.pathsep + os.pathsep.join(_SBIN))
+
+
+def _port_free(port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def pick_port() -> int:
+    if os.environ.get("DR_BIND_PORT"):
+        return int(os.environ["DR_BIND_PORT"])
+    if _port_free(5353):
+        return 5353
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if _port_free(port):
+            return port
+
+
+ZONE_FILE = """\
+$ORIGIN example.test.
+$TTL 300
+@       IN SOA ns1.example.test. hostmaster.example.test. (1 3600 600 86400 60)
+        IN NS  ns1.example.test.
+ns1     IN A   127.0.0.1
+www     120 IN A   192.0.2.1
+www     120 IN A   192.0.2.2
+www     IN TXT "not managed by dr"
+app     IN CNAME primary-lb.example.net.
+"""
+
+
+class BindServer:
+    """One named process serving example.test. with a fresh zone file under `base`."""
+
+    def __init__(self, base: Path):
+        self.named = _which("named")
+        if self.named is None:
+            raise RuntimeError(INSTALL_HINT)
+        self.base = Path(base)
+        self.port = pick_port()
+        self.zone = ZONE
+        self.key_name = KEY_NAME
+        self.secret = base64.b64encode(os.urandom(32)).decode()
+        self.conf = self.base / "named.conf"
+        self.log = self.base / "named.log"
+        self.proc: subprocess.Popen | None = None
+
+    def write_config(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        (self.base / "example.test.zone").write_text(ZONE_FILE)
+        b = self.base
+        self.conf.write_text(f"""\
+options {{
+    directory "{b}";
+    pid-file "{b}/named.pid";
+    session-keyfile "{b}/session.key";
+    managed-keys-directory "{b}";
+    listen-on {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    allow-query {{ any; }};
+    dnssec-validation no;
+    notify no;
+}};
+controls {{ }};
+key "{self.key_name}" {{ algorithm hmac-sha256; secret "{self.secret}"; }};
+zone "example.test" {{
+    type primary;
+    file "{b}/example.test.zone";
+    update-policy {{ grant {self.key_name} zonesub ANY; }};
+}};
+logging {{
+    channel to_file {{ file "{self.log}"; severity info; print-time yes; }};
+    category default {{ to_file; }};
+    category update {{ to_file; }};
+    category update-security {{ to_file; }};
+}};
+""")
+
+    def start(self, timeout: float = 20) -> BindServer:
+        self.write_config()
+        args = [self.named, "-c", str(self.conf), "-f", "-p", str(self.port)]
+        if os.geteuid() == 0:
+            args[3:3] = ["-u", "root"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=self.base)
+        deadline = time.monotonic() + timeout
+        while not self._answers():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                output = self.proc.stdout.read().decode(errors="replace") if self.proc.poll() is not None else ""
+                self.stop()
+                raise RuntimeError(
+                    f"named did not start on 127.0.0.1:{self.port}:\n{output}\n{self.log_tail()}\n"
+                    "(on Ubuntu, AppArmor confines /usr/sbin/named to /etc/bind and /var/cache/bind: "
+                    "`sudo aa-complain /usr/sbin/named`)")
+            time.sleep(0.1)
+        return self
+
+    def _answers(self) -> bool:
+        import dns.message
+        import dns.query
+
+        try:
+            reply = dns.query.tcp(dns.message.make_query(self.zone, "SOA"), "127.0.0.1",
+                                  port=self.port, timeout=1)
+        except (OSError, Exception):  # noqa: BLE001 - not up yet
+            return False
+        return bool(reply.answer)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.proc is not None and self.proc.stdout:
+            self.proc.stdout.close()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no named.log)"
+
+    def dig(self, name: str, rtype: str = "A", *, full: bool = False) -> list[str]:
+        """What `dig @127.0.0.1 -p PORT +norecurse NAME TYPE` answers: values (+short), or with
+        `full` the answer lines `name ttl class type value`."""
+        dig = _which("dig")
+        if dig is None:
+            pytest.skip(INSTALL_HINT + " (dig comes from dnsutils)")
+        style = ["+noall", "+answer"] if full else ["+short"]
+        out = subprocess.run([dig, "@127.0.0.1", "-p", str(self.port), "+norecurse", "+tcp", *style,
+                              name, rtype], capture_output=True, text=True, timeout=15)
+        if out.returncode != 0:
+            raise AssertionError(f"dig failed ({out.returncode}): {out.stdout}{out.stderr}")
+        return sorted(line.strip().lower() for line in out.stdout.splitlines() if line.strip())
+
+    def config_yaml(self, state_path: Path | str, *, secret_env: str = "DR_TEST_TSIG",
+                    key_name: str | None = None, record: str = PRODUCTION, ttl: int = 60) -> str:
+        return f"""\
+version: 1
+regions: {{primary: us-east-1, dr: us-west-2}}
+objectives: {{rpo: 1h, rto: 30m}}
+kms: {{dr_key: alias/dr-backups}}
+state: {{path: "{state_path}"}}
+dns:
+  provider: rfc2136
+  zone: {self.zone}
+  record: {record}
+  ttl: {ttl}
+  server: 127.0.0.1
+  port: {self.port}
+  tsig: {{name: {key_name or self.key_name}, algorithm: hmac-sha256, secret: {{env: {secret_env}}}}}
+"""
+
+
+@pytest.fixture
+def bind(tmp_path_factory, monkeypatch):
+    """A fresh BIND 9 per test (about 0.3 s to start); $DR_TEST_TSIG holds its key's secret."""
+    if _which("named") is None:
+        pytest.skip(INSTALL_HINT)
+    server = BindServer(tmp_path_factory.mktemp("bind"))
+    server.start()
+    monkeypatch.setenv("DR_TEST_TSIG", server.secret)
+    try:
+        yield server
+    finally:
+        server.stop()

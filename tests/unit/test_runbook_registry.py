@@ -1,0 +1,109 @@
+"""The step-type registry, and a lint that every registered type is complete (cloud-custodian's
+PolicyMetaLint): name, description, typed params, outputs, IAM actions, and an example that itself
+loads and validates as a runbook step against a full config."""
+
+from __future__ import annotations
+
+import re
+from types import ModuleType
+
+import pytest
+import yaml
+
+from dr.runbook import parse_runbook
+from dr.runbook.refs import scan
+from dr.runbook.steps import REGISTRY, STEP_MODULES, register, step_types_of
+from dr.runbook.steps.base import PARAM_TYPES, Param, StepType
+from dr.runbook.steps.generic import Noop
+from tests.unit.test_runbook_support import CONFIG, make_config
+
+TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  InstanceType: {Type: String, Default: t3.small}
+  KeyName: {Type: String, Default: ""}
+  DBHost: {Type: String, Default: ""}
+  DBSnapshotIdentifier: {Type: String, Default: ""}
+Resources:
+  Topic: {Type: "AWS::SNS::Topic"}
+Outputs:
+  WebsiteURL: {Value: "http://example.com"}
+"""
+
+
+@pytest.fixture
+def full_config(tmp_path):
+    template = tmp_path / "web.yaml"
+    template.write_text(TEMPLATE)
+    return make_config(tmp_path, CONFIG.replace("health: {url: \"https://example.com/health\", timeout: 10m}\n", "") + f"""\
+stack:
+  name: acme-web
+  template: {template}
+  parameters: {{InstanceType: t3.small}}
+  dr_parameters: {{KeyName: acme-usw2}}
+  snapshot_parameter: DBSnapshotIdentifier
+health: {{url: "http://{{stack.WebsiteURL}}/health", consecutive: 3, timeout: 10m}}
+dns: {{provider: route53, zone: example.com., record: www.example.com., ttl: 60}}
+notify: {{sns_topic: "arn:aws:sns:us-west-2:123456789012:dr-alerts"}}
+""")
+
+
+def test_the_generic_types_are_registered():
+    assert {"noop", "sleep", "fail", "notify"} <= set(REGISTRY)
+    assert STEP_MODULES[0] == "dr.runbook.steps.generic"
+
+
+def test_a_duplicate_name_is_an_error():
+    class Other(StepType):
+        name = "noop"
+
+    target = {"noop": Noop}
+    with pytest.raises(ValueError, match="duplicate step type 'noop'"):
+        register(Other, target)
+    assert register(Noop, target) is Noop  # the same class again is harmless
+
+
+def test_a_module_lists_its_types_or_they_are_found():
+    module = ModuleType("fake_steps")
+
+    class Found(StepType):
+        name = "found"
+
+    Found.__module__ = "fake_steps"
+    module.Found = Found
+    module.StepType = StepType  # imported, not defined here: not registered
+    assert step_types_of(module) == (Found,)
+    module.STEP_TYPES = ()
+    assert step_types_of(module) == ()
+
+
+def _example_runbook(cls) -> str:
+    """The type's example as a runbook, with a noop standing in for each step it needs."""
+    example = yaml.safe_load(cls.example)
+    assert isinstance(example, list) and len(example) == 1, "an example is a YAML list with one step"
+    step = example[0]
+    assert step.get("type") == cls.name, f"the example's type is {step.get('type')!r}"
+    needed = set(step.get("needs") or [])
+    needed |= {r.path[0] for r in scan(step.get("with") or {})[0] if r.namespace == "steps"}
+    stubs = "".join(f"  - {{id: {n}, type: noop}}\n" for n in sorted(needed))
+    body = "\n".join("  " + line for line in cls.example.rstrip("\n").splitlines())
+    return f"version: 1\nname: lint\nsteps:\n{stubs}{body}\n"
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_step_type_is_complete(name, full_config):
+    cls = REGISTRY[name]
+    assert cls.name == name and re.fullmatch(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?", name)
+    assert isinstance(cls.description, str) and len(cls.description) > 10
+    assert isinstance(cls.params, tuple) and all(isinstance(p, Param) for p in cls.params)
+    names = [p.name for p in cls.params]
+    assert len(names) == len(set(names)), "parameter names are unique"
+    for p in cls.params:
+        assert p.type in PARAM_TYPES, f"{p.name}: type {p.type!r}"
+        assert not (p.required and p.default is not None), f"{p.name}: required with a default"
+    assert isinstance(cls.outputs, tuple) and all(isinstance(o, str) for o in cls.outputs)
+    assert isinstance(cls.iam_actions, tuple)
+    assert all(re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9*]+", a) for a in cls.iam_actions), cls.iam_actions
+    assert "execute" in vars(cls) or any("execute" in vars(b) for b in cls.__mro__[1:-2])
+    runbook = parse_runbook(_example_runbook(cls), f"{name}.example", full_config, REGISTRY)
+    assert name in [s.type for s in (*runbook.steps, *runbook.hooks)]
