@@ -115,7 +115,7 @@ class Readiness(StepType):
         checks, newest_times = [], []
         for r in resources:
             try:
-                copy = rr.newest_copy(ctx.session, config, r, region)
+                copy = rr.newest_copy(ctx.session, r, region)
             except DrError as exc:
                 checks.append(Check(f"rds:{r.name}:copy", False, exc.message))
                 continue
@@ -258,7 +258,7 @@ class RdsRestore(StepType):
         else:
             snapshot = arg(self, params, "snapshot")
             copy = (rr.chosen_copy(ctx.session, resource, snapshot, region) if snapshot
-                    else rr.newest_copy(ctx.session, ctx.config, resource, region))
+                    else rr.newest_copy(ctx.session, resource, region))
             ctx.log(f"restoring {copy.id} (data from {iso(copy.recovery_time)}) to {kind.label} "
                     f"{opts.identifier} in {region}")
             rr.start_restore(ctx, rds, resource, copy, opts, region)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from dr.aws import AwsSession, aws_call
 from dr.backup import rds_api
 from dr.backup.rds_api import CLUSTER, INSTANCE, KINDS, RdsKind
-from dr.config import Config, RdsResource
+from dr.config import RdsResource
 from dr.errors import AwsError, OperationFailed
 from dr.state.runs import iso, parse_iso
 
@@ -102,7 +102,7 @@ def _to_copy(kind: RdsKind, region: str, item: Mapping[str, Any]) -> RecoveryCop
                         engine=str(item.get("Engine") or ""))
 
 
-def newest_copy(session: AwsSession, config: Config, resource: RdsResource, region: str) -> RecoveryCopy:
+def newest_copy(session: AwsSession, resource: RdsResource, region: str) -> RecoveryCopy:
     """The newest available dr-made recovery point of `resource` in `region`.
 
     Only `region` is asked: in a failover the primary region's API may be down, and a listing
