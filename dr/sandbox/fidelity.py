@@ -304,6 +304,32 @@ def _patch_stack_parameter_list() -> None:
     models.Stack.parameter_list = property(parameter_list)
 
 
+# --- 7. Fn::GetAZs "" in a stack outside us-east-1 --------------------------------------------
+
+
+def _patch_getazs_region() -> None:
+    """moto 5.2.5 answers `!GetAZs ""` (the stack's own region) with us-east-1's zones whatever
+    the region (`clean_json`: `resource_json.get("Fn::GetAZs") or DEFAULT_REGION`), so a
+    region-agnostic template fails in the DR region (a load balancer in 'us-east-1a' in
+    us-west-2). AWS uses the region the stack is in."""
+    from moto.cloudformation import parsing
+
+    original_clean = parsing.clean_json
+    if getattr(original_clean, "_dr_getazs", False):
+        return
+
+    @functools.wraps(original_clean)
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        if isinstance(resource_json, dict) and "Fn::GetAZs" in resource_json \
+                and not resource_json["Fn::GetAZs"]:
+            resource_json = {"Fn::GetAZs": getattr(resources_map, "_region_name", "")}
+        return original_clean(resource_json, resources_map)
+
+    clean_json._dr_fidelity = True  # type: ignore[attr-defined]
+    clean_json._dr_getazs = True  # type: ignore[attr-defined]
+    parsing.clean_json = clean_json
+
+
 # --- applying -----------------------------------------------------------------------------------
 
 PATCHES: tuple[Patch, ...] = (
@@ -325,6 +351,8 @@ PATCHES: tuple[Patch, ...] = (
     Patch("stack-parameter-list", "DescribeStacks shows List<> parameters as a Python repr and "
           "NoEcho parameters in clear", "comma-separated lists; NoEcho values shown as ****",
           _patch_stack_parameter_list),
+    Patch("getazs-region", '!GetAZs "" answers us-east-1 zones in every region',
+          "the zones of the stack's own region", _patch_getazs_region),
 )
 
 _lock = threading.Lock()

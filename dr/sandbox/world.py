@@ -44,6 +44,7 @@ def seed(session: AwsSession) -> World:
     # prune it.
     rds.create_db_snapshot(DBInstanceIdentifier=INSTANCE, DBSnapshotIdentifier=HAND_MADE_SNAPSHOT)
     _seed_assets(session, dkey["Arn"])
+    _seed_dns(session)
     return World(primary_key_arn=pkey["Arn"], dr_key_arn=dkey["Arn"])
 
 
@@ -66,7 +67,23 @@ def _seed_assets(session: AwsSession, dr_key_arn: str) -> None:
                    ContentType="text/html", ContentDisposition="inline")
 
 
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "lamp.yaml"
+ZONE, RECORD = "acme.example.", "www.acme.example."
+
+
+def _seed_dns(session: AwsSession) -> None:
+    """The production record in Route 53, pointing at the primary region's load balancer."""
+    r53 = session.client("route53", PRIMARY)
+    zone = r53.create_hosted_zone(Name=ZONE, CallerReference="dr-sandbox")["HostedZone"]["Id"]
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{
+        "Action": "UPSERT", "ResourceRecordSet": {
+            "Name": RECORD, "Type": "CNAME", "TTL": 60,
+            "ResourceRecords": [{"Value": "acme-web-prod.us-east-1.elb.amazonaws.com"}]}}]})
+
+
 def config_text(endpoint: str, state_path: Path | str) -> str:
+    # The sandbox runs no web servers: the health check probes the simulator itself, which
+    # stands in for the relaunched site answering 200.
     return f"""\
 # dr.yaml for the dr sandbox world (dr sandbox start --seed / dr demo)
 version: 1
@@ -90,4 +107,11 @@ s3:
     destination: {ASSETS_DR}
     schedule: every 15m
     delete: keep
+stack:
+  name: acme-web
+  template: "{TEMPLATE}"
+  parameters: {{InstanceType: t3.small}}
+  snapshot_parameter: DBSnapshotIdentifier
+health: {{url: "{endpoint}/moto-api/", consecutive: 2, interval: 1s, timeout: 1m}}
+dns: {{provider: route53, zone: {ZONE}, record: {RECORD}, ttl: 60}}
 """

@@ -347,3 +347,29 @@ def test_the_background_sandbox_process_is_patched_too():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# --- 7. Fn::GetAZs "" ----------------------------------------------------------------------------------
+
+GETAZS = """
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties:
+      DisplayName: !Select [0, !GetAZs ""]
+"""
+
+
+def first_az(endpoint) -> str:
+    make = clients(endpoint)
+    make("cloudformation").create_stack(StackName="azs", TemplateBody=GETAZS)
+    (topic,) = make("sns").list_topics()["Topics"]
+    return make("sns").get_topic_attributes(TopicArn=topic["TopicArn"])["Attributes"]["DisplayName"]
+
+
+def test_getazs_plain_moto_answers_us_east_1_zones_everywhere(endpoint):
+    assert REGION != "us-east-1" and first_az(endpoint) == "us-east-1a"
+
+
+def test_getazs_sandbox_answers_the_stack_region_zones(sandbox):
+    assert first_az(sandbox) == f"{REGION}a"
