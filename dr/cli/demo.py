@@ -104,6 +104,21 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
         for p in proof:
             _say(app, f"   {p['id']}: {p['status']}, encrypted={p['encrypted']}, "
                       f"DR key={'yes' if p['dr_key'] else 'NO'}, tags {p['tags']}")
+        report_path = workdir / "dr-report.html"
+        _say(app)
+        _say(app, "10. dr report: RPO now and over time per resource, the drill's RTO and RPO, "
+                  "in one self-contained HTML page.")
+        from dr.report import compute_report, render
+        from dr.report.load import load_records
+
+        ctx = demo_app.context()
+        now = ctx.clock.now()
+        loaded = load_records(ctx.store, ctx.config, now, 30)
+        report = compute_report(loaded.records, ctx.config, now, 30, warnings=loaded.warnings)
+        report_path.write_text(render(report, "html"))
+        summary["report"] = str(report_path)
+        _say(app, _indent(render(report, "text")))
+        _say(app, f"   HTML report: {report_path}")
     _say(app)
     _say(app, f"Run records are in {workdir / 'state'}: `dr --config {config_path} runs list` "
               "shows them.")

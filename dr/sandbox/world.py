@@ -81,10 +81,9 @@ def _seed_dns(session: AwsSession) -> None:
             "ResourceRecords": [{"Value": "acme-web-prod.us-east-1.elb.amazonaws.com"}]}}]})
 
 
-def config_text(endpoint: str, state_path: Path | str) -> str:
-    # The sandbox runs no web servers: the health check probes the simulator itself, which
-    # stands in for the relaunched site answering 200.
-    return f"""\
+def config_text(endpoint: str, state_path: Path | str, failover: bool = True) -> str:
+    """The sandbox world's dr.yaml; `failover=False` leaves out stack, health and dns."""
+    text = f"""\
 # dr.yaml for the dr sandbox world (dr sandbox start --seed / dr demo)
 version: 1
 regions: {{primary: {PRIMARY}, dr: {DR}}}
@@ -107,6 +106,11 @@ s3:
     destination: {ASSETS_DR}
     schedule: every 15m
     delete: keep
+"""
+    if failover:
+        # The sandbox runs no web servers: the health check probes the simulator itself, which
+        # stands in for the relaunched site answering 200.
+        text += f"""\
 stack:
   name: acme-web
   template: "{TEMPLATE}"
@@ -115,3 +119,4 @@ stack:
 health: {{url: "{endpoint}/moto-api/", consecutive: 2, interval: 1s, timeout: 1m}}
 dns: {{provider: route53, zone: {ZONE}, record: {RECORD}, ttl: 60}}
 """
+    return text

@@ -64,7 +64,8 @@ class Sandbox:
     def config(self, extra: str = ""):
         """The demo world's dr.yaml plus `extra` sections."""
         path = self.tmp / "dr.yaml"
-        path.write_text(W.config_text(self.endpoint, self.tmp / "state") + extra)
+        failover = "stack:" not in extra and "dns:" not in extra
+        path.write_text(W.config_text(self.endpoint, self.tmp / "state", failover=failover) + extra)
         return load_config(path)
 
     def wordpress(self, extra: str = ""):

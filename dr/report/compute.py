@@ -1,0 +1,303 @@
+"""The RPO/RTO report, computed from run records alone. Pure: no I/O, no clock.
+
+RPO is measured from the copies that exist: a copy in the DR region holds data as of its
+*point time* (an RDS snapshot's creation time; for S3, when a complete sync began listing the
+source) and is usable from its *available* time (when its run finished). At any moment t the
+RPO is t minus the newest point time available at t; it grows until the next copy lands, so the
+worst RPO of a period is found just before each copy arrives, and at `now`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+
+from dr.config import Config, format_duration
+from dr.config import warnings as config_warnings
+from dr.report.model import (
+    STATUS_BREACH,
+    STATUS_NO_COPY,
+    STATUS_OK,
+    STATUS_UNMEASURED,
+    CopyEvent,
+    DrillReport,
+    DrillStep,
+    Failure,
+    Report,
+    ResourceReport,
+    human,
+    stamp,
+)
+from dr.state.runs import RunRecord
+
+UTC = timezone.utc
+SERIES_POINTS = 240  # intervals per RPO chart
+RECENT_FAILURES = 5
+NO_DRILL_NOTE_AFTER = timedelta(days=90)
+
+
+def compute_report(records: Iterable[RunRecord], config: Config, now: datetime, days: int = 30,
+                   *, warnings: Iterable[str] = (), series_points: int = SERIES_POINTS) -> Report:
+    """The report for the `days` before `now`, from backup and drill run records (any order).
+
+    Records of other kinds are ignored. Records older than the period still count for the RPO
+    (the newest copy may be older than the period); pass them when you have them.
+    """
+    if now.tzinfo is None:
+        raise ValueError("compute_report needs an aware `now`")
+    start = now - timedelta(days=days)
+    dr_region = config.regions.dr
+    events: dict[str, list[CopyEvent]] = defaultdict(list)
+    failures: dict[str, list[Failure]] = defaultdict(list)
+    run_failures: list[Failure] = []
+    drills: list[RunRecord] = []
+    count = 0
+    for record in records:
+        count += 1
+        if record.kind == "drill":
+            drills.append(record)
+        elif record.kind == "backup":
+            _collect(record, dr_region, events, failures, run_failures, start, now)
+
+    resources = [_resource(name, kind, schedule, config.objectives.rpo, events.get(name, []),
+                           failures.get(name, []), start, now, series_points)
+                 for name, kind, schedule in _configured(config)]
+    drill_reports = _drills(drills, config, start)
+    findings, notes = _findings(resources, drill_reports, config, now)
+    return Report(
+        generated_at=now, period_start=start, days=days, rpo_objective=config.objectives.rpo,
+        rto_objective=config.objectives.rto, primary_region=config.regions.primary,
+        dr_region=dr_region, config_source=config.source, resources=tuple(resources),
+        drills=tuple(drill_reports), findings=tuple(findings), notes=tuple(notes),
+        run_failures=tuple(sorted(run_failures, key=lambda f: f.at, reverse=True)[:RECENT_FAILURES]),
+        warnings=tuple(warnings), records_read=count)
+
+
+# --- copies and failures from backup records ------------------------------------------------------
+
+
+def copy_events(record: RunRecord, dr_region: str) -> list[CopyEvent]:
+    """The successful copies a backup record holds in the DR region (malformed points skipped)."""
+    out = []
+    for result in record.results:
+        if result.status != "completed":
+            continue
+        points = result.recovery_points or ()
+        copies = [p for p in points if isinstance(p, dict) and p.get("region") == dr_region
+                  and p.get("role") != "source"]
+        if not copies:
+            continue
+        finished = _ts(result.finished_at) or _ts(record.finished_at)
+        summary = result.summary if isinstance(result.summary, dict) else {}
+        in_sync = _ts(summary.get("in_sync_as_of")) if result.kind == "s3" else None
+        for point in copies:
+            point_time = in_sync or _first_created(point, points)
+            if point_time is None:
+                continue
+            available = finished if finished is not None and finished > point_time else point_time
+            out.append(CopyEvent(result.name, point_time, available, str(point.get("id") or record.run_id),
+                                 dr_region, record.run_id))
+    return out
+
+
+def _first_created(point: dict, points) -> datetime | None:
+    """When this recovery point's data was taken. A copied RDS snapshot's creation time is when
+    the copy was made; the data is as old as the source snapshot of the same id, recorded next
+    to it, so the earliest time among points with this id is the one that counts."""
+    own = _ts(point.get("created"))
+    pid = point.get("id")
+    if pid is None:
+        return own
+    for other in points:
+        if other is not point and isinstance(other, dict) and other.get("id") == pid:
+            created = _ts(other.get("created"))
+            if created is not None and (own is None or created < own):
+                own = created
+    return own
+
+
+def _collect(record: RunRecord, dr_region: str, events, failures, run_failures, start, now) -> None:
+    for event in copy_events(record, dr_region):
+        if event.available_at <= now:
+            events[event.resource].append(event)
+    if record.status == "completed":
+        return
+    for result in record.results:
+        if result.status == "failed":
+            at = _ts(result.finished_at) or _ts(result.started_at) or _ts(record.started_at)
+            if at is not None and start <= at <= now:
+                failures[result.name].append(Failure(result.name, at, record.run_id,
+                                                     result.error or record.error or "failed"))
+    started = _ts(record.started_at)
+    if record.status == "failed" and not record.results and started and start <= started <= now:
+        run_failures.append(Failure("", _ts(record.finished_at) or started, record.run_id,
+                                    record.error or "failed"))
+
+
+def _configured(config: Config) -> list[tuple[str, str, str]]:
+    out = [(r.name, "rds", r.schedule.text) for r in config.rds]
+    out += [(r.name, "s3", r.schedule.text) for r in config.s3]
+    out += [(r.name, "mysql", r.schedule.text) for r in config.mysql]
+    out += [(r.name, "mongo", "") for r in config.mongo]
+    return out
+
+
+# --- one resource ---------------------------------------------------------------------------------
+
+
+def _resource(name: str, kind: str, schedule: str, objective: timedelta, events: list[CopyEvent],
+              failures: list[Failure], start: datetime, now: datetime, points: int) -> ResourceReport:
+    events = sorted(events, key=lambda e: (e.available_at, e.point_time))
+    newest = max(events, key=lambda e: e.point_time) if events else None
+    rpo = now - newest.point_time if newest else None
+    worst, worst_at, covered_from = worst_rpo(events, start, now)
+    if newest is None:
+        status = STATUS_UNMEASURED if kind == "mongo" else STATUS_NO_COPY
+    else:
+        status = STATUS_OK if rpo <= objective else STATUS_BREACH
+    failures = sorted(failures, key=lambda f: f.at, reverse=True)
+    return ResourceReport(
+        name=name, kind=kind, schedule=schedule, objective=objective, status=status, newest=newest,
+        rpo=rpo, worst_rpo=worst, worst_rpo_at=worst_at,
+        copies=sum(1 for e in events if start <= e.available_at <= now),
+        failures=len(failures), recent_failures=tuple(failures[:RECENT_FAILURES]),
+        series=tuple(rpo_series(events, start, now, points)), covered_from=covered_from)
+
+
+def worst_rpo(events: list[CopyEvent], start: datetime, now: datetime
+              ) -> tuple[timedelta | None, datetime | None, datetime | None]:
+    """(worst RPO in [start, now], when it peaked, first copy if none existed at `start`).
+
+    `events` sorted by available_at. Before the first copy ever, the RPO is undefined (there
+    was nothing to restore): the period is measured from that first copy.
+    """
+    best: datetime | None = None
+    worst: timedelta | None = None
+    worst_at: datetime | None = None
+    covered_from: datetime | None = None
+    for e in events:
+        if e.available_at <= start:
+            best = e.point_time if best is None else max(best, e.point_time)
+            continue
+        if best is None:
+            covered_from = covered_from or e.available_at
+        elif worst is None or e.available_at - best > worst:
+            worst, worst_at = e.available_at - best, e.available_at
+        best = e.point_time if best is None else max(best, e.point_time)
+    if best is not None and (worst is None or now - best > worst):
+        worst, worst_at = now - best, now
+    return worst, worst_at, covered_from
+
+
+def rpo_series(events: list[CopyEvent], start: datetime, now: datetime, points: int
+               ) -> list[tuple[datetime, float | None]]:
+    """The worst RPO (seconds) in each of `points` equal intervals of [start, now]; None where no
+    copy existed yet. `events` sorted by available_at."""
+    if points <= 0 or now <= start:
+        return []
+    width = (now - start) / points
+    keys = [e.available_at for e in events]
+    i = bisect_right(keys, start)
+    best = max((e.point_time for e in events[:i]), default=None)
+    out = []
+    for k in range(points):
+        end = now if k == points - 1 else start + width * (k + 1)
+        peak: float | None = None
+        while i < len(events) and events[i].available_at <= end:
+            e = events[i]
+            if best is not None:
+                peak = max(peak or 0.0, (e.available_at - best).total_seconds())
+            best = e.point_time if best is None else max(best, e.point_time)
+            i += 1
+        if best is not None:
+            peak = max(peak or 0.0, (end - best).total_seconds())
+        out.append((end, peak))
+    return out
+
+
+# --- drills ---------------------------------------------------------------------------------------
+
+
+def _drills(records: list[RunRecord], config: Config, start: datetime) -> list[DrillReport]:
+    """Drills in the period, newest first; the newest drill overall even if older than that."""
+    parsed = [d for d in (_drill(r, config) for r in records) if d is not None]
+    parsed.sort(key=lambda d: d.started_at, reverse=True)
+    in_period = [d for d in parsed if d.started_at >= start]
+    return in_period or parsed[:1]
+
+
+def _drill(record: RunRecord, config: Config) -> DrillReport | None:
+    started = _ts(record.started_at)
+    if started is None:
+        return None
+    s = record.summary if isinstance(record.summary, dict) else {}
+    rto, rpo = _seconds(s.get("rto_seconds")), _seconds(s.get("rpo_seconds"))
+    rto_obj = _seconds(s.get("rto_objective_seconds")) or config.objectives.rto
+    rpo_obj = _seconds(s.get("rpo_objective_seconds")) or config.objectives.rpo
+    met = s.get("met")
+    if not isinstance(met, bool):
+        met = (record.status == "completed" and rto is not None and rto <= rto_obj
+               and (rpo is None or rpo <= rpo_obj))
+    steps = tuple(DrillStep(name=r.name, kind=r.kind, status=r.status, started_at=_ts(r.started_at),
+                            finished_at=_ts(r.finished_at), error=r.error) for r in record.results)
+    return DrillReport(run_id=record.run_id, started_at=started, finished_at=_ts(record.finished_at),
+                       status=record.status, met=met, rto=rto, rto_objective=rto_obj, rpo=rpo,
+                       rpo_objective=rpo_obj, recovery_point_time=_ts(s.get("recovery_point_time")),
+                       steps=steps, error=record.error)
+
+
+# --- findings -------------------------------------------------------------------------------------
+
+
+def _findings(resources: list[ResourceReport], drills: list[DrillReport], config: Config,
+              now: datetime) -> tuple[list[str], list[str]]:
+    findings, notes = [], []
+    for r in resources:
+        if r.status == STATUS_NO_COPY:
+            findings.append(f"{r.name}: no copy in {config.regions.dr} (objective "
+                            f"{format_duration(r.objective)})")
+        elif r.status == STATUS_BREACH:
+            findings.append(f"{r.name}: newest copy in {config.regions.dr} is {human(r.rpo)} old, over "
+                            f"the RPO objective {format_duration(r.objective)}")
+        elif r.status == STATUS_UNMEASURED:
+            notes.append(f"{r.name}: replicated, not copied by dr; `dr mongo status` shows its lag")
+        if r.worst_rpo is not None and r.worst_rpo > r.objective and r.status == STATUS_OK:
+            notes.append(f"{r.name}: within objective now, but the RPO reached {human(r.worst_rpo)} "
+                         f"on {stamp(r.worst_rpo_at)}")
+    last = drills[0] if drills else None
+    if last is None:
+        notes.append("no drill recorded: run `dr drill` to measure the RTO")
+    else:
+        if not last.met:
+            why = (f"RTO {human(last.rto)} vs objective {format_duration(last.rto_objective)}"
+                   if last.rto is not None else f"status {last.status}")
+            findings.append(f"last drill {last.run_id} ({stamp(last.started_at)}) did not meet the "
+                            f"objectives: {why}")
+        if now - last.started_at > NO_DRILL_NOTE_AFTER:
+            notes.append(f"last drill was {human(now - last.started_at)} ago: drill at least quarterly")
+    notes += [w for w in config_warnings(config) if "RPO" in w]  # schedules slower than the RPO
+    return findings, notes
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _ts(value) -> datetime | None:
+    """A stored ISO time as aware UTC, or None for anything else (never raises)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if dt.tzinfo is UTC:  # how dr writes every time: skip the conversion
+        return dt
+    return dt.astimezone(UTC) if dt.tzinfo else None
+
+
+def _seconds(value) -> timedelta | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        return None
+    return timedelta(seconds=value)

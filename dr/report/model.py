@@ -1,0 +1,125 @@
+"""The report's data: what `compute_report` returns and every renderer reads. Plain, frozen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from dr.config import format_duration
+
+STATUS_OK, STATUS_BREACH, STATUS_NO_COPY, STATUS_UNMEASURED = "ok", "breach", "no-copy", "unmeasured"
+
+
+@dataclass(frozen=True, slots=True)
+class CopyEvent:
+    """A successful copy in the DR region: data as of `point_time`, usable from `available_at`."""
+
+    resource: str
+    point_time: datetime
+    available_at: datetime
+    point_id: str
+    region: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    resource: str  # "" when the run failed before reaching any resource
+    at: datetime
+    run_id: str
+    error: str
+
+
+@dataclass(frozen=True)
+class ResourceReport:
+    name: str
+    kind: str  # rds | s3 | mysql | mongo
+    schedule: str  # as written in dr.yaml ("" for mongo)
+    objective: timedelta
+    status: str  # ok | breach | no-copy | unmeasured
+    newest: CopyEvent | None
+    rpo: timedelta | None  # now - newest.point_time: the RPO right now
+    worst_rpo: timedelta | None  # the largest RPO at any moment in the period
+    worst_rpo_at: datetime | None
+    copies: int  # successful copies completed in the period
+    failures: int  # failed runs in the period
+    recent_failures: tuple[Failure, ...]  # newest first, at most a few
+    series: tuple[tuple[datetime, float | None], ...]  # (interval end, worst RPO seconds in it)
+    covered_from: datetime | None = None  # first copy, when the period starts before any copy
+
+    @property
+    def over_objective(self) -> bool:
+        return self.status in (STATUS_BREACH, STATUS_NO_COPY)
+
+
+@dataclass(frozen=True)
+class DrillStep:
+    name: str
+    kind: str
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+@dataclass(frozen=True)
+class DrillReport:
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    met: bool
+    rto: timedelta | None
+    rto_objective: timedelta
+    rpo: timedelta | None
+    rpo_objective: timedelta
+    recovery_point_time: datetime | None
+    steps: tuple[DrillStep, ...]
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    generated_at: datetime
+    period_start: datetime
+    days: int
+    rpo_objective: timedelta
+    rto_objective: timedelta
+    primary_region: str
+    dr_region: str
+    config_source: str
+    resources: tuple[ResourceReport, ...]
+    drills: tuple[DrillReport, ...]  # newest first
+    run_failures: tuple[Failure, ...]  # failed runs that reached no resource
+    findings: tuple[str, ...]  # every reason the report is over objective, in words
+    notes: tuple[str, ...]  # advice that is not a breach (no drill yet, config warnings)
+    warnings: tuple[str, ...] = field(default=())  # skipped malformed records, from the loader
+    records_read: int = 0
+
+    @property
+    def breach(self) -> bool:
+        return bool(self.findings)
+
+    @property
+    def last_drill(self) -> DrillReport | None:
+        return self.drills[0] if self.drills else None
+
+
+def human(td: timedelta | None) -> str:
+    """'1h5m' (whole minutes above an hour), '<never>' for None."""
+    if td is None:
+        return "<never>"
+    seconds = int(td.total_seconds())
+    if seconds >= 3600:
+        seconds -= seconds % 60
+    return format_duration(timedelta(seconds=seconds))
+
+
+def stamp(dt: datetime | None) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else "<none>"
