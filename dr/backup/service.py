@@ -14,20 +14,21 @@ from dr.backup.catalog import RecoveryPoint, list_rds_points
 from dr.backup.prune import PruneDecision, plan_prune
 from dr.backup.rds import RdsBackupItem, RdsExecutor
 from dr.backup.s3 import S3PlanItem
-from dr.config import RdsResource, S3Resource
+from dr.config import MysqlResource, RdsResource, S3Resource
 from dr.context import Context
 from dr.errors import DrError, Interrupted, UsageError
 from dr.kms import DrKey, resolve_dr_key
 from dr.state.runs import ResourceResult, RunRecord, StepRecord, iso, new_run_id, parse_iso
 
 log = logging.getLogger(__name__)
-KINDS = ("rds", "s3")
+KINDS = ("rds", "s3", "mysql")
 
 
 @dataclass(frozen=True)
 class Selection:
     rds: tuple[RdsResource, ...]
     s3: tuple[S3Resource, ...]
+    mysql: tuple[MysqlResource, ...] = ()
 
 
 def select(ctx: Context, only: str | None, name: str | None) -> Selection:
@@ -43,9 +44,12 @@ def select(ctx: Context, only: str | None, name: str | None) -> Selection:
         if only is not None and only != kind:
             raise UsageError(f"--name {name} is an {kind} resource, but --only says {only}")
         only = kind
+    if only is None and name is None and not (config.rds or config.s3 or config.mysql):
+        return Selection((), ())
     rds = tuple(r for r in config.rds if name in (None, r.name)) if only in (None, "rds") else ()
     s3 = tuple(r for r in config.s3 if name in (None, r.name)) if only in (None, "s3") else ()
-    return Selection(rds, s3)
+    my = tuple(r for r in config.mysql if name in (None, r.name)) if only in (None, "mysql") else ()
+    return Selection(rds, s3, my)
 
 
 def select_rds(ctx: Context, only: str | None, name: str | None) -> list[RdsResource]:
@@ -57,11 +61,13 @@ class BackupOutcome:
     dry_run: bool
     plan: list[RdsBackupItem]
     s3_plan: list[S3PlanItem] = field(default_factory=list)
+    mysql_plan: list[dict] = field(default_factory=list)
     record: RunRecord | None = None
 
     def to_dict(self) -> dict:
         d: dict = {"dry_run": self.dry_run,
-                   "plan": [i.to_dict() for i in self.plan] + [i.to_dict() for i in self.s3_plan]}
+                   "plan": [i.to_dict() for i in self.plan] + [i.to_dict() for i in self.s3_plan]
+                   + self.mysql_plan}
         if self.record is not None:
             d["run"] = self.record.to_dict()
         return d
@@ -70,20 +76,21 @@ class BackupOutcome:
 def run_backup(ctx: Context, *, only: str | None = None, name: str | None = None,
                dry_run: bool = False) -> BackupOutcome:
     sel = select(ctx, only, name)
-    if not sel.rds and not sel.s3:
+    if not sel.rds and not sel.s3 and not sel.mysql:
         return BackupOutcome(dry_run=dry_run, plan=[])
     config, now = ctx.config, ctx.clock.now()
     dr_key, key_error = _dr_key(ctx)
     observations = [rds.observe(ctx.aws, config, r, now) for r in sel.rds]
     plan = rds.plan_rds_backup(observations, config, dr_key, key_error)
     s3_plan = [s3.plan_item(ctx.aws, config, r, key_error, count=dry_run) for r in sel.s3]
+    mysql_plan = [_mysql_plan_item(r, now, key_error) for r in sel.mysql]
     if dry_run:
-        return BackupOutcome(dry_run=True, plan=plan, s3_plan=s3_plan)
+        return BackupOutcome(dry_run=True, plan=plan, s3_plan=s3_plan, mysql_plan=mysql_plan)
 
     record = RunRecord(run_id=new_run_id("backup", now), kind="backup", status="running",
                        started_at=iso(now), command=ctx.command,
-                       plan=[i.to_dict() for i in plan] + [i.to_dict() for i in s3_plan],
-                       dr_version=dr.__version__, error=key_error)
+                       plan=[i.to_dict() for i in plan] + [i.to_dict() for i in s3_plan]
+                       + mysql_plan, dr_version=dr.__version__, error=key_error)
     runner = _Runner(ctx, record)
     runner.save()
     by_name = {r.name: r for r in sel.rds}
@@ -100,8 +107,27 @@ def run_backup(ctx: Context, *, only: str | None = None, name: str | None = None
         result = runner.start_result(item.name, "s3", item.blocked)
         if not item.blocked:
             runner.run_s3(s3_by_name[item.name], result, dr_key)
+    for resource, item in zip(sel.mysql, mysql_plan):
+        result = runner.start_result(resource.name, "mysql", item["blocked"])
+        if not item["blocked"]:
+            runner.run_mysql(resource, result, dr_key, now)
     runner.finish()
-    return BackupOutcome(dry_run=False, plan=plan, s3_plan=s3_plan, record=record)
+    return BackupOutcome(dry_run=False, plan=plan, s3_plan=s3_plan, mysql_plan=mysql_plan,
+                         record=record)
+
+
+def _mysql_plan_item(resource: MysqlResource, now: datetime, key_error: str | None) -> dict:
+    from dr.backup.mysql import backup_id
+
+    uses_kms = resource.key_file is None
+    return {"name": resource.name, "kind": "mysql", "source": resource.server.host,
+            "databases": list(resource.databases), "destination": resource.destination,
+            "backup_id": backup_id(resource.name, resource.schedule.slot_start(now)),
+            "actions": [f"dump {', '.join(resource.databases)} from {resource.server.host}:"
+                        f"{resource.server.port} (one consistent snapshot), compress (zstd), "
+                        f"encrypt ({'KMS data key' if uses_kms else 'local key file'}), stream to "
+                        f"{resource.destination}"],
+            "blocked": key_error if (key_error and uses_kms) else None}
 
 
 def _dr_key(ctx: Context) -> tuple[DrKey | None, str | None]:
@@ -214,6 +240,34 @@ class _Runner:
         s3.save_manifest(self.ctx.store, resource, self.record, result)
         self.save()
 
+    def run_mysql(self, resource: MysqlResource, result: ResourceResult, dr_key: DrKey | None,
+                  now: datetime) -> None:
+        from dr.backup import mysql
+
+        step = StepRecord(name="dump", status="running", started_at=iso(self.ctx.clock.now()),
+                          detail=f"{resource.server.host} -> {resource.destination}")
+        result.steps.append(step)
+        self.save()
+        try:
+            summary = mysql.run_backup(self.ctx, resource, dr_key.arn if dr_key else None, now)
+            step.status = result.status = "completed"
+            result.summary = summary
+            result.recovery_points.append({
+                "id": summary["backup_id"], "role": "copy", "created": summary["created"],
+                "region": self.ctx.config.regions.dr if resource.destination.startswith("s3://")
+                else "local", "arn": resource.destination, "kms_key_id": summary.get("key_id")})
+        except KeyboardInterrupt:
+            step.status = "interrupted"
+            self.cancel.set()
+            self._interrupted()
+        except DrError as exc:
+            step.status, step.error = "failed", str(exc)
+            result.status, result.error = "failed", str(exc)
+            log.error("%s: %s", resource.name, exc)
+        finally:
+            step.finished_at = result.finished_at = iso(self.ctx.clock.now())
+            self.save()
+
     def finish(self) -> None:
         statuses = {r.status for r in self.record.results}
         if "interrupted" in statuses:
@@ -240,12 +294,73 @@ def list_s3_runs(ctx: Context, name: str | None = None) -> list[dict]:
     return sorted(runs, key=lambda m: m["run_id"].split("-", 1)[-1], reverse=True)
 
 
-def verify(ctx: Context, name: str | None = None) -> dict[str, s3.VerifyResult]:
+def verify(ctx: Context, name: str | None = None) -> dict:
+    """S3: the listings compared now. MySQL: the newest backup restored into a scratch database
+    on the verify server and compared with its manifest (the restore time is the measured RTO of
+    that database); recorded as a run of kind "verify"."""
+    from dr.backup import mysql
+
     sel = select(ctx, None, name)
-    if name is not None and not sel.s3:
-        raise UsageError(f"dr backup verify checks s3 resources in this version; {name} is rds",
+    if name is not None and not (sel.s3 or sel.mysql):
+        raise UsageError(f"dr backup verify checks s3 and mysql resources; {name} is rds",
                          hint="dr backup list shows its copies and their age")
-    return {r.name: s3.verify(ctx.aws, ctx.config, r) for r in sel.s3}
+    results: dict = {r.name: s3.verify(ctx.aws, ctx.config, r) for r in sel.s3}
+    if sel.mysql:
+        now = ctx.clock.now()
+        record = RunRecord(run_id=new_run_id("verify", now), kind="verify", status="running",
+                           started_at=iso(now), command=ctx.command, dr_version=dr.__version__)
+        for resource in sel.mysql:
+            result = ResourceResult(name=resource.name, kind="mysql", status="running",
+                                    started_at=iso(ctx.clock.now()))
+            record.results.append(result)
+            try:
+                found = mysql.verify(ctx, resource)
+                result.summary = found
+                result.status = "completed" if found["ok"] else "failed"
+                if not found["ok"]:
+                    result.error = "; ".join(m for d in found["databases"].values()
+                                             for m in d["mismatches"])
+            except DrError as exc:
+                found = {"ok": False, "error": str(exc)}
+                result.status, result.error = "failed", str(exc)
+            result.finished_at = iso(ctx.clock.now())
+            results[resource.name] = MysqlVerify(found)
+        record.status = "completed" if all(r.status == "completed" for r in record.results) \
+            else "failed"
+        record.finished_at = iso(ctx.clock.now())
+        ctx.runs.save(record)
+    return results
+
+
+@dataclass
+class MysqlVerify:
+    found: dict
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.found.get("ok"))
+
+    def to_dict(self) -> dict:
+        return self.found
+
+    def lines(self) -> list[str]:
+        if "error" in self.found:
+            return [f"  {self.found['error']}"]
+        out = [f"  backup {self.found['backup_id']} ({self.found['created']}) restored in "
+               f"{self.found['restore_seconds']}s"]
+        for db, r in self.found["databases"].items():
+            out.append(f"  {db}: {r['tables']} tables, {r['rows']} rows, "
+                       + ("checksums match" if r["ok"] else "; ".join(r["mismatches"])))
+        return out
+
+
+def list_mysql_backups(ctx: Context, name: str | None = None) -> list:
+    from dr.backup import mysql
+
+    found = []
+    for resource in select(ctx, None, name).mysql:
+        found += mysql.list_backups(mysql.destination(ctx, resource, None), resource)
+    return sorted(found, key=lambda b: b.created, reverse=True)
 
 
 @dataclass
@@ -255,10 +370,12 @@ class PruneOutcome:
     unmanaged: list[RecoveryPoint]
     deleted: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    mysql: list[dict] = field(default_factory=list)
     record: RunRecord | None = None
 
     def to_dict(self, now: datetime) -> dict:
         d = {"dry_run": self.dry_run, "decisions": [x.to_dict(now) for x in self.decisions],
+             "mysql": self.mysql,
              "unmanaged_untouched": [p.to_dict(now) for p in self.unmanaged],
              "deleted": self.deleted, "failed": self.failed}
         if self.record is not None:
@@ -274,6 +391,7 @@ def prune(ctx: Context, *, name: str | None = None, dry_run: bool = False) -> Pr
     outcome = PruneOutcome(dry_run=dry_run, decisions=decisions,
                            unmanaged=[p for p in points if not p.managed])
     if dry_run:
+        _prune_mysql(ctx, name, now, outcome)
         return outcome
     record = RunRecord(run_id=new_run_id("prune", now), kind="prune", status="running",
                        started_at=iso(now), command=ctx.command,
@@ -288,12 +406,38 @@ def prune(ctx: Context, *, name: str | None = None, dry_run: bool = False) -> Pr
             outcome.deleted.append(d.point.arn or d.point.id)
         except DrError as exc:
             outcome.failed[d.point.arn or d.point.id] = str(exc)
+    _prune_mysql(ctx, name, now, outcome)
     record.status = "failed" if outcome.failed else "completed"
     record.error = "; ".join(f"{k}: {v}" for k, v in outcome.failed.items()) or None
     record.finished_at = iso(ctx.clock.now())
     ctx.runs.save(record)
     outcome.record = record
     return outcome
+
+
+def _prune_mysql(ctx: Context, name: str | None, now: datetime, outcome: PruneOutcome) -> None:
+    """Retention over MySQL backups; the manifest goes first, so a crash never leaves a listed
+    backup without its data."""
+    from dr.backup import mysql
+    from dr.backup.retention import Candidate, apply_policy
+
+    for resource in select(ctx, None, name).mysql:
+        dest = mysql.destination(ctx, resource, None)
+        backups = {b.id: b for b in mysql.list_backups(dest, resource)}
+        decisions = apply_policy([Candidate(b.id, b.created) for b in backups.values()],
+                                 resource.retention, now)
+        for d in decisions:
+            outcome.mysql.append({"resource": resource.name, "id": d.id, "created": iso(d.created),
+                                  "action": "keep" if d.keep else "delete",
+                                  "reasons": list(d.reasons)})
+            if d.keep or outcome.dry_run:
+                continue
+            try:
+                dest.delete(f"{resource.name}/{d.id}{mysql.MANIFEST_SUFFIX}")
+                dest.delete(backups[d.id].data_name)
+                outcome.deleted.append(dest.describe(backups[d.id].data_name))
+            except DrError as exc:
+                outcome.failed[d.id] = str(exc)
 
 
 def _delete_if_still_ours(ctx: Context, point: RecoveryPoint, resource: RdsResource) -> None:

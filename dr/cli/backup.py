@@ -65,15 +65,25 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
         if item.blocked:
             lines.append(f"    cannot back up: {item.blocked}")
         lines += [f"    - {a}" for a in item.actions]
-    if not outcome.plan and not outcome.s3_plan:
-        lines.append("Nothing to back up: dr.yaml has no rds or s3 entries.")
+    for item in outcome.mysql_plan:
+        lines.append(f"  {item['name']}: mysql {', '.join(item['databases'])} -> "
+                     f"{item['destination']} as {item['backup_id']}")
+        if item["blocked"]:
+            lines.append(f"    cannot back up: {item['blocked']}")
+        lines += [f"    - {a}" for a in item["actions"]]
+    if not outcome.plan and not outcome.s3_plan and not outcome.mysql_plan:
+        lines.append("Nothing to back up: dr.yaml has no rds, s3 or mysql entries.")
     code = 0
     if outcome.record is not None:
         rec = outcome.record
         lines.append(f"Run {rec.run_id}: {rec.status}")
         for res in rec.results:
             copy = next((p for p in res.recovery_points if p["role"] == "copy"), None)
-            if res.kind == "s3":
+            if res.kind == "mysql":
+                sm = res.summary
+                where = (f" -> {sm['backup_id']}: {sm.get('rows')} rows, {sm.get('stored_bytes')} "
+                         f"bytes stored" if sm.get("backup_id") else "")
+            elif res.kind == "s3":
                 sm = res.summary
                 where = (f": {sm.get('copied', 0)} copied ({sm.get('copied_bytes', 0)} bytes), "
                          f"{sm.get('skipped_in_sync', 0)} in sync, {sm.get('failed', 0)} failed"
@@ -118,6 +128,15 @@ def list_(args: argparse.Namespace, app: App) -> Outcome:
                         str(m.get("copied", 0)), str(m.get("skipped_in_sync", 0)),
                         str(m.get("failed", 0)), str(m.get("copied_bytes", 0)),
                         human_age(now - parse_iso(newest)) if newest else "<never>"])
+    from dr.backup.service import list_mysql_backups
+
+    my_rows = [[b.resource, b.id, short_time(b.created), human_age(now - b.created),
+                str(b.manifest.get("stored_bytes")), str(b.manifest.get("dump", {}).get("rows")),
+                b.manifest.get("encryption", {}).get("kind", "?")]
+               for b in list_mysql_backups(ctx, args.name)]
+    if my_rows:
+        parts.append(table(["MYSQL", "BACKUP", "CREATED", "AGE", "STORED-BYTES", "ROWS", "KEY"],
+                           my_rows))
     if s3_rows:
         parts.append(table(["S3", "RUN", "STATUS", "AGE", "COPIED", "IN-SYNC", "FAILED", "BYTES",
                             "NEWEST-CHANGE-COPIED"], s3_rows))
@@ -133,6 +152,10 @@ def verify(args: argparse.Namespace, app: App) -> Outcome:
     results = verify_service(app.context(), args.name)
     lines = []
     for name, result in results.items():
+        if hasattr(result, "lines"):  # mysql
+            lines.append(f"{name}: {'OK' if result.ok else 'FAILED'}")
+            lines += result.lines()
+            continue
         state = "OK" if result.ok else "DIFFERENT"
         lines.append(f"{name}: {state}: {result.same} in sync, {result.missing} missing, "
                      f"{result.different} different, {result.extra} only in the DR bucket")
@@ -155,6 +178,11 @@ def prune(args: argparse.Namespace, app: App) -> Outcome:
     lines = ["Prune plan (dry run: nothing was deleted)" if outcome.dry_run else "Prune"]
     lines.append(table(["RESOURCE", "REGION", "ID", "AGE", "ACTION", "WHY"], rows)
                  or "No recovery points made by dr.")
+    if outcome.mysql:
+        lines.append(table(["MYSQL", "BACKUP", "CREATED", "ACTION", "WHY"],
+                           [[m["resource"], m["id"], m["created"][:19],
+                             m["action"] if m["action"] == "keep" else verb,
+                             "; ".join(m["reasons"])] for m in outcome.mysql]))
     if outcome.unmanaged:
         lines.append(f"{len(outcome.unmanaged)} snapshot(s) not made by dr: never touched.")
     if not outcome.dry_run:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dr.errors import EXIT_FAILED, EXIT_USAGE, DrError
+from dr.errors import EXIT_BREACH, EXIT_FAILED, EXIT_USAGE, DrError
 
 
 class MysqlError(DrError):
@@ -48,7 +48,10 @@ class TargetNotEmpty(RestoreError):
 
 
 class VerificationFailed(RestoreError):
-    """Row counts or checksums of the restored tables differ from the manifest."""
+    """Row counts or checksums of the restored tables differ from the manifest (exit 3: a check
+    found a breach; the target was left as it was)."""
+
+    exit_code = EXIT_BREACH
 
     def __init__(self, message: str, mismatches: list[str], *, hint: str | None = None):
         super().__init__(message, hint=hint)
