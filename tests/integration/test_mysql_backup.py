@@ -162,3 +162,31 @@ def test_wrong_password_is_a_clear_error_and_leaves_nothing(setup, monkeypatch, 
     assert "not-the-password" not in out.out + out.err
     assert objects(setup["s3"]) == []
     assert setup["s3"].list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_mysql_restore_step_in_a_runbook_reports_the_recovery_point(setup):
+    from dr.aws import AwsSession
+    from dr.config import load_config
+    from dr.runbook import EngineContext, parse_runbook, run_runbook
+    from dr.state.local import LocalStore
+
+    assert main(["--config", str(setup["path"]), "backup", "run", "--only", "mysql"]) == 0
+    config = load_config(setup["path"])
+    target = "sakila_from_runbook"
+    drop(setup["spec"], target)
+    book = parse_runbook(f"""\
+version: 1
+name: data-only
+steps:
+  - id: data
+    type: mysql.restore
+    with: {{resource: lamp, to: "mysql://root@127.0.0.1:{setup['spec'].port}/{target}?tls=off"}}
+""", config=config)
+    ectx = EngineContext(config=config, session=AwsSession(endpoint_url=setup["endpoint"]),
+                         store=LocalStore(setup["tmp"] / "state"))
+    result = run_runbook(book, ectx)
+    assert result.status == "completed", result.error
+    out = result.steps["data"].outputs
+    assert out["rows"] > 40000 and out["snapshot_time"] and out["databases"] == {setup["db"]: target}
+    assert checksums(setup["spec"], target) == checksums(setup["spec"], setup["db"])
+    drop(setup["spec"], target)

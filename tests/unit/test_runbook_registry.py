@@ -45,6 +45,8 @@ stack:
 health: {{url: "http://{{stack.WebsiteURL}}/health", consecutive: 3, timeout: 10m}}
 dns: {{provider: route53, zone: example.com., record: www.example.com., ttl: 60}}
 notify: {{sns_topic: "arn:aws:sns:us-west-2:123456789012:dr-alerts"}}
+mysql:
+  - {{name: office-lamp, host: 10.0.0.5, databases: [app], destination: "s3://acme-dr-backups/mysql/"}}
 """)
 
 

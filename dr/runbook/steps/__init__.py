@@ -20,6 +20,7 @@ STEP_MODULES = (
     "dr.runbook.steps.aws_steps",
     "dr.runbook.steps.dns_steps",
     "dr.runbook.steps.http_steps",
+    "dr.runbook.steps.mysql_steps",
 )
 
 REGISTRY: dict[str, type[StepType]] = {}
