@@ -76,7 +76,12 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
                 return Outcome(data=summary, exit_code=outcome.exit_code)
 
         _say(app)
-        _say(app, f"7. dr drill: relaunch the site in {world.DR} from the copied snapshot under "
+        _say(app, "7. MySQL on the office LAMP box: dump (one consistent snapshot), compress, "
+                  "encrypt here, stream to the DR bucket; restore it elsewhere and compare.")
+        summary["mysql"] = _mysql_part(app, config_path)
+
+        _say(app)
+        _say(app, f"8. dr drill: relaunch the site in {world.DR} from the copied snapshot under "
                   "drill names, check its health, flip a drill DNS record (never www), measure "
                   "RTO and RPO, tear it all down.")
         _say(app, "   (The sandbox runs no web servers and models no time: the health check "
@@ -89,7 +94,7 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
             return Outcome(data=summary, exit_code=drill_out.exit_code)
 
         _say(app)
-        _say(app, "8. dr mongo status: a MongoDB replica set spread over three regions "
+        _say(app, "9. dr mongo status: a MongoDB replica set spread over three regions "
                   "(SIMULATED members on 127.0.0.1: no real mongod here).")
         from dr.monitor import simulated_report
 
@@ -100,13 +105,13 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
         proof = _proof(session, seeded.dr_key_arn)
         summary["proof"] = proof
         _say(app)
-        _say(app, f"9. Checked in {world.DR} with plain boto3, not with dr:")
+        _say(app, f"10. Checked in {world.DR} with plain boto3, not with dr:")
         for p in proof:
             _say(app, f"   {p['id']}: {p['status']}, encrypted={p['encrypted']}, "
                       f"DR key={'yes' if p['dr_key'] else 'NO'}, tags {p['tags']}")
         report_path = workdir / "dr-report.html"
         _say(app)
-        _say(app, "10. dr report: RPO now and over time per resource, the drill's RTO and RPO, "
+        _say(app, "11. dr report: RPO now and over time per resource, the drill's RTO and RPO, "
                   "in one self-contained HTML page.")
         from dr.report import compute_report, render
         from dr.report.load import load_records
@@ -125,6 +130,68 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
     _say(app, "Try it yourself: `dr sandbox start --seed`, then "
               "`dr --config dr.sandbox.yaml backup run`.")
     return Outcome(data=summary, text="")
+
+
+def _mysql_part(app: App, config_path: Path) -> dict:
+    """Back up and restore a throwaway MariaDB, when this machine has one."""
+    from dr.backup import mysql
+    from dr.sandbox import mariadb, world
+
+    if mariadb.binaries() is None:
+        _say(app, f"   skipped: {mariadb.INSTALL_HINT}")
+        return {"skipped": mariadb.INSTALL_HINT}
+    from dr.cli import backup
+
+    with mariadb.MariaDBServer(config_path.parent / "mariadb") as server:
+        world.seed_shop(server.spec)
+        config_path.write_text(config_path.read_text() + world.mysql_config_text(server.port))
+        my_app = App(config_path=str(config_path), output="text", command="dr demo")
+        out = backup.run(argparse.Namespace(only="mysql", name=None, dry_run=False), my_app)
+        _say(app, _indent(out.text))
+        if out.exit_code:
+            return {"backup": out.data, "exit_code": out.exit_code}
+        ctx = my_app.context()
+        resource = ctx.config.mysql[0]
+        chosen, result = mysql.restore(
+            ctx, resource, to_uri=f"mysql://root@127.0.0.1:{server.port}/shop_restored?tls=off")
+        same = _checksums(server.spec, "shop") == _checksums(server.spec, "shop_restored")
+        objects = _objects(server.spec, "shop_restored")
+        _say(app, f"   restored {chosen.id} as shop_restored: {result.rows} rows in "
+                  f"{len(result.tables)} tables in {result.seconds:.2f}s (this database's RTO); "
+                  f"CHECKSUM TABLE {'matches' if same else 'DIFFERS'} on every table; views "
+                  f"{objects['views'] or '<none>'}, triggers {objects['triggers'] or '<none>'}.")
+        return {"backup_id": chosen.id, "rows": result.rows, "restore_seconds": result.seconds,
+                "checksums_match": same, **objects}
+
+
+def _objects(spec, db: str) -> dict:
+    from dr.mysql import connect
+
+    conn = connect(spec)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA=%s", (db,))
+            views = sorted(r[0] for r in cur.fetchall())
+            cur.execute("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
+                        "WHERE TRIGGER_SCHEMA=%s", (db,))
+            return {"views": views, "triggers": sorted(r[0] for r in cur.fetchall())}
+    finally:
+        conn.close()
+
+
+def _checksums(spec, db: str) -> dict:
+    from dr.mysql import connect
+
+    conn = connect(spec)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s "
+                        "AND TABLE_TYPE='BASE TABLE'", (db,))
+            names = sorted(r[0] for r in cur.fetchall())
+            cur.execute("CHECKSUM TABLE " + ", ".join(f"`{db}`.`{n}`" for n in names))
+            return {r[0].split(".", 1)[1]: r[1] for r in cur.fetchall()}
+    finally:
+        conn.close()
 
 
 def _proof(session, dr_key_arn: str) -> list[dict]:

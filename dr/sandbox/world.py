@@ -12,6 +12,7 @@ DR_KEY_ALIAS = "alias/dr-backups"
 INSTANCE, CLUSTER = "acme-prod-db", "acme-aurora"
 HAND_MADE_SNAPSHOT = "acme-prod-db-before-migration"
 ASSETS, ASSETS_DR = "acme-assets", "acme-assets-dr"
+BACKUPS_DR = "acme-dr-backups"  # MySQL dumps land here, client-side encrypted
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ def _seed_assets(session: AwsSession, dr_key_arn: str) -> None:
     dst.put_bucket_encryption(Bucket=ASSETS_DR, ServerSideEncryptionConfiguration={"Rules": [{
         "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms",
                                                "KMSMasterKeyID": dr_key_arn}}]})
+    dst.create_bucket(Bucket=BACKUPS_DR, CreateBucketConfiguration={"LocationConstraint": DR})
+    dst.put_bucket_versioning(Bucket=BACKUPS_DR, VersioningConfiguration={"Status": "Enabled"})
     for i in range(24):
         src.put_object(Bucket=ASSETS, Key=f"uploads/2026/11/photo-{i:03d}.jpg",
                        Body=bytes([i]) * (1024 + i), ContentType="image/jpeg",
@@ -79,6 +82,58 @@ def _seed_dns(session: AwsSession) -> None:
         "Action": "UPSERT", "ResourceRecordSet": {
             "Name": RECORD, "Type": "CNAME", "TTL": 60,
             "ResourceRecords": [{"Value": "acme-web-prod.us-east-1.elb.amazonaws.com"}]}}]})
+
+
+SHOP_SQL = (
+    "CREATE DATABASE shop CHARACTER SET utf8mb4",
+    "CREATE TABLE shop.customers (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(100) NOT NULL, "
+    "note VARCHAR(100) NULL, balance DECIMAL(20,6) NOT NULL, joined DATETIME(6) NOT NULL)",
+    "CREATE TABLE shop.photos (id INT PRIMARY KEY, customer_id INT NOT NULL, data BLOB, "
+    "FOREIGN KEY (customer_id) REFERENCES shop.customers(id))",
+    "CREATE TABLE shop.audit (id INT PRIMARY KEY AUTO_INCREMENT, what VARCHAR(200))",
+    "CREATE VIEW shop.rich AS SELECT id, name FROM shop.customers WHERE balance > 100",
+    "CREATE TRIGGER shop.customers_ai AFTER INSERT ON shop.customers FOR EACH ROW "
+    "INSERT INTO shop.audit (what) VALUES (CONCAT('new customer ', NEW.name))",
+)
+
+
+def seed_shop(spec) -> None:
+    """A small shop database with values that break naive dumpers: 4-byte emoji, quotes and
+    backslashes, NULL next to '', full-precision decimals, microseconds, every byte value."""
+    from dr.mysql import connect
+
+    conn = connect(spec)
+    try:
+        with conn.cursor() as cur:
+            for statement in SHOP_SQL:
+                cur.execute(statement)
+            names = ["Ann 🎉", "O'Brien \\ \"quoted\"", "Zoë", "", "李"]
+            for i in range(500):
+                cur.execute("INSERT INTO shop.customers (name, note, balance, joined) VALUES "
+                            "(%s, %s, %s, %s)", (f"{names[i % 5]} #{i}", None if i % 3 else "",
+                                                 f"{i * 1234.5678:.6f}",
+                                                 f"2026-11-{1 + i % 28:02d} 12:00:00.{i:06d}"))
+            for i in range(1, 51):
+                cur.execute("INSERT INTO shop.photos VALUES (%s, %s, %s)",
+                            (i, i, bytes(range(256)) * i))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def mysql_config_text(port: int) -> str:
+    return f"""\
+mysql:
+  - name: shop
+    host: 127.0.0.1
+    port: {port}
+    user: root
+    tls: "off"                     # a throwaway local server; over a network use required
+    databases: [shop]
+    destination: "s3://{BACKUPS_DR}/mysql/"
+    schedule: every 1h
+    retention: {{last: 3, daily: 7}}
+"""
 
 
 def config_text(endpoint: str, state_path: Path | str, failover: bool = True) -> str:

@@ -60,6 +60,14 @@ def test_demo_runs_the_whole_cycle(tmp_path, env):
     assert "dr backup run" in text and "dr backup list" in text and "prune --dry-run" in text
     assert text.count("DR key=yes") == 3 and "DR key=NO" not in text
     assert "assets: OK: 25 in sync, 0 missing" in text
+    from dr.sandbox.mariadb import binaries
+
+    if binaries() is not None:
+        assert "CHECKSUM TABLE matches on every table" in text
+    else:
+        assert "skipped: MariaDB is not installed" in text
+    assert "RTO" in text and "met" in text  # the drill
+    assert (tmp_path / "demo" / "dr-report.html").read_text().startswith("<!DOCTYPE html>")
     assert "never touched" in text
     assert (tmp_path / "demo" / "state" / "runs").is_dir()
 
