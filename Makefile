@@ -28,6 +28,10 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/crypto_bench.py
 	$(BIN)/python benchmarks/s3_diff_bench.py
 	$(BIN)/python benchmarks/s3_bench.py
+	$(BIN)/python benchmarks/mysql_bench.py
+	$(BIN)/python benchmarks/runbook_bench.py
+	$(BIN)/python benchmarks/mongo_bench.py
+	$(BIN)/python benchmarks/report_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -10,6 +10,7 @@ command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ] || need+=(bind9)
 command -v dig >/dev/null 2>&1 || need+=(dnsutils)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
+command -v mydumper >/dev/null 2>&1 || need+=(mydumper)  # a benchmark peer
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing: ${need[*]}" >&2

@@ -160,12 +160,32 @@ def start_or_skip(base: Path, **kwargs) -> MariaDBServer:
     return MariaDBServer(base, **kwargs).start()
 
 
+# One server per kind for the whole session. Test modules import these fixtures, and pytest
+# then makes one fixture per module; the servers behind them are shared and reference-counted.
+_SHARED: dict[str, MariaDBServer] = {}
+_USERS: dict[str, int] = {}
+
+
+def _acquire(kind: str, tmp_path_factory, **kwargs) -> MariaDBServer:
+    if kind not in _SHARED:
+        _SHARED[kind] = start_or_skip(tmp_path_factory.mktemp(f"mariadb-{kind}"), **kwargs)
+        _USERS[kind] = 0
+    _USERS[kind] += 1
+    return _SHARED[kind]
+
+
+def _release(kind: str) -> None:
+    _USERS[kind] -= 1
+    if _USERS[kind] == 0:
+        _SHARED.pop(kind).stop()
+
+
 @pytest.fixture(scope="session")
 def mariadb_server(tmp_path_factory):
     """The shared throwaway server (binary logging off)."""
-    server = start_or_skip(tmp_path_factory.mktemp("mariadb"))
+    server = _acquire("plain", tmp_path_factory)
     yield server
-    server.stop()
+    _release("plain")
 
 
 @pytest.fixture(scope="session")
@@ -177,9 +197,9 @@ def mariadb(mariadb_server) -> ConnectionSpec:
 @pytest.fixture(scope="session")
 def mariadb_binlog(tmp_path_factory) -> ConnectionSpec:
     """A second throwaway server with binary logging on (--log-bin --server-id=1)."""
-    server = start_or_skip(tmp_path_factory.mktemp("mariadb-binlog"), log_bin=True)
+    server = _acquire("binlog", tmp_path_factory, log_bin=True)
     yield server.spec
-    server.stop()
+    _release("binlog")
 
 
 def run_sql_file(server: MariaDBServer, path: Path, database: str | None = None) -> None:
@@ -204,6 +224,8 @@ def sakila(mariadb_server) -> str:
     if folder is None or not (folder / "sakila-schema.sql").is_file():
         pytest.skip("Sakila fixtures absent: expected ../shared/fixtures/sakila/"
                     "sakila-{schema,data}.sql (or set $DR_FIXTURES)")
-    run_sql_file(mariadb_server, folder / "sakila-schema.sql")
-    run_sql_file(mariadb_server, folder / "sakila-data.sql")
+    if not getattr(mariadb_server, "sakila_loaded", False):
+        run_sql_file(mariadb_server, folder / "sakila-schema.sql")
+        run_sql_file(mariadb_server, folder / "sakila-data.sql")
+        mariadb_server.sakila_loaded = True
     return "sakila"

@@ -100,6 +100,28 @@ class _TlsUnavailable(Exception):
     pass
 
 
+# LOAD DATA LOCAL from memory. pymysql sends a local file by name; for dr's connections the
+# "file" is always the buffer the caller set in `conn.dr_infile` (a tuple of byte chunks), and
+# never a file from disk, whatever name a server asks for.
+_send_local_file = getattr(pymysql.connections, "_send_local_file", None)
+LOCAL_INFILE_FROM_MEMORY = _send_local_file is not None
+
+
+def _send_infile(filename, conn):
+    if not isinstance(conn, _Connection):
+        return _send_local_file(filename, conn)
+    parts, conn.dr_infile = getattr(conn, "dr_infile", None) or (), None
+    step = 1 << 20
+    for part in parts:
+        view = memoryview(part)
+        for i in range(0, len(view), step):
+            conn.write_packet(view[i:i + step])
+
+
+if LOCAL_INFILE_FROM_MEMORY:
+    pymysql.connections._send_local_file = _send_infile
+
+
 def _ssl_context(spec: ConnectionSpec) -> ssl.SSLContext | None:
     if spec.tls == "off":
         return None

@@ -24,9 +24,10 @@ MAX_FRAME = (1 << 32) - 1
 HEAD = b"H"  # JSON: format, server, started_at, databases
 SCHEMA = b"S"  # JSON: one database's tables (with ids and columns) and objects
 ROWS = b"R"  # uint32 table id + the VALUES text of one multi-row INSERT: (..),(..)
+DONE = b"D"  # JSON: {"id", "rows", "checksum"}: a table's last rows frame has been written
 MANIFEST = b"M"  # JSON: the DumpManifest
 END = b"E"  # JSON: {"frames": n, "bytes": offset of this frame}
-KINDS = {HEAD, SCHEMA, ROWS, MANIFEST, END}
+KINDS = {HEAD, SCHEMA, ROWS, DONE, MANIFEST, END}
 
 
 class FrameWriter:

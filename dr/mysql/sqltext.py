@@ -242,3 +242,52 @@ def order_views(definitions: dict[str, str]) -> list[str]:
             done.append(v)
             placed.add(v)
     return done
+
+
+@dataclass
+class TableParts:
+    """A CREATE TABLE split at its top-level commas: head `(` elements `)` tail."""
+
+    head: str
+    elements: list[str]
+    tail: str
+
+    def join(self, elements: list[str] | None = None) -> str:
+        return self.head + "(" + ",".join(self.elements if elements is None else elements) + \
+            ")" + self.tail
+
+
+def split_create_table(sql: str) -> TableParts | None:
+    """The column and index definitions of a CREATE TABLE (None if it has no such list)."""
+    tokens = tokenize(sql)
+    depth, start, elements, current = 0, None, [], []
+    for i, tok in enumerate(tokens):
+        if tok.text == "(" and tok.kind == "punct":
+            depth += 1
+            if depth == 1 and start is None:
+                start = i
+                continue
+        elif tok.text == ")" and tok.kind == "punct":
+            depth -= 1
+            if depth == 0 and start is not None:
+                elements.append("".join(current))
+                return TableParts("".join(t.text for t in tokens[:start]), elements,
+                                  "".join(t.text for t in tokens[i + 1:]))
+        if start is None:
+            continue
+        if depth == 1 and tok.text == "," and tok.kind == "punct":
+            elements.append("".join(current))
+            current = []
+        else:
+            current.append(tok.text)
+    return None
+
+
+def element_words(element: str) -> list[str]:
+    """The significant tokens of one definition, words upper-cased (identifiers unquoted)."""
+    out = []
+    for tok in tokenize(element):
+        if not tok.significant:
+            continue
+        out.append(tok.text.upper() if tok.kind == "word" else (tok.name() or tok.text))
+    return out

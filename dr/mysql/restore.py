@@ -1,0 +1,493 @@
+"""Restore a dr-mysql/1 stream: load into a staging database, verify, then swap into the target.
+
+    stream ─▶ staging `<target>__dr_staging_<hex>`: tables created (big InnoDB tables without
+              their secondary indexes), chunks loaded by `threads` connections (load.py);
+              each table, once its last chunk is in, gets its indexes and a CHECKSUM TABLE
+           ─▶ end frame and manifest read: row counts and checksums compared with the manifest
+           ─▶ swap (swap.py): one atomic RENAME TABLE staging.* → target.*, then routines,
+              views, triggers, events created in the target ─▶ staging dropped
+
+Until the swap the target is untouched: a stream that fails (an authentication error raised by
+read(), truncation, damage), an SQL error or a verification mismatch drops the staging database
+and raises. A failure during the swap puts the target back as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import BinaryIO
+
+import pymysql
+
+from dr.clock import Clock
+from dr.errors import DrError
+from dr.mysql import indexes
+from dr.mysql import objects as obj_ops
+from dr.mysql.conn import ConnectionSpec, connect, query_error
+from dr.mysql.errors import (
+    RestoreError,
+    StreamFormatError,
+    TargetNotEmpty,
+    VerificationFailed,
+)
+from dr.mysql.frames import (
+    DONE,
+    END,
+    HEAD,
+    MANIFEST,
+    ROWS,
+    SCHEMA,
+    TABLE_ID,
+    FrameReader,
+    load_json,
+)
+from dr.mysql.manifest import FORMAT, DumpManifest, TableInfo
+from dr.mysql.load import Loaders
+from dr.mysql.swap import Swap
+from dr.mysql.sqltext import quote_ident
+
+log = logging.getLogger("dr.mysql")
+
+SYSTEM_DATABASES = {"mysql", "information_schema", "performance_schema", "sys"}
+_PACKET_TOO_LARGE = 1153
+
+
+@dataclass
+class TableResult:
+    database: str  # the target database
+    table: str
+    rows_expected: int
+    rows_loaded: int
+    checksum_expected: int | None
+    checksum_actual: int | None
+
+    @property
+    def ok(self) -> bool:
+        return self.rows_expected == self.rows_loaded and (
+            self.checksum_expected is None or self.checksum_actual == self.checksum_expected)
+
+
+@dataclass
+class RestoreResult:
+    databases: dict[str, str]  # source name → target name
+    tables: list[TableResult]
+    mismatches: list[str]  # only non-fatal ones are left here (allow_mismatch, or checksums
+    #                        between different server versions)
+    seconds: float  # the measured RTO: first byte read → target ready
+    load_seconds: float
+    verify_seconds: float
+    swap_seconds: float
+    bytes_read: int
+    rows: int
+    manifest: DumpManifest
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def restore(stream: BinaryIO, spec: ConnectionSpec, *, target_db: str | None = None,
+            source_db: str | None = None, force: bool = False, threads: int = 2,
+            verify_checksums: bool = True, allow_mismatch: bool = False,
+            use_load_data: bool | None = None, clock: Clock | None = None) -> RestoreResult:
+    """Restore the dump read from `stream` to the server at `spec`.
+
+    `source_db` picks one database of a multi-database dump; `target_db` renames it (default:
+    its own name). The target must be missing or empty unless `force` (it is then replaced).
+    Row counts and CHECKSUM TABLE are compared with the manifest before the swap; a mismatch
+    raises VerificationFailed unless `allow_mismatch` (then it is listed in the result).
+    Chunks are loaded with LOAD DATA LOCAL (from memory, never from a file) when the server
+    allows it (`local_infile`), else with INSERT; `use_load_data` forces one or the other.
+    """
+    return _Restore(stream, spec, target_db, source_db, force, max(1, int(threads)),
+                    verify_checksums, allow_mismatch, use_load_data, clock or Clock()).run()
+
+
+def verify(spec: ConnectionSpec, database: str, manifest_tables: Mapping[str, TableInfo], *,
+           checksums: bool = True) -> list[str]:
+    """Compare `database`'s tables with a manifest: row counts and CHECKSUM TABLE.
+    Returns the mismatches in words; [] when everything matches."""
+    conn = connect(spec)
+    try:
+        with conn.cursor() as cur:
+            if not obj_ops.database_exists(cur, database):
+                return [f"database {database} does not exist"]
+            present = set(obj_ops.inventory(cur, database).tables)
+            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
+                        "TABLE_SCHEMA=%s AND TABLE_TYPE='SEQUENCE'", (database,))
+            sequences = {r[0] for r in cur.fetchall()}
+            problems = []
+            for name, info in sorted(manifest_tables.items()):
+                src = f"{quote_ident(database)}.{quote_ident(name)}"
+                if name not in present:
+                    problems.append(f"{database}.{name}: missing")
+                    continue
+                if name in sequences:  # one row, no checksum: nothing to compare
+                    continue
+                cur.execute(f"SELECT COUNT(*) FROM {src}")
+                rows = cur.fetchone()[0]
+                if rows != info.rows:
+                    problems.append(f"{database}.{name}: {rows} rows, expected {info.rows}")
+                if checksums and info.checksum is not None:
+                    cur.execute(f"CHECKSUM TABLE {src}")
+                    actual = cur.fetchone()[1]
+                    if actual != info.checksum:
+                        problems.append(f"{database}.{name}: checksum {actual}, expected "
+                                        f"{info.checksum}")
+            for name in sorted(present - set(manifest_tables)):
+                problems.append(f"{database}.{name}: not in the backup")
+            return problems
+    except pymysql.MySQLError as e:
+        raise query_error(spec, e, f"verifying {database}") from None
+    finally:
+        conn.close()
+
+
+@dataclass
+class _Plan:
+    source: str
+    target: str
+    staging: str
+    schema: dict  # the SCHEMA frame
+    tables: dict[int, dict] = field(default_factory=dict)  # id → table entry
+
+
+class _Restore:
+    def __init__(self, stream, spec, target_db, source_db, force, threads, verify_checksums,
+                 allow_mismatch, use_load_data, clock):
+        self.use_load_data = use_load_data
+        self.stream = stream
+        self.spec = spec
+        self.target_db = target_db
+        self.source_db = source_db
+        self.force = force
+        self.threads = threads
+        self.verify_checksums = verify_checksums
+        self.allow_mismatch = allow_mismatch
+        self.clock = clock
+        self.plans: list[_Plan] = []
+        self.by_id: dict[int, _Plan] = {}
+        self.coord: pymysql.Connection | None = None
+        self.loaders: Loaders | None = None
+        self.warnings: list[str] = []
+        self.staging_made: list[str] = []
+        self.known_ids: set[int] = set()
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(self) -> RestoreResult:
+        t0 = time.monotonic()
+        started = self.clock.now()
+        reader = None
+        self.coord = connect(self.spec)
+        try:  # like the loaders: the restore stays out of the binlog (when the account may)
+            with self.coord.cursor() as cur:
+                cur.execute("SET SESSION sql_log_bin=0")
+        except pymysql.MySQLError:
+            pass
+        try:
+            reader = self._reader()
+            head, schemas = self._read_schemas(reader)
+            self._plan(head, schemas)
+            self._preflight()
+            self._create_staging()
+            manifest = self._load(reader)
+            t_loaded = time.monotonic()
+            tables, mismatches = self._verify(manifest)
+            t_verified = time.monotonic()
+            for p in self.plans:
+                self._swap(p)
+            t_swapped = time.monotonic()
+        except BaseException as e:
+            self._cleanup()
+            raise self._error(e) from (None if isinstance(e, DrError) else e)
+        finally:
+            if self.loaders is not None:
+                self.loaders.close()
+        self._cleanup()
+        self.coord.close()
+        return RestoreResult(
+            databases={p.source: p.target for p in self.plans}, tables=tables,
+            mismatches=mismatches, seconds=time.monotonic() - t0,
+            load_seconds=t_loaded - t0, verify_seconds=t_verified - t_loaded,
+            swap_seconds=t_swapped - t_verified, bytes_read=reader.bytes_read,
+            rows=sum(t.rows_loaded for t in tables), manifest=manifest, started_at=started,
+            finished_at=self.clock.now(), warnings=self.warnings)
+
+    def _error(self, e: BaseException) -> BaseException:
+        if isinstance(e, DrError) or not isinstance(e, Exception):
+            return e  # DrErrors (e.g. the stream's IntegrityError) and Ctrl-C go out as they are
+        if getattr(e, "_from_stream", False):
+            return RestoreError(f"reading the dump stream failed: {type(e).__name__}: {e}; "
+                                "the target was left as it was")
+        if isinstance(e, (pymysql.MySQLError, OSError)):
+            err = query_error(self.spec, e, "restoring")
+            hint = err.hint
+            if e.args and e.args[0] == _PACKET_TOO_LARGE:
+                hint = ("a chunk or row is larger than this server's max_allowed_packet: raise "
+                        "it (SET GLOBAL max_allowed_packet=1073741824) or enable local_infile")
+            return RestoreError(err.message + ": the target was left as it was", hint=hint)
+        return e  # a bug: let it show as what it is
+
+    def _reader(self) -> FrameReader:
+        return FrameReader(_GuardedStream(self.stream))
+
+    # -- stream head -------------------------------------------------------------------------
+
+    def _read_schemas(self, reader: FrameReader) -> tuple[dict, list[dict]]:
+        kind, payload = next(reader)
+        if kind != HEAD:
+            raise StreamFormatError("the dump stream does not start with its header frame")
+        head = load_json(payload)
+        if head.get("format") != FORMAT:
+            raise StreamFormatError(f"unsupported dump format {head.get('format')!r}: this dr "
+                                    f"reads {FORMAT}", hint="restore with the dr version that "
+                                                            "made the backup")
+        schemas = []
+        for _ in head.get("databases", []):
+            kind, payload = next(reader)
+            if kind != SCHEMA:
+                raise StreamFormatError("the dump stream lacks a database schema frame")
+            schemas.append(load_json(payload))
+        self.known_ids = {t["id"] for s in schemas for t in s["tables"]}
+        return head, schemas
+
+    def _plan(self, head: dict, schemas: list[dict]) -> None:
+        names = [s["database"] for s in schemas]
+        if self.source_db is not None:
+            if self.source_db not in names:
+                raise RestoreError(f"the backup has no database {self.source_db!r} "
+                                   f"(it has {', '.join(names)})")
+            chosen = [s for s in schemas if s["database"] == self.source_db]
+        elif self.target_db is not None and len(schemas) > 1:
+            raise RestoreError(f"the backup holds {len(schemas)} databases "
+                               f"({', '.join(names)}): say which one to restore as "
+                               f"{self.target_db}", hint="pass source_db")
+        else:
+            chosen = schemas
+        targets = set()
+        for s in chosen:
+            target = self.target_db or s["database"]
+            if target.lower() in SYSTEM_DATABASES:
+                raise RestoreError(f"refusing to restore into the system database {target}")
+            if not target or len(target) > 64:
+                raise RestoreError(f"invalid target database name {target!r} (1-64 characters)")
+            if target in targets:
+                raise RestoreError(f"two databases would be restored as {target}")
+            targets.add(target)
+            plan = _Plan(source=s["database"], target=target,
+                         staging=f"{target[:40]}__dr_staging_{secrets.token_hex(4)}", schema=s)
+            for t in s["tables"]:
+                plan.tables[t["id"]] = t
+                self.by_id[t["id"]] = plan
+            self.plans.append(plan)
+
+    def _preflight(self) -> None:
+        with self.coord.cursor() as cur:
+            for p in self.plans:
+                if not obj_ops.database_exists(cur, p.target):
+                    continue
+                inv = obj_ops.inventory(cur, p.target)
+                if not inv.empty and not self.force:
+                    raise TargetNotEmpty(
+                        f"database {p.target} on {self.spec.address} is not empty "
+                        f"({inv.describe()}): nothing was restored",
+                        hint="restore to a new name (--to .../OTHER_DB), or replace it with "
+                             "--force")
+
+    def _create_staging(self) -> None:
+        conn = self.coord
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION foreign_key_checks=0, SESSION sql_mode=%s",
+                        ("NO_AUTO_VALUE_ON_ZERO",))
+            for p in self.plans:
+                s = p.schema
+                cur.execute(f"CREATE DATABASE {quote_ident(p.staging)} CHARACTER SET "
+                            f"{s['charset']} COLLATE {s['collation']}")
+                self.staging_made.append(p.staging)
+                conn.select_db(p.staging)
+                referenced = indexes.referenced_tables([t["create"] for t in s["tables"]])
+                for t in s["tables"]:
+                    create, t["deferred_indexes"] = indexes.plan(
+                        t["create"], t.get("engine", ""), int(t.get("rows_estimate") or 0),
+                        t["name"] in referenced)
+                    try:
+                        cur.execute(create.encode("utf-8", "surrogateescape"))
+                    except pymysql.MySQLError as e:
+                        raise RestoreError(
+                            f"cannot create table {t['name']} of {p.source}: "
+                            f"{e.args[1] if len(e.args) > 1 else e}; the target was left as it "
+                            "was") from None
+            cur.execute("SET SESSION foreign_key_checks=1, SESSION sql_mode=''")
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def _load(self, reader: FrameReader) -> DumpManifest:
+        tables = {tid: (p.staging, t) for p in self.plans for tid, t in p.tables.items()}
+        self.loaders = Loaders(self.spec, self.threads, tables, self.use_load_data,
+                                self.verify_checksums)
+        manifest_doc = None
+        try:
+            for kind, payload in reader:
+                if kind == ROWS:
+                    (tid,) = TABLE_ID.unpack_from(payload)
+                    if tid in tables:
+                        self.loaders.put(tid, payload)
+                    elif tid not in self.known_ids:
+                        raise StreamFormatError(f"the dump stream has rows for an unknown "
+                                                f"table id {tid}")
+                elif kind == DONE:
+                    done = load_json(payload)
+                    if done["id"] in tables:
+                        self.loaders.finish_table(done["id"], done.get("checksum") is not None)
+                elif kind == MANIFEST:
+                    manifest_doc = load_json(payload)
+                    info = _parse_manifest(manifest_doc).databases
+                    for tid, (_, t) in tables.items():  # any table without a DONE frame
+                        p = self.by_id[tid]
+                        ti = info.get(p.source).tables.get(t["name"]) if p.source in info \
+                            else None
+                        self.loaders.finish_table(tid, ti is not None and ti.checksum
+                                                  is not None)
+                elif kind == END:
+                    pass
+                else:
+                    raise StreamFormatError(f"unexpected {kind!r} frame in the dump stream")
+            self.loaders.finish()
+        except BaseException:
+            self.loaders.abort()
+            raise
+        if manifest_doc is None:
+            raise StreamFormatError("the dump stream has no manifest")
+        manifest = _parse_manifest(manifest_doc)
+        with self.coord.cursor() as cur:
+            for p in self.plans:
+                for t in p.tables.values():
+                    if t.get("sequence") is not None:
+                        cur.execute(f"SELECT SETVAL({quote_ident(p.staging)}."
+                                    f"{quote_ident(t['name'])}, %s, 0)", (t["sequence"],))
+        return manifest
+
+    # -- verification ------------------------------------------------------------------------
+
+    def _verify(self, manifest: DumpManifest) -> tuple[list[TableResult], list[str]]:
+        jobs = []
+        for p in self.plans:
+            info = manifest.databases.get(p.source)
+            if info is None:
+                raise StreamFormatError(f"the manifest does not describe database {p.source}")
+            for tid, t in p.tables.items():
+                ti = info.tables.get(t["name"])
+                if ti is None:
+                    raise StreamFormatError(f"the manifest does not describe table "
+                                            f"{p.source}.{t['name']}")
+                jobs.append((p, tid, t["name"], ti))
+        results, fatal, soft = [], [], []
+        comparable = _comparable(manifest.server_version, self._server_version())
+        for p, tid, name, ti in jobs:
+            r = TableResult(database=p.target, table=name, rows_expected=ti.rows,
+                            rows_loaded=self.loaders.rows.get(tid, 0),
+                            checksum_expected=ti.checksum if self.verify_checksums else None,
+                            checksum_actual=self.loaders.checks.get(tid))
+            results.append(r)
+            if r.rows_loaded != r.rows_expected:
+                fatal.append(f"{p.source}.{name}: {r.rows_loaded} rows loaded, the backup has "
+                             f"{r.rows_expected}")
+            if r.checksum_expected is not None and r.checksum_actual != r.checksum_expected:
+                msg = (f"{p.source}.{name}: checksum {r.checksum_actual}, the backup has "
+                       f"{r.checksum_expected}")
+                (fatal if comparable else soft).append(msg)
+        if soft:
+            self.warnings.append(f"CHECKSUM TABLE differs for {len(soft)} table(s), but the "
+                                 f"servers differ ({manifest.server_version} → "
+                                 f"{self._server_version()}), so checksums are not comparable")
+        if fatal and not self.allow_mismatch:
+            raise VerificationFailed(
+                f"the restored data does not match the backup ({len(fatal)} mismatch"
+                f"{'es' if len(fatal) != 1 else ''}: {'; '.join(fatal[:5])}): the target was "
+                "left as it was", fatal)
+        return results, fatal + soft
+
+    def _server_version(self) -> str:
+        if not hasattr(self, "_version"):
+            with self.coord.cursor() as cur:
+                cur.execute("SELECT VERSION()")
+                self._version = cur.fetchone()[0]
+        return self._version
+
+    # -- swap --------------------------------------------------------------------------------
+
+    def _swap(self, p: _Plan) -> None:
+        move = Swap(self.coord, target=p.target, staging=p.staging, schema=p.schema,
+                    force=self.force)
+        try:
+            move.run()
+        except BaseException:
+            try:
+                move.rollback(self._fresh_coord())
+            except Exception as e:  # noqa: BLE001 - report it; the original error goes out
+                log.error("could not fully put %s back after a failed swap: %s", p.target, e)
+                self.warnings.append(f"rollback of {p.target} incomplete: {e}")
+            raise
+        move.drop_old()
+
+    # -- cleanup -----------------------------------------------------------------------------
+
+    def _fresh_coord(self) -> pymysql.Connection:
+        try:
+            with self.coord.cursor() as cur:
+                cur.execute("SELECT 1")
+            return self.coord
+        except Exception:  # noqa: BLE001 - the connection broke: open another
+            self.coord = connect(self.spec)
+            return self.coord
+
+    def _cleanup(self) -> None:
+        """Drop the staging databases (after success or failure)."""
+        if not self.staging_made:
+            return
+        try:
+            conn = self._fresh_coord()
+            with conn.cursor() as cur:
+                for db in self.staging_made:
+                    cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(db)}")
+            self.staging_made = []
+        except Exception as e:  # noqa: BLE001 - the original error matters more
+            log.error("could not drop the staging database(s) %s: %s",
+                      ", ".join(self.staging_made), e)
+
+
+def _parse_manifest(doc: dict) -> DumpManifest:
+    try:
+        return DumpManifest.from_dict(doc)
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
+        raise StreamFormatError(f"the dump's manifest is damaged: {e}") from None
+
+
+class _GuardedStream:
+    """Marks exceptions raised by the caller's stream, so they are not taken for SQL errors."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._stream.read(n)
+        except Exception as e:
+            try:
+                e._from_stream = True
+            except AttributeError:
+                pass
+            raise
+
+
+def _comparable(source_version: str, target_version: str) -> bool:
+    """CHECKSUM TABLE is only comparable between servers of the same family and major.minor."""
+    def key(v: str) -> tuple[str, str]:
+        family = "mariadb" if "mariadb" in v.lower() else "mysql"
+        return family, ".".join(v.split("-")[0].split(".")[:2])
+    return key(source_version) == key(target_version)
