@@ -5,6 +5,7 @@ callers say so instead of failing."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -12,13 +13,16 @@ import subprocess
 import time
 from pathlib import Path
 
-INSTALL_HINT = "MariaDB is not installed: apt-get install -y mariadb-server mariadb-client"
+INSTALL_HINT = "MariaDB not installed: apt-get install mariadb-server mariadb-client"
+
+
+_SBIN = ("/usr/sbin", "/usr/local/sbin", "/usr/libexec", "/usr/local/mysql/bin")
 
 
 def _which(*names: str) -> str | None:
+    path = os.environ.get("PATH", "") + os.pathsep + os.pathsep.join(_SBIN)
     for name in names:
-        found = shutil.which(name) or next(
-            (str(p) for p in (Path("/usr/sbin") / name, Path("/usr/bin") / name) if p.exists()), None)
+        found = shutil.which(name, path=path)
         if found:
             return found
     return None
