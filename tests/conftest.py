@@ -38,6 +38,9 @@ def _no_real_aws(monkeypatch):
     monkeypatch.delenv("DR_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("DR_CONFIG", raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    # A call that forgot its endpoint goes to a closed local port and fails at once, instead of
+    # leaving the machine for real AWS.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
 
 

