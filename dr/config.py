@@ -168,7 +168,7 @@ class MysqlResource:
     destination: str  # s3://bucket/prefix/ (DR region) or file:///path
     schedule: Schedule
     retention: RetentionPolicy
-    engine: str = "python"  # python | mysqldump
+    engine: str = "python"  # the pure-Python engine (no client binaries); the only one so far
     key_file: str | None = None  # a local key (dr keygen) instead of KMS
     threads: int = 2
     verify: MysqlServer | None = None  # a scratch server for `dr backup verify`
@@ -817,8 +817,9 @@ def _mysql_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str],
         ck.bad(f"{path}.destination", dest, "expected s3://BUCKET/PREFIX/ (a bucket in the DR region) or "
                                             "file:///ABSOLUTE/PATH")
     engine = items.get("engine")
-    if engine is not None and engine.value not in ("python", "mysqldump"):
-        ck.bad(f"{path}.engine", engine, "expected python (no client binaries needed) or mysqldump")
+    if engine is not None and engine.value != "python":
+        ck.bad(f"{path}.engine", engine, "expected python (dr's own engine: no client binaries needed; "
+                                         "an engine driving mysqldump is not in this version)")
     threads = items.get("threads")
     if threads is not None and not (_is_whole(threads.value) and 1 <= threads.value <= 16):
         ck.bad(f"{path}.threads", threads, "expected a whole number from 1 to 16")

@@ -408,3 +408,25 @@ def test_warnings_cron_uses_longest_gap():
         "rds[0] (app-db): schedule 0 9 * * mon-fri copies less often than the RPO objective 1d: "
         "the RPO cannot be met",
     ]
+
+
+def test_mysql_section_and_secrets_never_shown():
+    text = FULL.replace("mysql: null\n", "") + (
+        "mysql:\n"
+        "  - {name: lamp, host: 10.0.0.5, user: backup, password: {env: LAMP_PW}, databases: [app],\n"
+        "     destination: 's3://acme-dr-backups/mysql/', tls: off,\n"
+        "     verify: {host: 127.0.0.1, password: hunter2}}\n")
+    config = parse_config(text)
+    (m,) = config.mysql
+    assert m.server.tls == "off" and m.server.password.env == "LAMP_PW"
+    assert "hunter2" not in repr(config) and "hunter2" not in str(m.verify.password)
+    found = warnings(config)
+    assert any("password is written in dr.yaml" in w for w in found)
+    assert any("tls is off" in w for w in found)
+
+
+def test_mysql_engine_other_than_ours_is_refused():
+    text = FULL.replace("mysql: null\n", "") + ("mysql:\n  - {name: lamp, host: h, databases: [app], destination: 'file:///x', "
+                   "engine: mysqldump}\n")
+    with pytest.raises(ConfigError, match="mysql\\[0\\].engine: expected python"):
+        parse_config(text)
