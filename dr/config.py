@@ -579,6 +579,18 @@ def _state(ck: _Checker, top: _Node, base_dir: Path) -> StateSettings | None:
     return StateSettings(bucket=value, prefix=(prefix.value if prefix else None) or "")
 
 
+def _resource_name(ck: _Checker, path: str, node: _Node, first_use: dict[str, str]) -> _Node | None:
+    """The `name` of a resource entry: required, well formed, unique across every section."""
+    name = ck.required(path, node, "name")
+    if name is not None and not _ident_ok(name.value, _NAME_RE):
+        ck.bad(f"{path}.name", name, _EXPECT_NAME)
+    elif name is not None and name.value in first_use:
+        ck.bad(f"{path}.name", name, f"duplicate name: {first_use[name.value]} already uses it; names must be unique")
+    elif name is not None:
+        first_use[name.value] = path
+    return name
+
+
 def _rds(ck: _Checker, top: _Node) -> tuple[RdsResource, ...] | None:
     node = top.value.get("rds")
     if node is None or node.value is None:
@@ -596,13 +608,7 @@ def _rds_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str]) -
                        "expected a mapping like {name: app-db, instance: acme-prod-db}")
     if items is None:
         return None
-    name = ck.required(path, node, "name")
-    if name is not None and not _ident_ok(name.value, _NAME_RE):
-        ck.bad(f"{path}.name", name, _EXPECT_NAME)
-    elif name is not None and name.value in first_use:
-        ck.bad(f"{path}.name", name, f"duplicate name: {first_use[name.value]} already uses it; names must be unique")
-    elif name is not None:
-        first_use[name.value] = path
+    name = _resource_name(ck, path, node, first_use)
     ids = {k: items[k] for k in ("instance", "cluster") if items.get(k) is not None and items[k].value is not None}
     if len(ids) == 2:
         ck.add(path, node.line, "set exactly one of 'instance' or 'cluster', not both")
@@ -679,13 +685,7 @@ def _s3_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str]) ->
     if items is None:
         return None
     before = len(ck.problems)
-    name = ck.required(path, node, "name")
-    if name is not None and not _ident_ok(name.value, _NAME_RE):
-        ck.bad(f"{path}.name", name, _EXPECT_NAME)
-    elif name is not None and name.value in first_use:
-        ck.bad(f"{path}.name", name, f"duplicate name: {first_use[name.value]} already uses it; names must be unique")
-    elif name is not None:
-        first_use[name.value] = path
+    name = _resource_name(ck, path, node, first_use)
     buckets = {}
     for key in ("source", "destination"):
         child = ck.required(path, node, key)
@@ -799,13 +799,7 @@ def _mysql_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str],
     if items is None:
         return None
     before = len(ck.problems)
-    name = ck.required(path, node, "name")
-    if name is not None and not _ident_ok(name.value, _NAME_RE):
-        ck.bad(f"{path}.name", name, _EXPECT_NAME)
-    elif name is not None and name.value in first_use:
-        ck.bad(f"{path}.name", name, f"duplicate name: {first_use[name.value]} already uses it; names must be unique")
-    elif name is not None:
-        first_use[name.value] = path
+    name = _resource_name(ck, path, node, first_use)
     server = _server(ck, path, node, items, base_dir)
     dbs = ck.required(path, node, "databases")
     if dbs is not None and not (isinstance(dbs.value, list) and dbs.value and all(
@@ -861,13 +855,7 @@ def _mongo_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str])
     if items is None:
         return None
     before = len(ck.problems)
-    name = ck.required(path, node, "name")
-    if name is not None and not _ident_ok(name.value, _NAME_RE):
-        ck.bad(f"{path}.name", name, _EXPECT_NAME)
-    elif name is not None and name.value in first_use:
-        ck.bad(f"{path}.name", name, f"duplicate name: {first_use[name.value]} already uses it; names must be unique")
-    elif name is not None:
-        first_use[name.value] = path
+    name = _resource_name(ck, path, node, first_use)
     uri_node = ck.required(path, node, "uri")
     uri = _secret(ck, f"{path}.uri", uri_node)
     if uri is not None and uri.literal is not None and not uri.literal.startswith(("mongodb://", "mongodb+srv://")):

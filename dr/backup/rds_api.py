@@ -117,7 +117,8 @@ def _tags(item: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in item.get("TagList", []) or []}
 
 
-def _aware(value: Any) -> datetime | None:
+def aware(value: Any) -> datetime | None:
+    """An AWS timestamp (datetime or ISO string) as an aware UTC datetime; None stays None."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -133,7 +134,7 @@ def to_snapshot(kind: RdsKind, region: str, item: dict[str, Any]) -> Snapshot:
         region=region,
         source_id=item.get(source_key, ""),
         status=item.get("Status", "unknown"),
-        created=_aware(item.get("SnapshotCreateTime")),
+        created=aware(item.get("SnapshotCreateTime")),
         encrypted=bool(item.get("StorageEncrypted", item.get("Encrypted", False))),
         kms_key_id=item.get("KmsKeyId"),
         tags=_tags(item),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from dr.aws import AwsSession, aws_call
 from dr.backup import rds_api
-from dr.backup.rds_api import CLUSTER, INSTANCE, KINDS, RdsKind
+from dr.backup.rds_api import CLUSTER, INSTANCE, KINDS, RdsKind, aware
 from dr.config import RdsResource
 from dr.errors import AwsError, OperationFailed
 from dr.state.runs import iso, parse_iso
@@ -62,25 +62,19 @@ def bounded_name(ctx: StepContext, base: str, limit: int = MAX_ID) -> str:
     return ctx.name(base[: len(base) - (len(full) - limit)].rstrip("-"))
 
 
-def _aware(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def recovery_time(item: Mapping[str, Any]) -> datetime | None:
     """When the snapshot's data was captured: a copy keeps the original's time."""
     tags = {t["Key"]: t["Value"] for t in item.get("TagList") or []}
     if item.get("OriginalSnapshotCreateTime"):
-        return _aware(item["OriginalSnapshotCreateTime"])
+        return aware(item["OriginalSnapshotCreateTime"])
     if tags.get(rds_api.TAG_CREATED_AT):
         try:
             return parse_iso(tags[rds_api.TAG_CREATED_AT])
         except ValueError:
             pass
-    return _aware(item.get("SnapshotCreateTime"))
+    return aware(item.get("SnapshotCreateTime"))
 
 
 def _describe_snapshot(rds, kind: RdsKind, snapshot_id: str, region: str) -> dict[str, Any] | None:
