@@ -1091,6 +1091,11 @@ def warnings(config: Config) -> list[str]:
                 found.append(f"{where}: the password is written in dr.yaml; use {{env: NAME}} instead")
         if m.server.tls == "off":
             found.append(f"mysql[{i}] ({m.name}): tls is off: the dump crosses the network in clear text")
+    for i, m in enumerate(config.mongo):
+        if m.uri.env is None and "@" in (m.uri.literal or ""):
+            found.append(f"mongo[{i}].uri: credentials are written in dr.yaml; use {{env: NAME}} instead")
+    if config.dns and config.dns.tsig and config.dns.tsig.secret.env is None:
+        found.append("dns.tsig.secret: the TSIG secret is written in dr.yaml; use {env: NAME} instead")
     for i, bucket in enumerate(config.s3):
         if bucket.schedule.nominal_interval() > config.objectives.rpo:
             found.append(f"s3[{i}] ({bucket.name}): schedule {bucket.schedule.text} copies less often "

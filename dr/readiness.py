@@ -44,6 +44,23 @@ def check_readiness(ctx: Context) -> list[Check]:
         checks.append(Check(f"s3:{b.name}", not problems, "; ".join(problems) or
                             f"s3://{b.destination} is in {config.regions.dr}, versioned, "
                             "encrypted with SSE-KMS by default"))
+        synced = [m["in_sync_as_of"] for m in s3.list_manifests(ctx.store, b.name)
+                  if m.get("in_sync_as_of")]
+        checks.append(_fresh(f"s3:{b.name}:copy", max(synced, default=None), now, config,
+                             f"s3://{b.destination} was fully in sync"))
+    for m in config.mysql:
+        from dr.backup import mysql
+
+        try:
+            dest = mysql.destination(ctx, m, None)
+            dest.check()
+            backups = mysql.list_backups(dest, m)
+        except DrError as exc:
+            checks.append(Check(f"mysql:{m.name}", False, str(exc)))
+            continue
+        checks.append(_fresh(f"mysql:{m.name}:backup", backups[0].created.isoformat()
+                             if backups else None, now, config, f"the newest backup in "
+                             f"{m.destination} was taken"))
     for m in config.mongo:
         from dr.monitor import check_replica_set
 
@@ -81,3 +98,15 @@ def check_readiness(ctx: Context) -> list[Check]:
             f"({'within' if fresh else 'over'} the RPO objective "
             f"{format_duration(config.objectives.rpo)})"))
     return checks
+
+
+def _fresh(name: str, when: str | None, now, config, what: str) -> Check:
+    """A check that the newest recovery point is younger than the RPO objective."""
+    from dr.state.runs import parse_iso
+
+    if when is None:
+        return Check(name, False, "no complete copy yet: run `dr backup run`")
+    age = now - parse_iso(when)
+    fresh = age <= config.objectives.rpo
+    return Check(name, fresh, f"{what} {format_duration(age)} ago ({'within' if fresh else 'over'} "
+                              f"the RPO objective {format_duration(config.objectives.rpo)})")

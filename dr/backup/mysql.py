@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from dr.backup.destination import Destination
-from dr.config import Config, MysqlResource, MysqlServer
+from dr.config import MysqlResource, MysqlServer
 from dr.context import Context
 from dr.errors import OperationFailed, UsageError
 from dr.state.runs import iso, parse_iso
@@ -205,8 +205,3 @@ def verify(ctx: Context, resource: MysqlResource) -> dict:
     return {"backup_id": chosen.id, "created": iso(chosen.created), "databases": results,
             "ok": all(r["ok"] for r in results.values()),
             "restore_seconds": round(sum(r["restore_seconds"] for r in results.values()), 3)}
-
-
-def check_destination(ctx: Context, config: Config, resource: MysqlResource,
-                      kms_key_arn: str | None) -> None:
-    destination(ctx, resource, kms_key_arn).check()

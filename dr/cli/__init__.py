@@ -16,7 +16,7 @@ from dr import __version__
 from dr.cli import (backup, demo, drill, init, keygen, mongo, permissions, report, restore,
                     runbook, runs, sandbox, schedule, validate)
 from dr.cli.app import App, Outcome
-from dr.errors import EXIT_INTERRUPTED, EXIT_USAGE, DrError
+from dr.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, DrError
 
 COMMANDS = (init, validate, backup, schedule, report, mongo, drill, restore, runbook, runs, keygen,
             permissions, sandbox, demo)
@@ -66,8 +66,10 @@ def _setup_logging(verbose: bool) -> None:
     # Progress (INFO) shows on a terminal; piped or in cron, only warnings and errors.
     level = logging.DEBUG if verbose else (logging.INFO if sys.stderr.isatty() else logging.WARNING)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
-    for noisy in ("botocore", "boto3", "urllib3", "werkzeug", "s3transfer"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # Never DEBUG for the AWS and HTTP libraries, even with -v: botocore's debug log prints
+    # response bodies, which include the plaintext data keys KMS returns.
+    for noisy in ("botocore", "boto3", "urllib3", "werkzeug", "s3transfer", "pymongo"):
+        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(app, str(exc), exc.exit_code)
     except KeyboardInterrupt:
         return _fail(app, "interrupted", EXIT_INTERRUPTED)
+    except Exception as exc:  # a bug or an answer dr did not expect: still one message, exit 1
+        logging.getLogger("dr").debug("internal error", exc_info=True)
+        return _fail(app, f"internal error: {type(exc).__name__}: {exc} (rerun with -v for "
+                          "the traceback; please report it)", EXIT_FAILED)
     app.emit(outcome)
     return outcome.exit_code
 

@@ -36,8 +36,8 @@ def register(sub) -> None:
                     help="poll every SECONDS (e.g. 30 or 1m) and print what changed; Ctrl-C stops")
     sp.add_argument("--metrics-port", type=int, metavar="PORT",
                     help="with --watch: serve Prometheus metrics on http://ADDRESS:PORT/metrics")
-    sp.add_argument("--metrics-address", default="0.0.0.0", metavar="ADDRESS",
-                    help="address for --metrics-port (default 0.0.0.0)")
+    sp.add_argument("--metrics-address", default="127.0.0.1", metavar="ADDRESS",
+                    help="address for --metrics-port (default 127.0.0.1)")
     sp.add_argument("--timeout", type=_seconds, metavar="SECONDS",
                     help="per-member connect/answer timeout (default: mongo[].timeout, 5s)")
     sp.add_argument("--polls", type=int, help=argparse.SUPPRESS)  # tests: stop after N polls

@@ -11,7 +11,7 @@ from typing import Any
 from dr.cli.app import App, Outcome
 from dr.errors import UsageError
 
-DEFAULT_RUNBOOK = "runbooks/failover.yaml"
+DEFAULT_RUNBOOK = "the shipped failover.yaml"
 
 
 def register(sub) -> None:
@@ -27,7 +27,7 @@ def register(sub) -> None:
     dp.add_argument("type", nargs="?", help="one step type (default: all)")
     dp.set_defaults(handler=describe)
     pp = verbs.add_parser("plan", help="the runbook's DAG in batches, references resolved where known")
-    pp.add_argument("--runbook", default=DEFAULT_RUNBOOK, metavar="PATH",
+    pp.add_argument("--runbook", default=None, metavar="PATH",
                     help=f"the runbook (default: {DEFAULT_RUNBOOK})")
     pp.set_defaults(handler=plan)
     vp = verbs.add_parser("validate", help="check a runbook: exit 0 if valid, 2 with every problem")
@@ -99,8 +99,10 @@ def _config_or_none(app: App):
 def plan(args: argparse.Namespace, app: App) -> Outcome:
     from dr.runbook import load_runbook
 
+    from dr.failover import runbook_path
+
     config = _config_or_none(app)
-    data = plan_data(load_runbook(args.runbook, config), config)
+    data = plan_data(load_runbook(runbook_path("failover", args.runbook), config), config)
     return Outcome(data=data, text=plan_text(data))
 
 

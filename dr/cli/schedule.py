@@ -40,8 +40,8 @@ def register(sub) -> None:
     p.add_argument("--once", action="store_true", help="run the jobs that are due now, then exit")
     p.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help=f"/healthz and /metrics port (default {DEFAULT_PORT}; 0: any free port)")
-    p.add_argument("--bind", default="0.0.0.0", metavar="ADDRESS",
-                   help="address the HTTP server listens on (default 0.0.0.0)")
+    p.add_argument("--bind", default="127.0.0.1", metavar="ADDRESS",
+                   help="address the HTTP server listens on (default 127.0.0.1; 0.0.0.0 in a container)")
     p.add_argument("--no-http", action="store_true", help="no /healthz or /metrics server")
     p.add_argument("--jitter", metavar="DURATION", default=None,
                    help="delay each run by up to this much (e.g. 2m), at most half its interval")

@@ -95,7 +95,7 @@ def _report_samples(report: MongoReport):
 class MetricsServer:
     """Serves the latest exposition text on GET /metrics (and /) from a background thread."""
 
-    def __init__(self, port: int, address: str = "0.0.0.0"):
+    def __init__(self, port: int, address: str = "127.0.0.1"):
         self._body = b"# no check has finished yet\n"
         self._lock = threading.Lock()
         outer = self

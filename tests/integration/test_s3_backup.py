@@ -324,6 +324,11 @@ def test_readiness_checks_versioning_and_default_encryption(buckets, capsys):
     buckets.dst.put_bucket_encryption(Bucket=DST, ServerSideEncryptionConfiguration={"Rules": [{
         "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms",
                                                "KMSMasterKeyID": buckets.key_arn}}]})
+    capsys.readouterr()
+    assert main(args) == 3
+    assert "no complete copy yet" in capsys.readouterr().out
+    buckets.put("a")
+    assert run_backup(buckets.context(), only="s3").record.status == "completed"
     assert main(args) == 0
 
 

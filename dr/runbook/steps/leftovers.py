@@ -51,10 +51,13 @@ class DrillMatcher:
         self.label = f"drill-{short}"
         self._name = re.compile(rf"(^|[.-]){re.escape(self.label)}($|[.-])")
 
-    def __call__(self, name: str, tags: dict[str, str] | None = None) -> bool:
+    def __call__(self, name: str, tags: dict[str, str] | None = None, *, by_name: bool = True) -> bool:
+        """Tags prove ownership. `by_name` also accepts the drill label in the name, for what
+        cannot carry dr's tags (DNS records, snapshots a template's DeletionPolicy made); stacks,
+        instances and clusters, which dr tags itself, need the tags."""
         if tags and tags.get(TAG_RUN) == self.run_id and tags.get(TAG_DRILL) == "true":
             return True
-        return bool(self._name.search(name.lower()))
+        return by_name and bool(self._name.search(name.lower()))
 
 
 def _tags(item: dict[str, Any]) -> dict[str, str]:
@@ -84,7 +87,7 @@ def _stacks(ctx: StepContext, region: str, match: DrillMatcher) -> list[Leftover
     return [Leftover("cloudformation-stack", s["StackName"], region, s["StackStatus"],
                      lambda s=s: cfn.delete(ctx, client, s["StackId"], region))
             for s in stacks
-            if s["StackStatus"] != "DELETE_COMPLETE" and match(s["StackName"], cfn.tags_of(s))]
+            if s["StackStatus"] != "DELETE_COMPLETE" and match(s["StackName"], cfn.tags_of(s), by_name=False)]
 
 
 def _databases(ctx: StepContext, region: str, match: DrillMatcher) -> list[Leftover]:
@@ -93,13 +96,13 @@ def _databases(ctx: StepContext, region: str, match: DrillMatcher) -> list[Lefto
                         resource="(all)", region=region)
     instances = aws_call(_pages, rds, "describe_db_instances", "DBInstances",
                          action="listing DB instances", resource="(all)", region=region)
-    ours = [c for c in clusters if match(c["DBClusterIdentifier"], _tags(c))]
+    ours = [c for c in clusters if match(c["DBClusterIdentifier"], _tags(c), by_name=False)]
     in_our_clusters = {m["DBInstanceIdentifier"] for c in ours for m in c.get("DBClusterMembers") or []}
     found = [Leftover("rds-instance", i["DBInstanceIdentifier"], region, i.get("DBInstanceStatus", ""),
                       lambda i=i: delete_target(ctx, rds, INSTANCE, i["DBInstanceIdentifier"], region))
              for i in instances
              if i["DBInstanceIdentifier"] not in in_our_clusters
-             and match(i["DBInstanceIdentifier"], _tags(i))]
+             and match(i["DBInstanceIdentifier"], _tags(i), by_name=False)]
     found += [Leftover("rds-cluster", c["DBClusterIdentifier"], region, c.get("Status", ""),
                        lambda c=c: delete_target(ctx, rds, CLUSTER, c["DBClusterIdentifier"], region))
               for c in ours]
