@@ -167,10 +167,40 @@ def restore(ctx: Context, resource: MysqlResource, *, to_uri: str, backup: str |
     if source_db is None and len(resource.databases) > 1 and target_db:
         raise UsageError(f"{resource.name} backs up {', '.join(resource.databases)}: say which one "
                          "with --database")
-    chosen, stream = open_backup(ctx, resource, backup)
-    result = load(stream, spec, target_db=target_db, source_db=source_db, force=force,
-                  threads=resource.threads, clock=ctx.clock)
-    return chosen, result
+    record, result = _restore_record(ctx, resource, f"{spec.describe()}/{target_db or ''}")
+    try:
+        chosen, stream = open_backup(ctx, resource, backup)
+        loaded = load(stream, spec, target_db=target_db, source_db=source_db, force=force,
+                      threads=resource.threads, clock=ctx.clock)
+    except BaseException as exc:
+        record.status = result.status = "interrupted" if isinstance(exc, KeyboardInterrupt) \
+            else "failed"
+        result.error = record.error = str(exc) or type(exc).__name__
+        raise
+    else:
+        record.status = result.status = "completed"
+        result.summary = {"backup_id": chosen.id, "created": iso(chosen.created),
+                          "databases": loaded.databases, "rows": loaded.rows,
+                          "restore_seconds": round(loaded.seconds, 3)}
+        return chosen, loaded
+    finally:
+        record.finished_at = result.finished_at = iso(ctx.clock.now())
+        ctx.runs.save(record)
+
+
+def _restore_record(ctx: Context, resource: MysqlResource, target: str):
+    """A run record for a restore: where to (user@host:port/db, never a password), what, how long."""
+    import dr
+    from dr.state.runs import ResourceResult, RunRecord, new_run_id
+
+    now = ctx.clock.now()
+    record = RunRecord(run_id=new_run_id("restore", now), kind="restore", status="running",
+                       started_at=iso(now), command=ctx.command.split(" --to ")[0],
+                       dr_version=dr.__version__, plan=[{"name": resource.name, "to": target}])
+    result = ResourceResult(name=resource.name, kind="mysql", status="running", started_at=iso(now))
+    record.results.append(result)
+    ctx.runs.save(record)
+    return record, result
 
 
 def verify(ctx: Context, resource: MysqlResource) -> dict:

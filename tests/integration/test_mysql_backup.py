@@ -190,3 +190,20 @@ steps:
     assert out["rows"] > 40000 and out["snapshot_time"] and out["databases"] == {setup["db"]: target}
     assert checksums(setup["spec"], target) == checksums(setup["spec"], setup["db"])
     drop(setup["spec"], target)
+
+
+def test_a_restore_leaves_a_run_record_without_the_password(setup, monkeypatch):
+    from dr.state.local import LocalStore
+    from dr.state.runs import RunStore
+
+    p = str(setup["path"])
+    assert main(["--config", p, "backup", "run", "--only", "mysql"]) == 0
+    target = "sakila_recorded"
+    drop(setup["spec"], target)
+    uri = f"mysql://root:s3cret-pw@127.0.0.1:{setup['spec'].port}/{target}?tls=off"
+    # root has no password on the throwaway server: the given one is refused, and that is recorded
+    assert main(["--config", p, "restore", "mysql", "--name", "lamp", "--to", uri]) == 1
+    (record,) = RunStore(LocalStore(setup["tmp"] / "state")).list(kind="restore")
+    assert record.status == "failed" and record.results[0].error
+    assert "s3cret-pw" not in json.dumps(record.to_dict())
+    assert record.plan[0]["to"].endswith(f"/{target}")
