@@ -22,6 +22,7 @@ from dr.aws import aws_call
 from dr.crypto.errors import IntegrityError
 from dr.crypto.format import DATA_KEY_LEN, canonical_context
 from dr.errors import AwsError, ConfigError, UsageError
+from dr.state.local import fsync_dir
 
 
 @runtime_checkable
@@ -109,7 +110,7 @@ def generate_key_file(path: Path) -> str:
             _write_new(path, data)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return local_key_id(key)
 
 
@@ -135,19 +136,6 @@ def _write_new(path: Path, data: bytes) -> None:
         path.unlink(missing_ok=True)
         raise
     os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class LocalKeyProvider:

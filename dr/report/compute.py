@@ -30,7 +30,7 @@ from dr.report.model import (
     human,
     stamp,
 )
-from dr.state.runs import RunRecord
+from dr.state.runs import RunRecord, parse_iso_or_none
 
 UTC = timezone.utc
 SERIES_POINTS = 240  # intervals per RPO chart
@@ -286,15 +286,7 @@ def _findings(resources: list[ResourceReport], drills: list[DrillReport], config
 
 def _ts(value) -> datetime | None:
     """A stored ISO time as aware UTC, or None for anything else (never raises)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if dt.tzinfo is UTC:  # how dr writes every time: skip the conversion
-        return dt
-    return dt.astimezone(UTC) if dt.tzinfo else None
+    return parse_iso_or_none(value)
 
 
 def _seconds(value) -> timedelta | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
 from dr.config import Config, Schedule
+from dr.state.runs import parse_iso_or_none
 
 UTC = timezone.utc
 LOCK_PREFIX = "locks/schedule/"
@@ -181,10 +182,4 @@ def locks_to_prune(keys: list[str], now: datetime, keep: timedelta) -> list[str]
 
 def parse_time(value) -> datetime | None:
     """An ISO time with a timezone as aware UTC; None for anything else."""
-    if not isinstance(value, str):
-        return None
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return dt.astimezone(UTC) if dt.tzinfo else None
+    return parse_iso_or_none(value)

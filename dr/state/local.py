@@ -37,7 +37,7 @@ class LocalStore:
             except BaseException:
                 _unlink(temp)
                 raise
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
 
     def get_json(self, key: str) -> dict | None:
         path = self._path(key)
@@ -59,7 +59,7 @@ class LocalStore:
                 return False
             finally:
                 _unlink(temp)
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
             return True
 
     def list_keys(self, prefix: str) -> list[str]:
@@ -146,7 +146,7 @@ def _unlink(path: str) -> None:
         pass
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Make the new directory entry durable (best effort: not every OS allows it)."""
     try:
         fd = os.open(directory, os.O_RDONLY)

@@ -37,6 +37,17 @@ def parse_iso(s: str) -> datetime:
     return dt.astimezone(timezone.utc)
 
 
+def parse_iso_or_none(value: Any) -> datetime | None:
+    """Like `parse_iso`, for data read back from a store: None for anything that is not an
+    ISO time with a timezone (never raises)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
+
+
 def new_run_id(kind: str, now: datetime) -> str:
     """A sortable, unique id: 'backup-20240501T120000Z-3f9a'."""
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", kind):
