@@ -591,15 +591,17 @@ def _resource_name(ck: _Checker, path: str, node: _Node, first_use: dict[str, st
     return name
 
 
-def _rds(ck: _Checker, top: _Node) -> tuple[RdsResource, ...] | None:
-    node = top.value.get("rds")
+def _resource_list(ck: _Checker, top: _Node, key: str, expected: str, parse_item,
+                   first_use: dict[str, str]) -> tuple | None:
+    """A top-level list of resources (rds, s3, mysql, mongo); `first_use` maps every name seen so
+    far, in any section, to where it was first used: names are unique across sections."""
+    node = top.value.get(key)
     if node is None or node.value is None:
         return ()
     if not isinstance(node.value, list):
-        ck.bad("rds", node, "expected a list of databases, each a mapping with name and instance or cluster")
+        ck.bad(key, node, expected)
         return None
-    first_use: dict[str, str] = {}  # name -> path of the item that has it
-    resources = [_rds_item(ck, f"rds[{i}]", item, first_use) for i, item in enumerate(node.value)]
+    resources = [parse_item(ck, f"{key}[{i}]", item, first_use) for i, item in enumerate(node.value)]
     return tuple(resources) if all(resources) else None
 
 
@@ -665,18 +667,6 @@ def parse_size(value: Any) -> int:
     if not match:
         raise ValueError("expected a size like 8MiB, 5GiB or a number of bytes")
     return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
-
-
-def _s3(ck: _Checker, top: _Node, taken: set[str]) -> tuple[S3Resource, ...] | None:
-    node = top.value.get("s3")
-    if node is None or node.value is None:
-        return ()
-    if not isinstance(node.value, list):
-        ck.bad("s3", node, "expected a list of buckets, each a mapping with name, source and destination")
-        return None
-    first_use = {name: "rds" for name in taken}
-    resources = [_s3_item(ck, f"s3[{i}]", item, first_use) for i, item in enumerate(node.value)]
-    return tuple(resources) if all(resources) else None
 
 
 def _s3_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str]) -> S3Resource | None:
@@ -778,19 +768,6 @@ def _server(ck: _Checker, path: str, node: _Node, items: dict[str, _Node], base_
         connect_timeout=timeout or timedelta(seconds=10))
 
 
-def _mysql(ck: _Checker, top: _Node, taken: set[str], base_dir: Path) -> tuple[MysqlResource, ...] | None:
-    node = top.value.get("mysql")
-    if node is None or node.value is None:
-        return ()
-    if not isinstance(node.value, list):
-        ck.bad("mysql", node, "expected a list of servers, each a mapping with name, host, databases "
-                              "and destination")
-        return None
-    first_use = {name: "another section" for name in taken}
-    resources = [_mysql_item(ck, f"mysql[{i}]", item, first_use, base_dir) for i, item in enumerate(node.value)]
-    return tuple(resources) if all(resources) else None
-
-
 def _mysql_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str],
                 base_dir: Path) -> MysqlResource | None:
     items = ck.mapping(path, node, _MYSQL_KEYS,
@@ -835,18 +812,6 @@ def _mysql_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str],
         key_file=str((base_dir / str(key_file.value)).absolute()) if key_file is not None
         and key_file.value else None,
         threads=threads.value if threads is not None else 2, verify=verify)
-
-
-def _mongo(ck: _Checker, top: _Node, taken: set[str]) -> tuple[MongoResource, ...] | None:
-    node = top.value.get("mongo")
-    if node is None or node.value is None:
-        return ()
-    if not isinstance(node.value, list):
-        ck.bad("mongo", node, "expected a list of replica sets, each a mapping with name and uri")
-        return None
-    first_use = {name: "another section" for name in taken}
-    resources = [_mongo_item(ck, f"mongo[{i}]", item, first_use) for i, item in enumerate(node.value)]
-    return tuple(resources) if all(resources) else None
 
 
 def _mongo_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str]) -> MongoResource | None:
@@ -1049,12 +1014,17 @@ def parse_config(text: str, source: str = "dr.yaml", base_dir: Path | None = Non
     objectives = _objectives(ck, top)
     kms = _kms(ck, top, regions.dr if regions else None)
     state = _state(ck, top, Path(base_dir) if base_dir is not None else Path.cwd())
-    rds = _rds(ck, top)
-    s3 = _s3(ck, top, {r.name for r in rds or ()})
-    taken = {r.name for r in (rds or ())} | {r.name for r in (s3 or ())}
-    mysql = _mysql(ck, top, taken, Path(base_dir) if base_dir is not None else Path.cwd())
-    mongo = _mongo(ck, top, taken | {r.name for r in (mysql or ())})
     base = Path(base_dir) if base_dir is not None else Path.cwd()
+    names: dict[str, str] = {}  # resource name -> where it was first used, across sections
+    rds = _resource_list(ck, top, "rds", "expected a list of databases, each a mapping with name "
+                         "and instance or cluster", _rds_item, names)
+    s3 = _resource_list(ck, top, "s3", "expected a list of buckets, each a mapping with name, "
+                        "source and destination", _s3_item, names)
+    mysql = _resource_list(ck, top, "mysql", "expected a list of servers, each a mapping with "
+                           "name, host, databases and destination",
+                           lambda c, p, n, f: _mysql_item(c, p, n, f, base), names)
+    mongo = _resource_list(ck, top, "mongo", "expected a list of replica sets, each a mapping "
+                           "with name and uri", _mongo_item, names)
     stack, health, dns, notify = _stack(ck, top, base), _health(ck, top), _dns(ck, top), _notify(ck, top)
     ck.raise_if_any()
     return Config(version=version, regions=regions, aws=aws, objectives=objectives, kms=kms, state=state,

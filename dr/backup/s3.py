@@ -78,6 +78,15 @@ def list_objects(client, bucket: str, prefix: str, region: str) -> Iterator[Obje
         raise
 
 
+def changes(session: AwsSession, config: Config, resource: S3Resource) -> Iterator[Change]:
+    """The diff of source and destination, with both listings fetched ahead in the background:
+    the two sides list in parallel, and copy workers never wait for the next page."""
+    src, dst = session.client("s3", config.regions.primary), session.client("s3", config.regions.dr)
+    return diff(
+        prefetch(list_objects(src, resource.source, resource.prefix, config.regions.primary)),
+        prefetch(list_objects(dst, resource.destination, resource.prefix, config.regions.dr)))
+
+
 _END = object()
 
 
@@ -164,11 +173,7 @@ class S3Sync:
     # -- listing and planning
 
     def changes(self) -> Iterator[Change]:
-        """The diff, with both listings fetched ahead in the background: the two sides list in
-        parallel, and the copy workers never wait for the next page."""
-        return diff(
-            prefetch(list_objects(self.src, self.r.source, self.r.prefix, self.config.regions.primary)),
-            prefetch(list_objects(self.dst, self.r.destination, self.r.prefix, self.config.regions.dr)))
+        return changes(self.session, self.config, self.r)
 
     # -- the run
 
@@ -388,9 +393,8 @@ def plan_item(session: AwsSession, config: Config, resource: S3Resource, key_err
                                        f"/{resource.prefix} under the DR key",))
     copies = nbytes = extra = same = 0
     sample: list[str] = []
-    sync = S3Sync(session, config, resource, "", Clock(), threading.Event(), None)
     try:
-        for change in sync.changes():
+        for change in changes(session, config, resource):
             if change.action == "copy":
                 copies, nbytes = copies + 1, nbytes + change.source.size
                 if len(sample) < 10:
@@ -457,8 +461,7 @@ def verify(session: AwsSession, config: Config, resource: S3Resource) -> VerifyR
     """Compare the two listings now: what is missing or different in the DR region."""
     check_buckets(session, config, resource)
     result = VerifyResult()
-    sync = S3Sync(session, config, resource, "", Clock(), threading.Event(), None)
-    for change in sync.changes():
+    for change in changes(session, config, resource):
         if change.action == "same":
             result.same += 1
             continue

@@ -430,3 +430,10 @@ def test_mysql_engine_other_than_ours_is_refused():
                    "engine: mysqldump}\n")
     with pytest.raises(ConfigError, match="mysql\\[0\\].engine: expected python"):
         parse_config(text)
+
+
+def test_names_are_unique_across_sections_even_when_a_section_has_errors():
+    text = edit("name: reports", "name: reports\n    retention: {daily: seven}").replace("mysql: null\n", "")
+    text = text.replace("s3:\n", "s3:\n  - {name: app-db, source: acme-assets, destination: acme-dr}\n", 1)
+    problems = error_of(text).splitlines()
+    assert any(p.startswith("s3[0].name: duplicate name: rds[0] already uses it") for p in problems), problems
