@@ -126,16 +126,48 @@ DEFAULT_S3_SCHEDULE_TEXT = "every 1h"
 
 @dataclass(frozen=True)
 class Secret:
-    """A secret from the environment (`{env: NAME}`) or, discouraged, written in dr.yaml.
+    """A value kept out of dr.yaml, read only when needed and never shown (repr and str hide it).
 
-    Its value is read only when needed and never shown: repr and str hide it."""
+    Where it comes from, exactly one of:
+      env             an environment variable, `{env: NAME}`
+      literal         written in dr.yaml itself (discouraged; passwords, TSIG secrets, mongo URIs)
+      secretsmanager  a Secrets Manager secret (name or ARN), `{secretsmanager: prod/db}`, its
+                      SecretString or, with `key`, one key of it when it is JSON
+      ssm             an SSM Parameter Store parameter, `{ssm: /prod/db/password}`, decrypted
+    The AWS kinds are read in the region the value is used in (dr/secret_refs.py: the DR region
+    during a failover). `where` is the dr.yaml key path, for error messages only."""
 
     env: str | None = None
     literal: str | None = field(default=None, repr=False)
+    secretsmanager: str | None = None
+    key: str | None = None
+    ssm: str | None = None
+    where: str = field(default="", compare=False, repr=False)
 
-    def resolve(self) -> str:
+    def __post_init__(self):
+        sources = [k for k in ("env", "literal", "secretsmanager", "ssm") if getattr(self, k) is not None]
+        if len(sources) > 1:
+            raise ValueError(f"a Secret has one source, got {', '.join(sources)}")
+        if self.key is not None and self.secretsmanager is None:
+            raise ValueError("Secret.key only applies to a secretsmanager secret")
+
+    @property
+    def in_aws(self) -> bool:
+        """Read from Secrets Manager or SSM: it needs an AWS session and a region."""
+        return self.secretsmanager is not None or self.ssm is not None
+
+    def resolve(self, session: Any = None, region: str | None = None) -> str:
+        """The value. The AWS kinds need `session` (a dr.aws.AwsSession) and `region`."""
+        if self.in_aws:
+            from dr.secret_refs import resolve_secret
+
+            return resolve_secret(self, session, region)
         if self.env is not None:
             value = os.environ.get(self.env)
+            if value is None and self.where:
+                raise ConfigError(f"{self.where}: environment variable {self.env} is not set",
+                                  hint=f"export {self.env}=... where dr runs (dr.yaml reads {self.where} "
+                                       "from it)")
             if value is None:
                 raise ConfigError(f"environment variable {self.env} is not set (it holds a "
                                   "password named in dr.yaml)", hint=f"export {self.env}=...")
@@ -143,7 +175,17 @@ class Secret:
         return self.literal or ""
 
     def __str__(self) -> str:
-        return f"{{env: {self.env}}}" if self.env else "<secret>"
+        if self.env:
+            return f"{{env: {self.env}}}"
+        if self.secretsmanager is not None:
+            key = f", key: {self.key}" if self.key is not None else ""
+            return f"{{secretsmanager: {self.secretsmanager}{key}}}"
+        if self.ssm is not None:
+            return f"{{ssm: {self.ssm}}}"
+        return "<secret>"
+
+    def __repr__(self) -> str:
+        return f"Secret({self})"
 
 
 @dataclass(frozen=True)
@@ -197,13 +239,15 @@ class StackSettings:
 
     name: str
     template: Path
-    parameters: tuple[tuple[str, str], ...] = ()
-    dr_parameters: tuple[tuple[str, str], ...] = ()
+    # Template parameter values: a string, or a Secret (env, secretsmanager, ssm) read at launch
+    # time in the launch region by dr.secret_refs.resolve_parameters; never write those values down.
+    parameters: tuple[tuple[str, str | Secret], ...] = ()
+    dr_parameters: tuple[tuple[str, str | Secret], ...] = ()
     snapshot_parameter: str | None = None
     capabilities: tuple[str, ...] = ()
 
-    def parameters_for_dr(self) -> dict[str, str]:
-        """`parameters` overlaid by `dr_parameters`."""
+    def parameters_for_dr(self) -> dict[str, str | Secret]:
+        """`parameters` overlaid by `dr_parameters` (Secrets unresolved)."""
         return {**dict(self.parameters), **dict(self.dr_parameters)}
 
 
@@ -852,7 +896,51 @@ def _mongo_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str])
         region_tag=tag.value if tag is not None else "region", timeout=timeout or timedelta(seconds=5))
 
 
-def _string_map(ck: _Checker, path: str, node: _Node | None) -> tuple[tuple[str, str], ...]:
+_REF_KINDS = ("env", "secretsmanager", "ssm")
+_REF_KEYS = _REF_KINDS + ("key",)
+_EXPECT_PARAM = ("expected a plain value (string, number or true/false) or a reference: {env: NAME}, "
+                 "{secretsmanager: NAME} (with key: JSONKEY for one key of a JSON secret) or {ssm: /NAME}")
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SECRET_ID_RE = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}|arn:aws[-a-z]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+")
+_SSM_NAME_RE = re.compile(r"/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*(:[A-Za-z0-9_.-]+)?"
+                          r"|arn:aws[-a-z]*:ssm:[a-z0-9-]+:\d{12}:parameter/\S+")
+
+
+def _param_value(ck: _Checker, path: str, node: _Node) -> str | Secret | None:
+    """A template parameter value: a plain scalar (as a string), or a reference Secret."""
+    if node.value is None or isinstance(node.value, list):
+        ck.bad(path, node, _EXPECT_PARAM)
+        return None
+    if not isinstance(node.value, dict):
+        return str(node.value).lower() if isinstance(node.value, bool) else str(node.value)
+    before = len(ck.problems)
+    items = ck.mapping(path, node, _REF_KEYS, _EXPECT_PARAM)
+    kinds = [k for k in _REF_KINDS if k in items]
+    if len(kinds) > 1:
+        ck.add(path, node.line, f"set exactly one of {', '.join(kinds)}, not both")
+    elif not kinds and len(ck.problems) == before:
+        ck.bad(path, node, _EXPECT_PARAM)
+    found = {}
+    for kind, regex, expected in (
+            ("env", _ENV_NAME_RE, "expected an environment variable name like DR_DB_PASSWORD"),
+            ("secretsmanager", _SECRET_ID_RE, "expected a Secrets Manager secret name (like prod/db) or ARN"),
+            ("ssm", _SSM_NAME_RE, "expected an SSM parameter name (like /prod/db/password) or ARN")):
+        child = items.get(kind)
+        if child is not None and not (isinstance(child.value, str) and regex.fullmatch(child.value)):
+            ck.bad(f"{path}.{kind}", child, expected)
+        elif child is not None:
+            found[kind] = child.value
+    key = items.get("key")
+    if key is not None and kinds and "secretsmanager" not in items:
+        ck.add(f"{path}.key", key.line, "only applies with secretsmanager (one key of a JSON secret)")
+    elif key is not None and not (isinstance(key.value, str) and key.value):
+        ck.bad(f"{path}.key", key, "expected the name of a key in the secret's JSON, like password")
+    if len(ck.problems) > before:
+        return None
+    return Secret(**found, key=key.value if key is not None else None, where=path)
+
+
+def _parameter_map(ck: _Checker, path: str, node: _Node | None) -> tuple[tuple[str, str | Secret], ...]:
     if node is None or node.value is None:
         return ()
     if not isinstance(node.value, dict):
@@ -860,11 +948,9 @@ def _string_map(ck: _Checker, path: str, node: _Node | None) -> tuple[tuple[str,
         return ()
     out = []
     for key, child in node.value.items():
-        if isinstance(child.value, (dict, list)) or child.value is None:
-            ck.bad(f"{path}.{key}", child, "expected a plain value (string, number or true/false)")
-        else:
-            value = child.value
-            out.append((key, str(value).lower() if isinstance(value, bool) else str(value)))
+        value = _param_value(ck, f"{path}.{key}", child)
+        if value is not None:
+            out.append((key, value))
     return tuple(out)
 
 
@@ -893,8 +979,8 @@ def _stack(ck: _Checker, top: _Node, base_dir: Path) -> StackSettings | None:
     allowed_caps = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
     if caps is not None and not (isinstance(caps.value, list) and all(c.value in allowed_caps for c in caps.value)):
         ck.add("stack.capabilities", caps.line, f"expected a list of {', '.join(allowed_caps)}")
-    params = _string_map(ck, "stack.parameters", items.get("parameters"))
-    dr_params = _string_map(ck, "stack.dr_parameters", items.get("dr_parameters"))
+    params = _parameter_map(ck, "stack.parameters", items.get("parameters"))
+    dr_params = _parameter_map(ck, "stack.dr_parameters", items.get("dr_parameters"))
     if len(ck.problems) > before:
         return None
     return StackSettings(name=name.value, template=template_path, parameters=params, dr_parameters=dr_params,
@@ -1070,7 +1156,26 @@ def warnings(config: Config) -> list[str]:
         if bucket.schedule.nominal_interval() > config.objectives.rpo:
             found.append(f"s3[{i}] ({bucket.name}): schedule {bucket.schedule.text} copies less often "
                          f"than the RPO objective {format_duration(config.objectives.rpo)}: the RPO cannot be met")
+    if config.stack is not None:
+        for section, pairs in (("parameters", config.stack.parameters),
+                               ("dr_parameters", config.stack.dr_parameters)):
+            for name, value in pairs:
+                if isinstance(value, str) and looks_secret(name, value):
+                    found.append(f"stack.{section}.{name}: written in dr.yaml; use {{env: NAME}}, "
+                                 "{secretsmanager: NAME} or {ssm: NAME}")
     return found
+
+
+_SECRET_NAME_RE = re.compile(r"pass(word|wd|phrase)|secret|token|api_?key|private_?key|credential|access_?key",
+                             re.IGNORECASE)
+_NOT_A_SECRET_RE = re.compile(r"(Arn|ARN|Name|Id|ID|_arn|_name|_id)$")  # DBSecretArn: where it is, not it
+
+
+def looks_secret(name: str, value: str = "x") -> bool:
+    """Does a template parameter named `name`, set to `value`, look like it holds a secret?
+    (An empty value or an ARN does not: it says nothing or only where the secret is.)"""
+    return (bool(_SECRET_NAME_RE.search(name)) and not _NOT_A_SECRET_RE.search(name)
+            and bool(value) and not value.startswith("arn:"))
 
 
 STARTER_CONFIG = """\

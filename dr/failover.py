@@ -1,9 +1,12 @@
 """`dr drill` and `dr restore --to-region`: the shipped runbooks run by the engine, measured.
 
 A drill runs runbooks/drill.yaml with drill-suffixed names and a drill DNS record, measures RTO
-(run start to the health gate) and RPO (run start minus the time of the restored recovery
-point), compares both with the objectives, records them on the run record, and tears down
-unless --keep. A failover runs runbooks/failover.yaml for real."""
+twice (run start to healthy in the DR region; run start to traffic moved: the DNS change served
+everywhere plus the TTL of the values it replaced) and RPO (run start minus the time of the
+restored recovery point), compares them with the objectives (the RTO objective is judged on
+traffic moved when a DNS step ran), records them on the run record, and tears down unless
+--keep. A failover runs runbooks/failover.yaml for real; a failback runs failback.yaml with the
+failover run whose saved DNS values it puts back."""
 
 from __future__ import annotations
 
@@ -32,19 +35,26 @@ def runbook_path(name: str, given: str | None) -> Path:
 class Measured:
     """What a drill (or failover) measured, against the objectives."""
 
-    rto_seconds: float | None
+    rto_seconds: float | None            # run start -> healthy in the target region
     rpo_seconds: float | None
     rto_objective_seconds: float
     rpo_objective_seconds: float
     recovery_point_time: str | None
+    rto_traffic_seconds: float | None = None  # run start -> traffic moved (DNS in sync + old TTL)
+
+    @property
+    def rto_judged(self) -> float | None:
+        """The RTO held against the objective: traffic moved when a DNS step ran, else healthy."""
+        return self.rto_traffic_seconds if self.rto_traffic_seconds is not None else self.rto_seconds
 
     @property
     def met(self) -> bool:
-        return (self.rto_seconds is not None and self.rto_seconds <= self.rto_objective_seconds
+        return (self.rto_judged is not None and self.rto_judged <= self.rto_objective_seconds
                 and self.rpo_seconds is not None and self.rpo_seconds <= self.rpo_objective_seconds)
 
     def to_dict(self) -> dict:
-        return {"rto_seconds": self.rto_seconds, "rpo_seconds": self.rpo_seconds,
+        return {"rto_seconds": self.rto_seconds, "rto_traffic_seconds": self.rto_traffic_seconds,
+                "rpo_seconds": self.rpo_seconds,
                 "rto_objective_seconds": self.rto_objective_seconds,
                 "rpo_objective_seconds": self.rpo_objective_seconds,
                 "recovery_point_time": self.recovery_point_time, "met": self.met}
@@ -58,7 +68,7 @@ def measure(result, ctx: Context) -> Measured:
     oldest = min((parse_iso(p) for p in points), default=None)
     objectives = ctx.config.objectives
     return Measured(
-        rto_seconds=result.rto_seconds,
+        rto_seconds=result.rto_seconds, rto_traffic_seconds=result.rto_traffic_seconds,
         rpo_seconds=round((started - oldest).total_seconds(), 3) if oldest else None,
         rto_objective_seconds=objectives.rto.total_seconds(),
         rpo_objective_seconds=objectives.rpo.total_seconds(),
@@ -67,14 +77,14 @@ def measure(result, ctx: Context) -> Measured:
 
 def run(ctx: Context, *, name: str, runbook: str | None, drill: bool, keep: bool = False,
         resume: str | None = None, dry_run: bool = False, params: dict | None = None,
-        region: str | None = None):
+        region: str | None = None, take_over: bool = False):
     """Load, validate (exit 2 before anything runs), run; returns (RunResult, Measured | None)."""
     from dr.runbook import EngineContext, load_runbook, run_runbook
 
     book = load_runbook(runbook_path(name, runbook), ctx.config)
     ectx = EngineContext(config=ctx.config, session=ctx.aws, store=ctx.store, clock=ctx.clock,
                          drill=drill, region=region or ctx.config.regions.dr, keep=keep,
-                         params=params or {}, command=ctx.command)
+                         params=params or {}, command=ctx.command, take_over=take_over)
     result = run_runbook(book, ectx, resume=resume, dry_run=dry_run)
     if dry_run:
         return book, result, None
@@ -90,6 +100,28 @@ def _record_measurement(ctx: Context, run_id: str, measured: Measured) -> None:
         return
     record.summary.update(measured.to_dict())
     ctx.runs.save(record)
+
+
+def failover_to_undo(ctx: Context, given: str | None) -> str:
+    """The failover run whose saved DNS values a failback puts back: `given`, or the newest
+    completed failover whose dns.flip saved them."""
+    from dr.dns.base import absolute
+    from dr.runbook.steps.dns_steps import previous_key
+
+    if ctx.config.dns is None:
+        raise UsageError("dr.yaml has no dns section: there is no DNS to fail back")
+    record = absolute(ctx.config.dns.record)
+    candidates = [given] if given else [r.run_id for r in ctx.runs.list(kind="failover")
+                                        if r.status == "completed"]
+    for run_id in candidates:
+        if ctx.store.get_json(previous_key(record, run_id)) is not None:
+            return run_id
+    if given:
+        raise UsageError(f"run {given} saved no previous values of {record} (looked for "
+                         f"{previous_key(record, given)} in {ctx.store.description})",
+                         hint="pass --from-run with the failover run that flipped it (`dr runs list --kind failover`)")
+    raise UsageError(f"no completed failover run saved the previous values of {record}: nothing to fail back",
+                     hint="pass --from-run RUN_ID (`dr runs list --kind failover`)")
 
 
 def exit_code(result, measured: Measured | None, drill: bool) -> int:

@@ -80,6 +80,11 @@ SCOPES: dict[str, tuple[str, str]] = {
     "route53_changes": ("Route53Changes", "change status"),
     "route53_health_checks": ("Route53HealthChecks", "health checks"),
     "sns_topic": ("SnsTopic", "notify.sns_topic"),
+    "stack_secrets": ("StackParameterSecrets", "Secrets Manager secrets named by stack parameters, both "
+                                               "regions"),
+    "stack_ssm_parameters": ("StackParameterSsm", "SSM parameters named by stack parameters, both regions"),
+    "stack_secret_keys": ("StackParameterSecretKeys", "their KMS keys, through Secrets Manager / SSM only "
+                                                      "(kms:ViaService)"),
 }
 
 _RDS_KEY_USE = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
@@ -174,7 +179,11 @@ STEP_SCOPES: dict[str, tuple[str, ...]] = {
     "cloudformation:DeleteStack": ("cfn_stacks",),
     "cloudformation:DescribeStackEvents": ("cfn_stacks",),
     "cloudformation:GetTemplate": ("cfn_stacks",),
+    "cloudformation:ListStackResources": ("cfn_stacks",),
     "cloudformation:TagResource": ("cfn_stacks",),
+    # stack parameters given by reference in dr.yaml, read in the region the stack launches in
+    "secretsmanager:GetSecretValue": ("stack_secrets",),
+    "ssm:GetParameter": ("stack_ssm_parameters",),
     "iam:PassRole": ("cfn_pass_role",),
     "route53:ListHostedZonesByName": ("unscoped",),
     "route53:ListHealthChecks": ("unscoped",),
@@ -189,7 +198,7 @@ STEP_SCOPES: dict[str, tuple[str, ...]] = {
     # mysql.restore reads a backup from its s3:// destination and unwraps its data key.
     "s3:GetObject": ("backup_objects",),
     "s3:ListBucket": ("backup_buckets",),
-    "kms:Decrypt": ("dr_key_envelope", "dr_key_via_s3"),
+    "kms:Decrypt": ("dr_key_envelope", "dr_key_via_s3", "stack_secret_keys"),
 }
 
 #: The step types the shipped runbooks (runbooks/failover.yaml, drill.yaml, failback.yaml) use.
@@ -400,11 +409,44 @@ class _Resolver:
             return _Where((f"arn:{self.partition}:route53:::change/*",))
         if scope == "route53_health_checks":
             return _Where((f"arn:{self.partition}:route53:::healthcheck/*",))
+        if scope in ("stack_secrets", "stack_ssm_parameters", "stack_secret_keys"):
+            return self._stack_refs(scope)
         if scope == "sns_topic":
             if c.notify.sns_topic:
                 return _Where((c.notify.sns_topic,))
             return _Where((self.arn("sns", self.dr, "*"),)) if self.all else None
         raise KeyError(f"unknown IAM scope {scope!r} (dr/permissions.py SCOPES)")
+
+    def _stack_refs(self, scope: str) -> _Where | None:
+        """Secrets and SSM parameters the stack's parameters name, in both regions (a failover
+        reads them in the DR region, a failback in the primary); their KMS keys only through
+        those services."""
+        from dr.config import Secret
+
+        stack = self.c.stack
+        refs = [v for _, v in (*stack.parameters, *stack.dr_parameters)] if stack is not None else []
+        refs = [r for r in refs if isinstance(r, Secret)]
+        regions = (self.primary, self.dr)
+        if scope == "stack_secrets":
+            names = [r.secretsmanager.split(":secret:", 1)[-1] for r in refs if r.secretsmanager]
+            arns = [self.arn("secretsmanager", region, f"secret:{name}-*") for region in regions for name in names]
+            if not arns and self.all:
+                arns = [self.arn("secretsmanager", region, "secret:*") for region in regions]
+            return _Where(tuple(sorted(set(arns)))) if arns else None
+        if scope == "stack_ssm_parameters":
+            names = [r.ssm.split(":parameter/", 1)[-1].lstrip("/").split(":", 1)[0] for r in refs if r.ssm]
+            arns = [self.arn("ssm", region, f"parameter/{name}") for region in regions for name in names]
+            if not arns and self.all:
+                arns = [self.arn("ssm", region, "parameter/*") for region in regions]
+            return _Where(tuple(sorted(set(arns)))) if arns else None
+        services = sorted({f"{svc}.{region}.amazonaws.com" for region in regions for r in refs
+                           for svc in (("secretsmanager",) if r.secretsmanager else ("ssm",) if r.ssm else ())})
+        if not services and self.all:
+            services = sorted(f"{svc}.{region}.amazonaws.com" for region in regions for svc in ("secretsmanager", "ssm"))
+        if not services:
+            return None
+        return _Where(tuple(self.arn("kms", region, "key/*") for region in regions),
+                      {"StringEquals": {"kms:ViaService": services}})
 
     def _any_bucket(self, objects: bool = False) -> _Where | None:
         if not self.all:

@@ -1,4 +1,11 @@
-"""`dr validate --readiness`: can the DR region take over right now? Each check says why not."""
+"""`dr validate --readiness`: can the DR region take over right now? Each check says why not.
+
+The checks of what a failover needs *last* live here once and run first, both in `dr validate
+--readiness` and in the runbooks' `readiness` step: the stack template and its parameters in the
+target region (secrets given by reference are read there, never shown), whether the relaunched
+stack would run on the restored data, and the DNS record (readable, writable with the configured
+credentials, and a routing policy the runbook's flip can change).
+"""
 
 from __future__ import annotations
 
@@ -72,6 +79,9 @@ def check_readiness(ctx: Context) -> list[Check]:
                                 f"{len(rep.region_losses)} region losses"))
         except DrError as exc:
             checks.append(Check(f"mongo:{m.name}", False, str(exc)))
+    if config.stack is not None:
+        checks += template_checks(ctx.aws, config, config.regions.dr)
+    checks += dns_checks(ctx.aws, config, _shipped_flip_modes())
     for r in config.rds:
         kind = rds_api.KINDS[r.kind]
         try:
@@ -100,6 +110,20 @@ def check_readiness(ctx: Context) -> list[Check]:
     return checks
 
 
+def _shipped_flip_modes() -> tuple[str, ...]:
+    """The flip modes of the shipped failover runbook (what `dr restore --to-region` runs)."""
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).resolve().parent / "runbooks" / "failover.yaml"
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return ("simple",)
+    return flip_modes((s.get("type"), s.get("with")) for s in doc.get("steps") or [] if isinstance(s, dict))
+
+
 def _fresh(name: str, when: str | None, now, config, what: str) -> Check:
     """A check that the newest recovery point is younger than the RPO objective."""
     from dr.state.runs import parse_iso
@@ -110,3 +134,93 @@ def _fresh(name: str, when: str | None, now, config, what: str) -> Check:
     fresh = age <= config.objectives.rpo
     return Check(name, fresh, f"{what} {format_duration(age)} ago ({'within' if fresh else 'over'} "
                               f"the RPO objective {format_duration(config.objectives.rpo)})")
+
+
+# --- what a failover needs last, checked first -----------------------------------------------------
+
+
+def template_checks(session, config, region: str, restores: bool = True) -> list[Check]:
+    """The stack template in `region`: valid there, its region mappings, every parameter it needs
+    given (references readable in `region`), and, when the run `restores` a database, whether
+    the stack runs on it."""
+    from dr.errors import ConfigError
+    from dr.runbook.steps import cfn
+    from dr.secret_refs import resolve_parameters, secret_refs
+
+    stack = config.stack
+    try:
+        template = cfn.load_template(stack.template)
+    except ConfigError as exc:
+        return [Check("template", False, exc.message)]
+    checks = []
+    try:
+        client = session.client("cloudformation", region)
+        from dr.aws import aws_call
+
+        aws_call(client.validate_template, TemplateBody=template.body, action="validating template",
+                 resource=template.path.name, region=region)
+        checks.append(Check("template", True, f"{template.path.name} is valid in {region}"))
+    except DrError as exc:
+        checks.append(Check("template", False, exc.message))
+    gaps = template.region_mapping_gaps(region)
+    checks.append(Check(
+        "template:region-mappings", not gaps,
+        f"mapping {', '.join(gaps)} in {template.path.name} has no entry for {region}: the stack "
+        "cannot launch there (add the region's values, e.g. its AMI ids)" if gaps
+        else f"every region-keyed mapping in {template.path.name} covers {region}"))
+    values = dict(stack.parameters) if region == config.regions.primary else stack.parameters_for_dr()
+    keys = set(values) | ({stack.snapshot_parameter} if stack.snapshot_parameter and restores else set())
+    problems = cfn.parameter_problems(template, keys)
+    checks.append(Check("template:parameters", not problems, "; ".join(problems) or
+                        f"every parameter {template.path.name} needs has a value"))
+    for name, ref in sorted(secret_refs(values).items()):
+        try:
+            resolve_parameters({name: ref}, session, region)
+            checks.append(Check(f"template:parameter:{name}", True, f"{ref} is readable in {region}"))
+        except DrError as exc:
+            checks.append(Check(f"template:parameter:{name}", False, exc.message))
+    if restores and config.rds:
+        problem = cfn.restored_data_problem(template, stack.snapshot_parameter)
+        checks.append(Check("template:restored-data", problem is None, problem or (
+            f"{template.path.name} is given the restored database"
+            + (f" through {stack.snapshot_parameter}" if stack.snapshot_parameter else
+               " (it has no database of its own)"))))
+    return checks
+
+
+def flip_modes(steps) -> tuple[str, ...]:
+    """The routing modes the runbook's dns.flip steps use: `steps` is (type, with) pairs; a mode
+    given by reference counts as simple (the default)."""
+    modes = []
+    for step_type, params in steps:
+        if step_type == "dns.flip":
+            mode = (params or {}).get("mode") or "simple"
+            modes.append(mode if isinstance(mode, str) and "${" not in mode else "simple")
+    return tuple(dict.fromkeys(modes))
+
+
+def dns_checks(session, config, modes: tuple[str, ...] = ("simple",), wait=None) -> list[Check]:
+    """The production record, through the configured provider and credentials: readable, writable
+    (RFC 2136: a signed update of `_dr-readiness.<zone>`), and of a routing policy each of `modes`
+    can flip. Read-only for the record itself: a drill checks it too, and never changes it."""
+    from dr.dns import make_provider
+    from dr.dns.base import absolute
+
+    if config.dns is None:
+        return []
+    try:
+        provider = make_provider(config.dns, session=session, wait=wait)
+    except DrError as exc:
+        return [Check("dns", False, exc.message)]
+    record = absolute(config.dns.record)
+    checks: dict[str, Check] = {}
+    for mode in modes or ("simple",):
+        try:
+            probes = provider.readiness(record, mode)
+        except DrError as exc:
+            probes = []
+            checks.setdefault("dns", Check("dns", False, exc.message))
+        for probe in probes:
+            name = f"dns:{probe.name.removeprefix('dns-')}" + (f":{mode}" if probe.name == "dns-routing" else "")
+            checks.setdefault(name, Check(name, probe.ok, probe.detail))
+    return list(checks.values())

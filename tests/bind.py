@@ -8,8 +8,10 @@
 The server runs as `named -c CONF -u root -f -p PORT` (`-u root` only when running as root),
 listening on 127.0.0.1:5353 (or a free port when 5353 is taken, e.g. by an mDNS daemon;
 $DR_BIND_PORT forces one). The zone `example.test.` takes updates signed with the key
-`dr-test-key` (update-policy { grant dr-test-key zonesub ANY; }). The fixture skips, with the
-apt-get line to fix it, when BIND or dig is not installed.
+`dr-test-key` (update-policy { grant dr-test-key zonesub ANY; }). A second key, `dr-read-key`
+($DR_TEST_TSIG_READ), is known to the server (it may sign queries) but the update-policy does not
+grant it: its updates are REFUSED. The fixture skips, with the apt-get line to fix it, when BIND
+or dig is not installed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pytest
 INSTALL_HINT = "BIND 9 not installed: apt-get install -y bind9 dnsutils"
 ZONE = "example.test."
 KEY_NAME = "dr-test-key"
+READ_KEY_NAME = "dr-read-key"  # known to the server, not granted by the zone's update-policy
 PRODUCTION = "www.example.test."
 _SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 
@@ -84,6 +87,8 @@ class BindServer:
         self.zone = ZONE
         self.key_name = KEY_NAME
         self.secret = base64.b64encode(os.urandom(32)).decode()
+        self.read_key_name = READ_KEY_NAME
+        self.read_secret = base64.b64encode(os.urandom(32)).decode()
         self.conf = self.base / "named.conf"
         self.log = self.base / "named.log"
         self.proc: subprocess.Popen | None = None
@@ -107,6 +112,7 @@ options {{
 }};
 controls {{ }};
 key "{self.key_name}" {{ algorithm hmac-sha256; secret "{self.secret}"; }};
+key "{self.read_key_name}" {{ algorithm hmac-sha256; secret "{self.read_secret}"; }};
 zone "example.test" {{
     type primary;
     file "{b}/example.test.zone";
@@ -201,12 +207,14 @@ dns:
 
 @pytest.fixture
 def bind(tmp_path_factory, monkeypatch):
-    """A fresh BIND 9 per test (about 0.3 s to start); $DR_TEST_TSIG holds its key's secret."""
+    """A fresh BIND 9 per test (about 0.3 s to start); $DR_TEST_TSIG holds its key's secret,
+    $DR_TEST_TSIG_READ the secret of dr-read-key (which the update-policy does not grant)."""
     if _which("named") is None:
         pytest.skip(INSTALL_HINT)
     server = BindServer(tmp_path_factory.mktemp("bind"))
     server.start()
     monkeypatch.setenv("DR_TEST_TSIG", server.secret)
+    monkeypatch.setenv("DR_TEST_TSIG_READ", server.read_secret)
     try:
         yield server
     finally:

@@ -6,6 +6,11 @@
 * tests/unit/test_state_contract.py          LocalStore (pure filesystem, always runs)
 * tests/integration/test_state_contract_s3.py S3Store on the moto server (marked integration)
 
+The concurrency cases take `race_backend` (by default the same Backend). The S3 runner points it
+at `dr.sandbox.server.EmbeddedAws`: plain moto checks a conditional PUT's precondition and then
+stores the object without a lock, so two concurrent CAS writes can both win there, which AWS
+never allows; the sandbox's fidelity patches are where moto is made to behave like AWS.
+
 Why a helper module rather than one parametrized fixture: `make unit` runs tests/unit without
 a marker filter, and unit tests must not need the moto server; a subclass per backend keeps the
 S3 half in tests/integration while a new case added here runs against both automatically.
@@ -33,6 +38,9 @@ class Backend:
     store: StateStore
     unreachable: StateStore  # same backend, pointing where any I/O would fail or find nothing
     io_threads: int = 8
+    # Does rewriting identical bytes give a new version? LocalStore: yes. S3: the ETag is the MD5
+    # of the body (unless SSE-KMS on AWS; always on moto), so no (see dr.state.base).
+    identical_rewrite_changes_version: bool = True
 
 
 DOC = {"name": "app-db", "n": 3, "ratio": 0.5, "ok": True, "none": None,
@@ -43,6 +51,30 @@ BAD_KEYS = ["", "/runs/x.json", "runs/", "runs//x.json", "../x.json", "runs/../x
             "a" * 256, ".tmp-abc", "runs/.tmp-1"]
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+THREADS, ROUNDS = 16, 50
+
+
+def increment_with_cas(store: StateStore, key: str, rounds: int) -> list[int]:
+    """`rounds` read-increment-CAS attempts on the counter {"n": …} at `key` (no retries); returns
+    the values this caller's successful CAS calls wrote."""
+    wrote = []
+    for _ in range(rounds):
+        doc, version = store.get_json_versioned(key)
+        if store.put_json_if(key, {"n": doc["n"] + 1}, version) is not None:
+            wrote.append(doc["n"] + 1)
+    return wrote
+
+
+def assert_no_lost_update(store: StateStore, key: str, written: list[int], rounds: int) -> None:
+    """Every successful CAS wrote a different value, 1..len(written), and the counter holds the
+    last: no two CAS calls won with the same expected version, none was overwritten.
+
+    Progress: a CAS loses only if another caller's CAS won between its read and its write, and a
+    win can make at most one pending attempt of each other caller lose, so at least
+    attempts / callers = `rounds` calls must have won (callers making `rounds` attempts each)."""
+    assert sorted(written) == list(range(1, len(written) + 1))
+    assert store.get_json(key) == {"n": len(written)}
+    assert len(written) >= rounds
 
 
 def _record(kind: str, at: datetime, **kw) -> RunRecord:
@@ -134,6 +166,104 @@ class StateStoreContract:
         assert results.count(True) == 1
         assert backend.store.get_json("locks/race.json") == {"owner": results.index(True)}
 
+    # -- compare-and-swap ----------------------------------------------------------------------
+
+    @pytest.fixture
+    def race_backend(self, backend) -> Backend:
+        """The backend for the concurrency cases (see the module docstring)."""
+        return backend
+
+    def test_versioned_get_of_a_missing_key_is_none(self, backend):
+        assert backend.store.get_json_versioned("locks/none.json") is None
+        backend.store.put_json("runs/x.json", {})
+        assert backend.store.get_json_versioned("runs") is None  # a "folder" is not a document
+
+    def test_versioned_get_returns_the_document_and_its_version(self, backend):
+        backend.store.put_json("locks/a.json", DOC)
+        doc, version = backend.store.get_json_versioned("locks/a.json")
+        assert doc == DOC
+        assert isinstance(version, str) and version
+        assert backend.store.get_json_versioned("locks/a.json") == (DOC, version)  # reads change nothing
+
+    def test_version_changes_on_every_put(self, backend):
+        store, key = backend.store, "locks/a.json"
+        versions = []
+        for i in range(3):
+            store.put_json(key, {"n": i})
+            versions.append(store.get_json_versioned(key)[1])
+        versions.append(store.put_json_if(key, {"n": 3}, versions[-1]))
+        assert store.get_json_versioned(key) == ({"n": 3}, versions[-1])
+        assert len(set(versions)) == 4
+
+        store.put_json(key, {"n": 3})  # the same bytes again
+        rewritten = store.get_json_versioned(key)[1]
+        again = store.put_json_if(key, {"n": 3}, rewritten)
+        assert again and store.get_json_versioned(key) == ({"n": 3}, again)
+        if backend.identical_rewrite_changes_version:
+            assert len({versions[-1], rewritten, again}) == 3
+
+    def test_cas_with_the_current_version_wins(self, backend):
+        store, key = backend.store, "locks/lease.json"
+        v1 = store.put_json_if(key, {"owner": "a"}, None)
+        assert v1 and store.get_json_versioned(key) == ({"owner": "a"}, v1)
+        v2 = store.put_json_if(key, {"owner": "b", "renewed": 1}, v1)
+        assert v2 and v2 != v1
+        assert store.get_json_versioned(key) == ({"owner": "b", "renewed": 1}, v2)
+
+    def test_cas_with_a_stale_version_loses_and_writes_nothing(self, backend):
+        store, key = backend.store, "locks/lease.json"
+        v1 = store.put_json_if(key, {"owner": "a"}, None)
+        v2 = store.put_json_if(key, {"owner": "b"}, v1)
+        assert store.put_json_if(key, {"owner": "c"}, v1) is None
+        assert store.get_json_versioned(key) == ({"owner": "b"}, v2)
+        store.put_json(key, {"owner": "d"})  # an unconditional write makes every older version stale
+        assert store.put_json_if(key, {"owner": "e"}, v2) is None
+        assert store.get_json(key) == {"owner": "d"}
+        assert store.list_keys("") == [key]
+
+    def test_cas_with_none_creates_only_if_absent(self, backend):
+        store, key = backend.store, "locks/lease.json"
+        assert store.put_json_if(key, {"owner": "a"}, None)
+        assert store.put_json_if(key, {"owner": "b"}, None) is None
+        assert store.create_json(key, {"owner": "c"}) is False
+        assert store.get_json(key) == {"owner": "a"}
+        store.delete(key)
+        assert store.put_json_if(key, {"owner": "d"}, None)
+        assert store.get_json(key) == {"owner": "d"}
+        assert store.create_json("locks/other.json", {})  # create_json is the same condition
+        assert store.put_json_if("locks/other.json", {"owner": "e"}, None) is None
+
+    def test_cas_on_a_missing_key_with_a_version_loses(self, backend):
+        store, key = backend.store, "locks/lease.json"
+        version = store.put_json_if(key, {"owner": "a"}, None)
+        store.delete(key)
+        assert store.put_json_if(key, {"owner": "b"}, version) is None
+        assert store.get_json(key) is None
+        assert store.put_json_if("locks/never.json", {"owner": "b"}, version) is None
+        assert store.list_keys("") == []
+
+    def test_concurrent_cas_has_exactly_one_winner(self, race_backend):
+        store, key = race_backend.store, "locks/lease.json"
+        version = store.put_json_if(key, {"owner": None}, None)
+        barrier = threading.Barrier(8)
+
+        def attempt(i: int) -> str | None:
+            barrier.wait()
+            return store.put_json_if(key, {"owner": i}, version)
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(attempt, range(8)))
+        winners = [i for i, result in enumerate(results) if result is not None]
+        assert len(winners) == 1
+        assert store.get_json_versioned(key) == ({"owner": winners[0]}, results[winners[0]])
+
+    def test_concurrent_read_increment_cas_loses_no_update(self, race_backend):
+        store, key = race_backend.store, "counter.json"
+        store.put_json(key, {"n": 0})
+        with ThreadPoolExecutor(THREADS) as pool:
+            per_thread = list(pool.map(lambda _: increment_with_cas(store, key, ROUNDS), range(THREADS)))
+        assert_no_lost_update(store, key, [n for wrote in per_thread for n in wrote], ROUNDS)
+
     # -- listing and deleting ------------------------------------------------------------------
 
     def test_list_keys_sorted_and_prefix_filtered(self, backend):
@@ -179,6 +309,16 @@ class StateStoreContract:
             store.create_json(key, {})
         with pytest.raises(ValueError):
             store.delete(key)
+        with pytest.raises(ValueError):
+            store.get_json_versioned(key)
+        for version in (None, "v1"):
+            with pytest.raises(ValueError):
+                store.put_json_if(key, {}, version)
+
+    @pytest.mark.parametrize("version", ["", 0, b"v1"])
+    def test_invalid_versions_are_rejected_before_io(self, backend, version):
+        with pytest.raises(ValueError):  # an empty If-Match would be no condition at all
+            backend.unreachable.put_json_if("locks/a.json", {}, version)
 
     @pytest.mark.parametrize("prefix", ["/runs", "../", "runs//", "a b/"])
     def test_invalid_list_prefixes_are_rejected_before_io(self, backend, prefix):

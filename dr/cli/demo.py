@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
                   "RTO and RPO, tear it all down.")
         _say(app, "   (The sandbox runs no web servers and models no time: the health check "
                   "probes the simulator itself, and the RTO below is the engine's own time.)")
-        drill_out = drill_cmd.drill(argparse.Namespace(runbook=None, keep=False, resume=None),
+        drill_out = drill_cmd.drill(argparse.Namespace(runbook=None, keep=False, resume=None, take_over=False),
                                     demo_app)
         summary["drill"] = drill_out.data
         _say(app, _indent(drill_out.text))

@@ -19,7 +19,10 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runbook", metavar="PATH", help="another drill runbook")
     p.add_argument("--keep", action="store_true", help="leave what the drill made (billing!)")
-    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted drill")
+    p.add_argument("--resume", metavar="RUN_ID", help="continue a drill that did not finish")
+    p.add_argument("--take-over", action="store_true",
+                   help="with --resume: take the run's lease now, before it expires (if the other "
+                        "session is alive after all, it stops at its next renewal)")
     p.set_defaults(handler=drill)
 
 
@@ -30,31 +33,44 @@ def register_restore(p: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--accept-data-loss", action="store_true",
                    help="go ahead even though the newest copy is older than the RPO objective")
-    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted failover")
+    p.add_argument("--resume", metavar="RUN_ID", help="continue a failover that did not finish, from "
+                                                     "any machine")
+    p.add_argument("--take-over", action="store_true",
+                   help="with --resume: take the run's lease now, before it expires (if the other "
+                        "session is alive after all, it stops at its next renewal)")
     p.add_argument("--failback", action="store_true",
                    help="run runbooks/failback.yaml (move back to the primary region)")
+    p.add_argument("--from-run", metavar="RUN_ID",
+                   help="with --failback: the failover run whose saved DNS values to put back "
+                        "(default: the newest completed failover)")
 
 
 def drill(args: argparse.Namespace, app: App) -> Outcome:
     from dr import failover
 
+    _needs_resume(args)
     ctx = app.context()
     _, result, measured = failover.run(ctx, name="drill", runbook=args.runbook, drill=True,
-                                       keep=args.keep, resume=args.resume)
-    return _outcome(result, measured, drill=True)
+                                       keep=args.keep, resume=args.resume, take_over=args.take_over)
+    return _outcome(result, measured, drill=True, again=_again(app, "drill", result))
 
 
 def restore_region(args: argparse.Namespace, app: App) -> Outcome:
     from dr import failover
     from dr.cli.runbook import plan_data, plan_text
 
+    _needs_resume(args)
     ctx = app.context()
     name = "failback" if args.failback else "failover"
     region = args.to_region
     if not args.failback and region != ctx.config.regions.dr:
         raise UsageError(f"--to-region {region}: dr.yaml's DR region is {ctx.config.regions.dr}",
                          hint="fail over to the DR region, or change regions.dr")
+    if args.from_run and not args.failback:
+        raise UsageError("--from-run is for --failback")
     params = {"accept_data_loss": True} if args.accept_data_loss else {}
+    if args.failback and not args.resume:
+        params = {"failover_run": failover.failover_to_undo(ctx, args.from_run)}
     book, result, _ = failover.run(ctx, name=name, runbook=args.runbook, drill=False,
                                    params=params, region=region, dry_run=True,
                                    resume=args.resume)
@@ -70,27 +86,62 @@ def restore_region(args: argparse.Namespace, app: App) -> Outcome:
         if answer.strip() != region:
             raise UsageError("not confirmed; nothing was done")
     _, result, measured = failover.run(ctx, name=name, runbook=args.runbook, drill=False,
-                                       params=params, region=region, resume=args.resume)
-    return _outcome(result, measured, drill=False)
+                                       params=params, region=region, resume=args.resume,
+                                       take_over=args.take_over)
+    verb = f"restore{' --failback' if args.failback else ''}"
+    return _outcome(result, measured, drill=False, again=_again(app, verb, result))
 
 
-def _outcome(result, measured, drill: bool) -> Outcome:
+def _needs_resume(args: argparse.Namespace) -> None:
+    if args.take_over and not args.resume:
+        raise UsageError("--take-over goes with --resume RUN_ID (it takes over that run's lease)")
+
+
+def _again(app: App, verb: str, result) -> str | None:
+    """The exact command that continues this run, or None when there is nothing to continue."""
+    if result.status == "completed" or result.dry_run:
+        return None
+    options = "" if app.config_path == "dr.yaml" else f" --config {app.config_path}"
+    if app.endpoint_url:
+        options += f" --endpoint-url {app.endpoint_url}"
+    if verb == "drill":
+        return f"dr{options} drill --resume {result.run_id}"
+    return f"dr{options} {verb} --resume {result.run_id} --to-region {result.region} --yes"
+
+
+def _seconds(value: float | None, missing: str) -> str:
+    return f"{value:.1f}s" if value is not None else missing
+
+
+def _outcome(result, measured, drill: bool, again: str | None = None) -> Outcome:
     from dr import failover
 
-    lines = [f"Run {result.run_id}: {result.status}"]
+    lines = [f"Run {result.run_id}: {result.status}" + (f" ({result.error})" if result.error else "")]
     for step in result.steps.values():
         took = f"{step.seconds:.1f}s" if step.seconds is not None else "-"
         lines.append(f"  {step.id:<14} {step.type:<18} {step.status:<11} {took:>8}"
                      + (f"  {step.error}" if step.error else ""))
+        if step.hint and step.status != "completed":
+            lines.append(f"  {'':<14} fix: {step.hint}")
+    if result.preempted:
+        p = result.preempted
+        lines.append(f"Preempted drill {p.get('run_id')} (its lease was {p.get('state')}): it stops and tears "
+                     "itself down" + ("" if p.get("state") == "live" else
+                                      f"; it was not running: tear it down later with `dr drill --resume "
+                                      f"{p.get('run_id')}`"))
+    if result.preempted_by:
+        lines.append(f"This drill was {result.preempted_by}; it tore down what it made.")
     if measured is not None:
         m = measured
-        rto = f"{m.rto_seconds:.1f}s" if m.rto_seconds is not None else "<not reached>"
         rpo = f"{m.rpo_seconds:.0f}s" if m.rpo_seconds is not None else "<unknown>"
-        lines.append(f"RTO {rto} (objective {m.rto_objective_seconds:.0f}s), "
-                     f"RPO {rpo} (objective {m.rpo_objective_seconds:.0f}s): "
+        lines.append(f"RTO: healthy in {result.region or 'the target region'} "
+                     f"{_seconds(m.rto_seconds, '<not reached>')}, traffic moved "
+                     f"{_seconds(m.rto_traffic_seconds, '<not reached>')} (objective "
+                     f"{m.rto_objective_seconds:.0f}s); RPO {rpo} (objective {m.rpo_objective_seconds:.0f}s): "
                      + ("met" if m.met else "MISSED"))
-    if result.status == "interrupted":
-        lines.append(f"Resume with --resume {result.run_id}.")
-    data = {"run": result.to_dict(), "measured": measured.to_dict() if measured else None}
+    if again:
+        lines.append(f"To go on from where it stopped (from any machine): {again}")
+    data = {"run": result.to_dict(), "measured": measured.to_dict() if measured else None,
+            "resume_command": again}
     return Outcome(data=data, text="\n".join(lines),
                    exit_code=failover.exit_code(result, measured, drill))

@@ -1,4 +1,4 @@
-"""`dr validate`: check dr.yaml (and, with --readiness, that the DR region can take a copy)."""
+"""`dr validate`: check dr.yaml (and, with --readiness, that the DR region can take over)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ def register(sub) -> None:
                                    "if not.\n\nExample:\n  dr --config prod.yaml validate",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--readiness", action="store_true",
-                   help="also check the DR region: the DR key, the state store, the sources")
+                   help="also check the DR region can take over: the DR key, the state store, fresh "
+                        "copies, the stack template and its parameters (secrets read there), and DNS "
+                        "(readable, writable with the configured key, a routing policy the flip can change)")
     p.set_defaults(handler=run)
 
 

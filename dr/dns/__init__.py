@@ -2,6 +2,8 @@
 
     provider = make_provider(config.dns, session=ctx.session, wait=ctx.wait)
     before = provider.current("www.example.com.")
+    for probe in provider.readiness("www.example.com.", mode="simple"):  # before any failover
+        print(probe.name, "ok" if probe.ok else "NOT OK", probe.detail)
 
 `route53` (AWS Route 53: simple, failover and weighted records) and `rfc2136` (any DNS server or
 GSLB taking TSIG-signed dynamic updates: BIND, Knot, PowerDNS, Infoblox, ...). The contract is in
@@ -13,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from dr.dns.base import DnsProvider, FlipPlan, RecordSet, RecordState, Target, flip_state, parse_target, plan_changes
+from dr.dns.base import (DnsProvider, FlipPlan, Probe, RecordSet, RecordState, Target, flip_state, parse_target,
+                         plan_changes, routing_problem)
 from dr.dns.rfc2136 import Rfc2136Provider
 from dr.dns.route53 import Route53Provider
 from dr.errors import ConfigError
@@ -22,8 +25,8 @@ if TYPE_CHECKING:
     from dr.aws import AwsSession
     from dr.config import DnsSettings
 
-__all__ = ["PROVIDERS", "DnsProvider", "FlipPlan", "RecordSet", "RecordState", "Target", "flip_state",
-           "make_provider", "parse_target", "plan_changes", "register"]
+__all__ = ["PROVIDERS", "DnsProvider", "FlipPlan", "Probe", "RecordSet", "RecordState", "Target", "flip_state",
+           "make_provider", "parse_target", "plan_changes", "register", "routing_problem"]
 
 PROVIDERS: dict[str, type[DnsProvider]] = {}
 

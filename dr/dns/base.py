@@ -12,6 +12,11 @@ A provider sees one record name at a time and only the address-like types dr man
 * `wait_in_sync(timeout)`: return once the last change is served (Route 53: the change is
   INSYNC; RFC 2136: the server answers with the applied values).
 
+* `readiness(record, mode) -> list[Probe]`: read-mostly checks, run long before a failover
+  reaches its dns.flip step, that the flip will work: `dns-read` (the provider answers with
+  dr's credentials), `dns-record` (what the record holds now), `dns-routing` (a flip in `mode`
+  can change it: `routing_problem`) and, where a harmless write exists, `dns-write`.
+
 `RecordState.to_json()` / `from_json()` round-trip exactly, so a state saved before a flip is
 what failback and undo put back. Everything in this module is pure: no I/O.
 """
@@ -220,6 +225,27 @@ class FlipPlan:
     secondary: Target | None = None
 
 
+def _routing_conflict(current: RecordState, mode: str) -> tuple[ConfigError, RecordSet | None] | None:
+    """Why a flip in `mode` cannot change `current`'s routing, whatever the target (pure): the
+    error flip_state raises, and the record set in the way (None for an unknown mode)."""
+    name = current.name
+    routed = [s for s in current.sets if s.set_identifier]
+    if mode == "simple":
+        if routed:
+            return (ConfigError(f"{name} has {routed[0].routing} record sets "
+                                f"({current.describe()}); a simple flip would delete them",
+                                hint=f"use mode: {routed[0].routing} on this record"), routed[0])
+        return None
+    if mode not in ("failover", "weighted"):
+        return ConfigError(f"unknown dns.flip mode {mode!r}", hint=f"use one of {', '.join(MODES)}"), None
+    other_kind = [s for s in routed if s.routing != mode]
+    if other_kind:
+        return (ConfigError(f"{name} has {other_kind[0].routing} record sets ({current.describe()}); "
+                            f"mode {mode} cannot change them", hint=f"use mode: {other_kind[0].routing}"),
+                other_kind[0])
+    return None
+
+
 def flip_state(current: RecordState, plan: FlipPlan) -> RecordState:
     """The record as it should be after the flip (pure). Raises ConfigError when the existing
     record cannot be moved in that mode without losing something (say which mode to use)."""
@@ -227,18 +253,11 @@ def flip_state(current: RecordState, plan: FlipPlan) -> RecordState:
     routed = [s for s in current.sets if s.set_identifier]
     plain = [s for s in current.sets if not s.set_identifier]
     mine = RecordSet(name=name, type=t.type, ttl=plan.ttl, values=(t.value,))
+    conflict = _routing_conflict(current, plan.mode)
+    if conflict is not None:
+        raise conflict[0]
     if plan.mode == "simple":
-        if routed:
-            raise ConfigError(f"{name} has {routed[0].routing} record sets "
-                              f"({current.describe()}); a simple flip would delete them",
-                              hint=f"use mode: {routed[0].routing} on this record")
         return RecordState(name, (mine,))
-    if plan.mode not in ("failover", "weighted"):
-        raise ConfigError(f"unknown dns.flip mode {plan.mode!r}", hint=f"use one of {', '.join(MODES)}")
-    other_kind = [s for s in routed if s.routing != plan.mode]
-    if other_kind:
-        raise ConfigError(f"{name} has {other_kind[0].routing} record sets ({current.describe()}); "
-                          f"mode {plan.mode} cannot change them", hint=f"use mode: {other_kind[0].routing}")
     if plan.mode == "weighted":
         return _weighted(current, plan, mine, routed, plain)
     return _failover(current, plan, mine, routed, plain)
@@ -283,6 +302,42 @@ def _failover(current, plan, mine, routed, plain) -> RecordState:
     return RecordState(current.name, (mine,) if standby is None else (mine, standby))
 
 
+# placeholder targets, one of each kind a flip can point at (documentation addresses, RFC 5737/3849/2606)
+_PLACEHOLDERS = (Target("192.0.2.1", "A", "192.0.2.1"), Target("2001:db8::1", "AAAA", "2001:db8::1"),
+                 Target("placeholder.invalid", "CNAME", "placeholder.invalid."))
+
+
+def routing_problem(current: RecordState, mode: str) -> str | None:
+    """Why a dns.flip in `mode` (simple | failover | weighted) could not be applied to `current`
+    without losing record sets, with the fix; None when it can (pure).
+
+    Uses flip_state's own rules: the record's routing kind must suit the mode (a simple flip
+    would delete failover/weighted sets; a weighted flip cannot change failover sets, ...), and
+    some target (an IPv4 or IPv6 address, or a host name) must be able to share the routing
+    policy with the sets that stay. The runbook's target is not known before the stack runs, so
+    a record is fine when a target of at least one kind would be."""
+    conflict = _routing_conflict(current, mode)
+    if conflict is not None:
+        error, in_the_way = conflict
+        if in_the_way is not None and in_the_way.routing.startswith("other:"):
+            fields = in_the_way.routing.split(":", 1)[1]
+            return with_fix(f"{error.message}: dr's dns.flip changes only simple, failover and weighted "
+                            f"records, and these sets use {fields} routing",
+                            "change the record to failover or weighted routing in Route 53 (then use that "
+                            "mode in the dns.flip step), or flip it by hand")
+        return with_fix(error.message, error.hint)
+    errors = []
+    for target in _PLACEHOLDERS:
+        try:
+            flip_state(current, FlipPlan(target, mode=mode))
+            return None
+        except ConfigError as exc:
+            errors.append((target, exc))
+    kinds = {s.type for s in current.sets}
+    _, error = next(((t, e) for t, e in errors if t.type in kinds), errors[0])
+    return with_fix(f"{error.message} (and a flip to a target of any other kind fails as well)", error.hint)
+
+
 def plan_changes(current: RecordState, desired: RecordState) -> list[tuple[str, RecordSet]]:
     """The Route 53-style change list turning `current` into `desired`: DELETEs first (each the
     exact current set, as Route 53 requires), then UPSERTs. Empty when nothing needs to change.
@@ -293,6 +348,46 @@ def plan_changes(current: RecordState, desired: RecordState) -> list[tuple[str, 
     deletes = [s for k, s in have.items() if k not in want or want[k].routing != s.routing]
     upserts = [s for k, s in want.items() if k not in have or not have[k].same_as(s)]
     return [("DELETE", s) for s in deletes] + [("UPSERT", s) for s in upserts]
+
+
+# --- readiness probes -----------------------------------------------------------------------------
+
+PROBE_NAMES = ("dns-read", "dns-record", "dns-routing", "dns-write")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One readiness finding about DNS: `dns-read`, `dns-record`, `dns-routing` or `dns-write`.
+
+    `detail` says what was found; when not ok, also what is wrong and how to fix it (the text
+    after `fix:`), for a person who reads it in the middle of the night."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+def not_run(name: str, why: str) -> Probe:
+    """A probe that was skipped because an earlier one failed (not ok: nothing was proven)."""
+    return Probe(name, False, f"not run: {why}")
+
+
+def with_fix(message: str, hint: str | None) -> str:
+    """A probe detail in the same shape as a DrError: the finding, then `fix:` and the hint."""
+    return str(ConfigError(message, hint=hint))
+
+
+def outside_zone(record: str, zone: str) -> str | None:
+    """Why `record` cannot be changed through `zone` (it is not at or under it), or None."""
+    record, zone = absolute(record), absolute(zone)
+    if record == zone or record.endswith("." + zone) or zone == ".":
+        return None
+    return with_fix(f"{record} is not inside the zone {zone} (dns.zone)",
+                    "set dns.record (or the dns.flip step's `record:`) to a name in dns.zone, or dns.zone to "
+                    "the zone that holds the record")
 
 
 # --- the provider contract ------------------------------------------------------------------------
@@ -324,5 +419,52 @@ class DnsProvider(ABC):
     def wait_in_sync(self, timeout: float = 600.0) -> None:
         """Return once the last `apply` is served; raise OperationFailed on timeout."""
 
+    @abstractmethod
+    def readiness(self, record: str, mode: str = "simple") -> list[Probe]:
+        """Check, without changing the record, that a dns.flip of `record` in `mode` would work
+        now: the PROBE_NAMES probes this provider can run, in that order. Never raises for what
+        it finds (a wrong key, a missing zone, an unreachable server): each becomes a Probe
+        that is not ok and says how to fix it."""
+
     def describe(self) -> str:
         return f"{self.name} zone {self.settings.zone}"
+
+    # -- helpers for readiness (no I/O) ----------------------------------------------------------
+
+    def record_probe(self, current: RecordState, mode: str) -> Probe:
+        """dns-record: what the record holds now. A missing record is fine for a simple flip
+        (it creates the record), not for failover or weighted (they need what they move from)."""
+        where = f"{self.name} zone {absolute(self.settings.zone)}"
+        if current.exists:
+            return Probe("dns-record", True, f"{current.name} in {where} holds {current.describe()}")
+        missing = f"{current.name} has no A, AAAA or CNAME record in {where}"
+        if mode == "simple":
+            return Probe("dns-record", True, f"{missing}; a simple flip will create it "
+                                             "(if the record should exist, check the spelling of dns.record)")
+        return Probe("dns-record", False, with_fix(
+            f"{missing}; a {mode} flip needs the record it moves traffic from (the sets the primary "
+            "region serves now)",
+            f"create {current.name} with {mode} routing pointing at the primary region, check the spelling "
+            "of dns.record, or use mode: simple in the dns.flip step"))
+
+    def routing_probe(self, current: RecordState | None, mode: str) -> Probe:
+        """dns-routing: a flip in `mode` can change `current` (None: the record could not be read)."""
+        if mode not in MODES:
+            return Probe("dns-routing", False, with_fix(f"unknown dns.flip mode {mode!r}",
+                                                        f"use one of {', '.join(MODES)}"))
+        if mode not in self.modes:
+            return Probe("dns-routing", False, with_fix(
+                f"mode {mode} is not available with dns.provider {self.name}: it has only "
+                f"{' and '.join(self.modes)} records",
+                f"use mode: {self.modes[0]} in the dns.flip step ({mode} records need provider route53)"))
+        if current is None:
+            return not_run("dns-routing", "the record could not be read (see dns-record), so dr cannot "
+                                          f"tell whether a {mode} flip can change it")
+        problem = routing_problem(current, mode)
+        if problem is not None:
+            return Probe("dns-routing", False, problem)
+        if not current.exists:
+            return Probe("dns-routing", True, f"a {mode} flip will create {current.name}")
+        kinds = sorted({s.routing for s in current.sets})
+        return Probe("dns-routing", True, f"{current.name} has {' and '.join(kinds)} routing, which a {mode} "
+                                          "flip can change")

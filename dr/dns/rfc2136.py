@@ -8,14 +8,27 @@ overwritten), then the deletions, then the replacements. After the server says N
 record is read back and compared with what was asked (a GSLB may accept and ignore).
 
 Only simple records exist here: RFC 2136 has no failover or weighted routing.
+
+`readiness` proves, long before a failover reaches its dns.flip step, what that step needs:
+the server answers dr's TSIG-signed queries for the zone (dns-read), what the record holds
+(dns-record), that the mode is simple (dns-routing), and that the key may update the zone
+(dns-write: a TXT record `_dr-readiness.<zone>` is added in one signed UPDATE and deleted in a
+second, then read back as gone; no other name is touched). Each run of it bumps the zone's SOA
+serial twice. An update-policy that grants the key only some names must also grant it
+`_dr-readiness.<zone>` TXT for dns-write to pass; the probe proves the key, the secret and
+the zone's policy for that name, not for each record.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 
-from dr.dns.base import MANAGED_TYPES, DnsProvider, RecordSet, RecordState, absolute, plan_changes
-from dr.errors import ConfigError, OperationFailed
+from dr.dns.base import (MANAGED_TYPES, DnsProvider, Probe, RecordSet, RecordState, absolute, not_run, outside_zone,
+                         plan_changes, with_fix)
+from dr.errors import ConfigError, DrError, OperationFailed
+
+PROBE_LABEL = "_dr-readiness"  # dns-write adds and deletes a TXT record `_dr-readiness.<zone>`
 
 _RCODE_HINTS = {
     "REFUSED": "the server refused the update: check that the zone's update-policy (or allow-update) "
@@ -39,6 +52,7 @@ def _dns():
         import dns.name  # noqa: F401
         import dns.query  # noqa: F401
         import dns.rcode  # noqa: F401
+        import dns.rdata  # noqa: F401
         import dns.rdataset  # noqa: F401
         import dns.rdatatype  # noqa: F401
         import dns.tsig  # noqa: F401
@@ -162,16 +176,20 @@ class Rfc2136Provider(DnsProvider):
                                   hint="the server (or GSLB) rewrote the update; dr put the previous values "
                                        "back; check the server's policy and log")
 
-    def _check_cname_alone(self, record: str) -> None:
-        """A CNAME cannot share its name with other data (RFC 1034 3.6.2); a server ignores such an
-        add after deleting the address records, which would leave the name with no address."""
+    def _other_types(self, record: str) -> list[str]:
+        """The types other than A, AAAA and CNAME (and DNSSEC's) that `record` holds."""
         dns = _dns()
         query = dns.message.make_query(dns.name.from_text(record), "ANY")
         query.flags &= ~dns.flags.RD
         query.use_tsig(self.key())
         reply = self._send(query, f"read {record} ANY")
-        others = sorted({dns.rdatatype.to_text(r.rdtype) for r in reply.answer
-                         if dns.rdatatype.to_text(r.rdtype) not in (*MANAGED_TYPES, "RRSIG", "NSEC", "NSEC3")})
+        return sorted({dns.rdatatype.to_text(r.rdtype) for r in reply.answer
+                       if dns.rdatatype.to_text(r.rdtype) not in (*MANAGED_TYPES, "RRSIG", "NSEC", "NSEC3")})
+
+    def _check_cname_alone(self, record: str) -> None:
+        """A CNAME cannot share its name with other data (RFC 1034 3.6.2); a server ignores such an
+        add after deleting the address records, which would leave the name with no address."""
+        others = self._other_types(record)
         if others:
             raise OperationFailed(f"{record} also holds {', '.join(others)} records, so it cannot become a CNAME "
                               "(a CNAME must be alone at its name); nothing was changed",
@@ -198,3 +216,199 @@ class Rfc2136Provider(DnsProvider):
                 raise OperationFailed(f"{self.where} still answers {now.describe()} for {self._last.name} "
                                       f"after {timeout:.0f}s, not {self._last.describe()}")
             self.wait(self.poll_interval)
+
+    # -- readiness -------------------------------------------------------------------------------
+
+    def readiness(self, record: str, mode: str = "simple") -> list[Probe]:
+        """dns-read, dns-record, dns-routing, dns-write (see the module docstring). When dns-read
+        fails the others are not run (reported not ok, saying so): nothing the server says can be
+        trusted until it answers dr's signed queries."""
+        dns = _dns()
+        zone = absolute(self.settings.zone)
+        read = self._probe_read(zone)
+        if not read.ok:
+            why = f"dns-read failed, so dr did not ask {self.where} anything more; fix dns-read first"
+            return [read, not_run("dns-record", why), not_run("dns-routing", why), not_run("dns-write", why)]
+        current: RecordState | None = None
+        problem = outside_zone(record, zone)
+        if problem is not None:
+            found = Probe("dns-record", False, problem)
+        else:
+            try:
+                current = self.current(record)
+                found = self.record_probe(current, mode)
+                found = self._note_other_types(found, current)
+            except DrError as exc:
+                found = Probe("dns-record", False, str(exc))
+            except dns.exception.DNSException as exc:  # an answer dnspython cannot use
+                found = Probe("dns-record", False, self._tsig_trouble(exc, f"read {absolute(record)}"))
+        return [read, found, self.routing_probe(current, mode), self._probe_write(zone)]
+
+    def _tsig_trouble(self, exc: Exception, what: str) -> str:
+        """A probe detail for a failed signed exchange with the server."""
+        dns = _dns()
+        tsig = self.settings.tsig
+        key = f"TSIG key {tsig.name!r} ({tsig.algorithm})"
+        if isinstance(exc, dns.tsig.PeerBadSignature):
+            return with_fix(f"{what}: {self.where} rejected the signature of {key}: the secret or the "
+                            f"algorithm in dr.yaml do not match the server's key {tsig.name!r} "
+                            f"({type(exc).__name__})", _RCODE_HINTS["NOTAUTH"])
+        if isinstance(exc, dns.tsig.PeerBadKey):
+            return with_fix(f"{what}: {self.where} has no {key}: the server knows no key of that name and "
+                            f"algorithm ({type(exc).__name__})", _RCODE_HINTS["NOTAUTH"])
+        if isinstance(exc, dns.tsig.PeerBadTime):
+            return with_fix(f"{what}: {self.where} rejected {key} because the clocks of dr's host and the "
+                            f"server differ by more than the signature's fudge ({type(exc).__name__})",
+                            "synchronise both clocks (NTP); " + _RCODE_HINTS["NOTAUTH"])
+        if isinstance(exc, (dns.tsig.PeerError, dns.message.UnknownTSIGKey, dns.tsig.BadSignature,
+                            dns.tsig.BadTime)):
+            return with_fix(f"{what}: the signed exchange with {self.where} failed for {key} "
+                            f"({type(exc).__name__}: {exc})", _RCODE_HINTS["NOTAUTH"])
+        if isinstance(exc, dns.exception.Timeout):
+            return with_fix(f"{what}: {self.where} did not answer within {self.timeout:.0f}s",
+                            "check dns.server and dns.port, and that TCP to it is allowed")
+        if isinstance(exc, OSError):
+            return with_fix(f"{what}: cannot reach the name server {self.where} ({exc})",
+                            "check dns.server and dns.port in dr.yaml, and that the server is running")
+        if isinstance(exc, DrError):
+            return f"{what}: {exc}"
+        return with_fix(f"{what}: {self.where} sent an answer dr cannot use ({type(exc).__name__}: {exc})",
+                        f"check that {self.where} is a DNS server that supports TSIG (RFC 8945)")
+
+    def _exchange(self, message, what: str):
+        """Send a signed message; (reply, None) or (None, a probe detail saying what went wrong)."""
+        dns = _dns()
+        try:
+            return dns.query.tcp(message, self.server, timeout=self.timeout, port=self.port), None
+        except (DrError, OSError, dns.exception.DNSException) as exc:
+            return None, self._tsig_trouble(exc, what)
+
+    def _probe_read(self, zone: str) -> Probe:
+        """dns-read: a TSIG-signed SOA query for the zone, answered NOERROR, authoritatively, signed
+        by the server with dr's key and verified (dnspython checks the answer's signature)."""
+        dns = _dns()
+        tsig = self.settings.tsig
+        what = f"read the SOA of {zone}"
+        try:
+            key = self.key()
+        except DrError as exc:  # an unset environment variable, a secret that is not base64
+            return Probe("dns-read", False, f"{what}: {exc}")
+        query = dns.message.make_query(zone, "SOA")
+        query.flags &= ~dns.flags.RD
+        query.use_tsig(key)
+        reply, trouble = self._exchange(query, what)
+        if trouble:
+            return Probe("dns-read", False, trouble)
+        rcode = dns.rcode.to_text(reply.rcode())
+        if rcode != "NOERROR":
+            return Probe("dns-read", False, with_fix(
+                f"{what}: {self.where} answered {rcode}",
+                "dns.server must be the primary name server of dns.zone, and its allow-query must let dr's "
+                "host ask" if rcode == "REFUSED" else _RCODE_HINTS.get(rcode)))
+        if not reply.had_tsig:
+            return Probe("dns-read", False, with_fix(
+                f"{what}: {self.where} answered without a TSIG signature, so dr cannot tell whether it "
+                f"accepts the key {tsig.name!r}", f"check that {self.where} supports TSIG (RFC 8945)"))
+        if not reply.flags & dns.flags.AA:
+            return Probe("dns-read", False, with_fix(
+                f"{what}: {self.where} is not authoritative for {zone}",
+                "dns.server must be the primary name server of dns.zone"))
+        soa = next((r for r in reply.answer if r.name == dns.name.from_text(zone)
+                    and r.rdtype == dns.rdatatype.SOA), None)
+        if soa is None:
+            return Probe("dns-read", False, with_fix(
+                f"{what}: {self.where} has no zone {zone} (its answer holds no SOA for that name)",
+                "set dns.zone to the zone's apex (the name with the SOA record) served by dns.server"))
+        serial = soa[0].serial
+        return Probe("dns-read", True, f"{self.where} answered the SOA of {zone} (serial {serial}) "
+                                       f"authoritatively; the query and the answer were signed with TSIG key "
+                                       f"{tsig.name!r} ({tsig.algorithm}) and the answer's signature verified")
+
+    def _note_other_types(self, found: Probe, current: RecordState) -> Probe:
+        """Add to dns-record that a name holding other data (TXT, MX, ...) cannot become a CNAME."""
+        if not found.ok:
+            return found
+        others = self._other_types(current.name)
+        if not others:
+            return found
+        return Probe(found.name, True, f"{found.detail}; it also holds {', '.join(others)} records, so a flip "
+                                       "can point it at an IP address but not at a host name (a CNAME must be "
+                                       "alone at its name)")
+
+    def _txt(self, name: str) -> list[str]:
+        """The TXT values the server has at `name` now (a signed, non-recursive query)."""
+        dns = _dns()
+        query = dns.message.make_query(name, "TXT")
+        query.flags &= ~dns.flags.RD
+        query.use_tsig(self.key())
+        reply, trouble = self._exchange(query, f"read {name} TXT")
+        if trouble:
+            raise OperationFailed(trouble)
+        rcode = dns.rcode.to_text(reply.rcode())
+        if rcode not in ("NOERROR", "NXDOMAIN"):
+            raise OperationFailed(f"read {name} TXT: {self.where} answered {rcode}", hint=_RCODE_HINTS.get(rcode))
+        return sorted(r.to_text() for rrset in reply.answer
+                      if rrset.name == dns.name.from_text(name) and rrset.rdtype == dns.rdatatype.TXT
+                      for r in rrset)
+
+    def _update(self, zone: str, what: str, build) -> str | None:
+        """Send one signed UPDATE of `zone` made by `build(update)`: None when the server says
+        NOERROR, else a probe detail saying what the answer means and how to fix it."""
+        dns = _dns()
+        update = dns.update.UpdateMessage(zone, keyring=self.key())
+        build(update)
+        reply, trouble = self._exchange(update, what)
+        if trouble:
+            return trouble
+        rcode = dns.rcode.to_text(reply.rcode())
+        if rcode == "NOERROR":
+            return None
+        if rcode == "REFUSED":
+            return with_fix(f"{what}: {self.where} answered REFUSED: the zone's update-policy (or allow-update) "
+                            f"does not grant TSIG key {self.settings.tsig.name!r} the right to update {zone}",
+                            _RCODE_HINTS["REFUSED"] + f" (e.g. update-policy {{ grant {self.settings.tsig.name} "
+                            f"zonesub ANY; }}; a policy granting only some names must also grant "
+                            f"{PROBE_LABEL}.{zone} TXT)")
+        return with_fix(f"{what}: {self.where} answered {rcode}",
+                        _RCODE_HINTS.get(rcode) or "see the server's log")
+
+    def _probe_write(self, zone: str) -> Probe:
+        """dns-write: add TXT `_dr-readiness.<zone>` (one UPDATE), delete it (a second UPDATE), and
+        read back that it is gone. Only that name and type are ever touched."""
+        dns = _dns()
+        name = f"{PROBE_LABEL}.{zone}"
+        value = f"dr readiness probe {datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+        rdata = dns.rdata.from_text("IN", "TXT", f'"{value}"')
+        owner = dns.name.from_text(name)
+        tsig = self.settings.tsig
+        key = f"TSIG key {tsig.name!r}"
+        by_hand = (f"delete it by hand: `nsupdate -y {tsig.algorithm}:{tsig.name}:SECRET`, then "
+                   f"`server {self.server} {self.port}`, `update delete {name} TXT`, `send`")
+
+        failed = self._update(zone, f"add TXT {name}", lambda u: u.add(owner, 60, rdata))
+        if failed is None:
+            try:
+                served = self._txt(name)
+            except DrError as exc:
+                failed = f"read back TXT {name} after adding it: {exc}"
+            else:
+                if f'"{value}"' not in served:
+                    failed = with_fix(f"add TXT {name}: {self.where} answered NOERROR but does not serve the "
+                                      f"added TXT (it answers {', '.join(served) or 'nothing'}): the update was "
+                                      "accepted and ignored",
+                                      "check the server's (or GSLB's) policy and log: a flip would be ignored "
+                                      "the same way")
+        # delete in any case: an add whose answer was lost may still have been applied
+        removed = self._update(zone, f"delete TXT {name}", lambda u: u.delete(owner, "TXT"))
+        try:
+            left = self._txt(name)
+        except DrError as exc:
+            gone = with_fix(f"read back TXT {name} after deleting it: {exc}", f"if it is still there, {by_hand}")
+        else:
+            gone = with_fix(f"after the delete, {self.where} still serves TXT {name} ({', '.join(left)})",
+                            by_hand) if left else None
+        problems = [p for p in (failed or removed, gone) if p]
+        if problems:
+            return Probe("dns-write", False, "\n  also: ".join(problems))
+        return Probe("dns-write", True, f"{key} may update {zone}: {self.where} accepted a signed UPDATE adding "
+                                        f'TXT {name} "{value}" and a second deleting it, and no longer serves it')

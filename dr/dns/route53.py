@@ -6,6 +6,13 @@ change is INSYNC on all Route 53 name servers. Route 53 is global; its API lives
 
 Health checks dr creates carry a deterministic CallerReference (`dr-<run>-<step>`), and are
 looked up by it before creating, so a rerun after a crash finds the one it made.
+
+`readiness` only reads: the hosted zone exists and dr's credentials can list its record sets
+(dns-read), the record exists (dns-record), and its routing policy suits the flip's mode
+(dns-routing). It has no dns-write probe: a production hosted zone has no harmless write that
+IAM evaluates the same way as the flip (a policy may grant ChangeResourceRecordSets only for
+some names and types), and every change there is live at once; dr's IAM policy is checked by
+`dr permissions --check` instead.
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dr.aws import aws_call
-from dr.dns.base import MANAGED_TYPES, DnsProvider, RecordSet, RecordState, absolute, plan_changes
-from dr.errors import ConfigError, OperationFailed
+from dr.dns.base import (MANAGED_TYPES, DnsProvider, Probe, RecordSet, RecordState, absolute, not_run, outside_zone,
+                         plan_changes)
+from dr.errors import ConfigError, DrError, OperationFailed
 
 API_REGION = "us-east-1"
 _KNOWN_KEYS = {"Name", "Type", "TTL", "ResourceRecords", "SetIdentifier", "Failover", "Weight",
@@ -129,6 +137,35 @@ class Route53Provider(DnsProvider):
                                       f"{timeout:.0f}s", hint="Route 53 usually syncs within 60s; check "
                                       "https://health.aws.amazon.com, then rerun (the change is idempotent)")
             self.wait(self.poll_interval)
+
+    # -- readiness -------------------------------------------------------------------------------
+
+    def readiness(self, record: str, mode: str = "simple") -> list[Probe]:
+        """dns-read, dns-record, dns-routing; read-only (see the module docstring for why there is
+        no dns-write probe). When dns-read fails the others are not run (reported not ok)."""
+        from botocore.exceptions import BotoCoreError  # no credentials, no network: not a ClientError
+
+        zone = absolute(self.settings.zone)
+        try:
+            zone_id = self.zone_id()
+            self._call("list_resource_record_sets", zone, HostedZoneId=zone_id, MaxItems="1")
+        except (DrError, BotoCoreError) as exc:
+            why = "dns-read failed, so dr did not read the record; fix dns-read first"
+            return [Probe("dns-read", False, f"read the Route 53 hosted zone {zone}: {exc}"),
+                    not_run("dns-record", why), not_run("dns-routing", why)]
+        read = Probe("dns-read", True, f"Route 53 hosted zone {zone} is {zone_id}, and dr's credentials can "
+                                       "list its record sets")
+        current: RecordState | None = None
+        problem = outside_zone(record, zone)
+        if problem is not None:
+            found = Probe("dns-record", False, problem)
+        else:
+            try:
+                current = self.current(record)
+                found = self.record_probe(current, mode)
+            except (DrError, BotoCoreError) as exc:
+                found = Probe("dns-record", False, f"read {absolute(record)}: {exc}")
+        return [read, found, self.routing_probe(current, mode)]
 
     # -- health checks (failover records) ------------------------------------------------------
 

@@ -234,18 +234,20 @@ def _drill(record: RunRecord, config: Config) -> DrillReport | None:
         return None
     s = record.summary if isinstance(record.summary, dict) else {}
     rto, rpo = _seconds(s.get("rto_seconds")), _seconds(s.get("rpo_seconds"))
+    traffic = _seconds(s.get("rto_traffic_seconds"))
     rto_obj = _seconds(s.get("rto_objective_seconds")) or config.objectives.rto
     rpo_obj = _seconds(s.get("rpo_objective_seconds")) or config.objectives.rpo
     met = s.get("met")
     if not isinstance(met, bool):
-        met = (record.status == "completed" and rto is not None and rto <= rto_obj
+        judged = traffic if traffic is not None else rto  # traffic moved, when a DNS step ran
+        met = (record.status == "completed" and judged is not None and judged <= rto_obj
                and (rpo is None or rpo <= rpo_obj))
     steps = tuple(DrillStep(name=r.name, kind=r.kind, status=r.status, started_at=_ts(r.started_at),
                             finished_at=_ts(r.finished_at), error=r.error) for r in record.results)
     return DrillReport(run_id=record.run_id, started_at=started, finished_at=_ts(record.finished_at),
                        status=record.status, met=met, rto=rto, rto_objective=rto_obj, rpo=rpo,
                        rpo_objective=rpo_obj, recovery_point_time=_ts(s.get("recovery_point_time")),
-                       steps=steps, error=record.error)
+                       steps=steps, error=record.error, rto_traffic=traffic)
 
 
 # --- findings -------------------------------------------------------------------------------------

@@ -75,13 +75,14 @@ class DrillReport:
     finished_at: datetime | None
     status: str
     met: bool
-    rto: timedelta | None
+    rto: timedelta | None            # run start -> healthy in the DR region
     rto_objective: timedelta
     rpo: timedelta | None
     rpo_objective: timedelta
     recovery_point_time: datetime | None
     steps: tuple[DrillStep, ...]
     error: str | None = None
+    rto_traffic: timedelta | None = None  # run start -> traffic moved (DNS in sync + the old TTL)
 
 
 @dataclass(frozen=True)

@@ -102,17 +102,18 @@ def _drills(report: Report) -> str:
         return '<div class="card"><p class="meta">No drill recorded. Run <code>dr drill</code> to measure ' \
                "the RTO.</p></div>"
     rows = [[_e(stamp(d.started_at)), f"<code>{_e(d.run_id)}</code>",
-             _pill("met" if d.met else "not-met", outcome(d)), _e(human(d.rto)),
+             _pill("met" if d.met else "not-met", outcome(d)), _e(human(d.rto)), _e(human(d.rto_traffic)),
              _e(format_duration(d.rto_objective)), _e(human(d.rpo)), _e(format_duration(d.rpo_objective)),
              _e(stamp(d.recovery_point_time))] for d in report.drills]
     last = report.drills[0]
     legend = "".join(f'<span><i style="background:{c}"></i>{_e(s)}</span>' for s, c in STATUS_COLOR.items()
                      if any(st.status == s for st in last.steps))
-    return (_table(["Date", "Run", "Outcome", "RTO", "RTO objective", "RPO", "RPO objective",
-                    "Recovery point"], rows)
+    return (_table(["Date", "Run", "Outcome", "RTO healthy", "RTO traffic moved", "RTO objective", "RPO",
+                    "RPO objective", "Recovery point"], rows)
             + f'<section class="card" style="margin-top:14px"><h3>Last drill, step by step</h3>'
               f'<p class="meta"><code>{_e(last.run_id)}</code> · started {_e(stamp(last.started_at))} · '
-              f"RTO {_e(human(last.rto))} (objective {_e(format_duration(last.rto_objective))})"
+              f"RTO healthy {_e(human(last.rto))}, traffic moved {_e(human(last.rto_traffic))} "
+              f"(objective {_e(format_duration(last.rto_objective))})"
               + (f" · {_e(first_line(last.error))}" if last.error else "")
             + f'</p>{gantt(last)}<p class="legend">{legend}<span>red dashes: RTO objective; black dots: '
               f"measured RTO</span></p></section>")

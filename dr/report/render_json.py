@@ -53,7 +53,7 @@ def _copy(e: CopyEvent | None) -> dict | None:
 
 def _drill(d: DrillReport) -> dict:
     return {"run_id": d.run_id, "started_at": _t(d.started_at), "finished_at": _t(d.finished_at),
-            "status": d.status, "met": d.met, "rto_seconds": _s(d.rto),
+            "status": d.status, "met": d.met, "rto_seconds": _s(d.rto), "rto_traffic_seconds": _s(d.rto_traffic),
             "rto_objective_seconds": _s(d.rto_objective), "rpo_seconds": _s(d.rpo),
             "rpo_objective_seconds": _s(d.rpo_objective),
             "recovery_point_time": _t(d.recovery_point_time), "error": d.error,

@@ -21,13 +21,15 @@ def resource_rows(report: Report) -> list[list[str]]:
 
 RESOURCE_HEADERS = ["RESOURCE", "KIND", "SCHEDULE", "NEWEST COPY", "RPO NOW", "OBJECTIVE", "STATUS",
                     "WORST RPO", "COPIES", "FAILURES"]
-DRILL_HEADERS = ["DATE", "RUN", "OUTCOME", "RTO", "RTO OBJECTIVE", "RPO", "RPO OBJECTIVE"]
+DRILL_HEADERS = ["DATE", "RUN", "OUTCOME", "RTO HEALTHY", "RTO TRAFFIC", "RTO OBJECTIVE", "RPO",
+                 "RPO OBJECTIVE"]
 STEP_HEADERS = ["STEP", "TYPE", "STATUS", "START", "DURATION"]
 
 
 def drill_rows(report: Report) -> list[list[str]]:
-    return [[stamp(d.started_at), d.run_id, outcome(d), human(d.rto), format_duration(d.rto_objective),
-             human(d.rpo), format_duration(d.rpo_objective)] for d in report.drills]
+    return [[stamp(d.started_at), d.run_id, outcome(d), human(d.rto), human(d.rto_traffic),
+             format_duration(d.rto_objective), human(d.rpo), format_duration(d.rpo_objective)]
+            for d in report.drills]
 
 
 def step_rows(drill: DrillReport) -> list[list[str]]:

@@ -11,15 +11,16 @@
 Modules: model (Runbook, Step, results, statuses and allowed transitions as data), loader (YAML
 -> validated Runbook, with yamlnodes for line numbers), refs and scope (${...}), params (parameter
 checks), dag (batches, cycles, critical path), engine (run_runbook, EngineContext), scheduler
-(the DAG executor), runner (the one wrapper every step runs in), journal (RunJournal), lock
-(RunLock), interrupts (Ctrl-C), phases (hooks, teardown), results (RunResult, RTO, run record).
+(the DAG executor), runner (the one wrapper every step runs in), journal (RunJournal, fenced, with
+the ledger of what the run created), lease (one holder per stack, renewed, taken over race-free),
+interrupts (Ctrl-C), phases (hooks, teardown), results (RunResult, the two RTOs, run record).
 The format is documented in runbooks/FORMAT.md; step types live in steps/ (the registry).
 """
 
 from dr.runbook.dag import critical_path, plan_batches
 from dr.runbook.engine import EngineContext, load_journal, run_runbook
 from dr.runbook.loader import load_runbook, parse_runbook
-from dr.runbook.lock import RunLocked
+from dr.runbook.lease import RunLocked
 from dr.runbook.model import Runbook, RunResult, Step, StepResult, TeardownResult
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""run_runbook: lock, journal, start hooks, the DAG, teardown, end hooks, verdict, unlock.
+"""run_runbook: lease, journal, start hooks, the DAG, teardown, end hooks, verdict, release.
 
     result = run_runbook(load_runbook(path, config), EngineContext(config, session, store, ...))
     result = run_runbook(runbook, ectx, resume="drill-20240501T120000Z-3f9a")
@@ -7,8 +7,15 @@ The final status is one of completed, failed, aborted, interrupted (`RunResult.e
 it to 0/1/1/130). Resume rules (taskflow's, plus "never trust the journal alone"):
 completed steps are skipped and their outputs come from the journal; steps that were in flight
 (running, interrupted, failed) or torn down by a drill teardown call the type's `check()` first
-and are executed again only if it returns None; skipped and pending steps run normally. The run
+and are executed again only if it returns None; skipped and pending steps run normally. Two
+more rules keep time-sensitive answers honest: a gate whose answer goes stale (a health check,
+`fresh_per_session`) runs again in every session, and every completed step downstream of a step
+that is in doubt or runs again is put back in doubt too (its `check()` asks the world). The run
 id (and so every `ctx.name()`) is the same across sessions, and the params are the journal's.
+
+Only the holder of the stack's lease runs (lease.py): it is renewed while the run lives, taken
+over race-free by a resume from any machine once it expired (or with `take_over`), and a real
+failover preempts a drill. A session that loses its lease stops; a preempted drill tears down.
 """
 
 from __future__ import annotations
@@ -22,13 +29,13 @@ from typing import Any
 
 from dr.clock import Clock
 from dr.errors import UsageError
-from dr.runbook.dag import critical_path, needs_graph
+from dr.runbook.dag import critical_path, dependents, needs_graph
 from dr.runbook.interrupts import Interrupts
-from dr.runbook.journal import RunJournal
-from dr.runbook.lock import RunLock, lock_key
+from dr.runbook.journal import JournalFenced, RunJournal
+from dr.runbook.lease import Claim, Lease, lease_key, was_preempted
 from dr.runbook.model import Runbook, RunResult
 from dr.runbook.phases import run_hooks, run_teardown
-from dr.runbook.results import build_result, run_record, rto_seconds
+from dr.runbook.results import build_result, rto_seconds, run_record, traffic_seconds
 from dr.runbook.runner import RunInfo, StepRunner
 from dr.runbook.scheduler import Scheduler
 from dr.state.runs import RunStore, new_run_id
@@ -41,26 +48,33 @@ def _progress(message: str) -> None:
     log.info(message)
 
 
+def _loud(message: str) -> None:
+    """What must be seen even when piped: a lease taken over, lost or preempting a drill."""
+    log.warning(message)
+
+
 @dataclass
 class EngineContext:
     """Everything a run needs from the outside world."""
 
     config: Any                       # dr.config.Config
     session: Any                      # dr.aws.AwsSession (None in tests that touch no AWS)
-    store: Any                        # dr.state.StateStore: journals, locks, run records
+    store: Any                        # dr.state.StateStore: journals, leases, run records
     clock: Clock = field(default_factory=Clock)
     drill: bool = False
     region: str = ""                  # where the run acts; default: config.regions.dr
     params: Mapping[str, Any] = field(default_factory=dict)  # overrides of the runbook's params
     kind: str = ""                    # run-id prefix and run-record kind; default drill/runbook name
     keep: bool = False                # drills: skip the teardown (`dr drill --keep`)
-    lock_name: str = ""               # default: config.stack.name, else the runbook's name
-    break_lock: bool = False          # take a lock whose holder cannot be proven dead
+    lock_name: str = ""               # the lease's name; default: config.stack.name, else the runbook's
+    take_over: bool = False           # resume: take the lease even before it expired (--take-over)
+    lease_ttl: float | None = None    # seconds; default $DR_LEASE_SECONDS or 120
     max_parallel: int = 8
     stop_grace: float = 10.0          # seconds a step gets to stop after Ctrl-C or its timeout
     command: str = ""                 # for the run record ("dr drill --keep")
     record_run: bool = True           # also write runs/<run_id>.json (dr runs list/show)
     log: Callable[[str], None] = _progress
+    warn: Callable[[str], None] = _loud  # lease take-overs, losses and preemptions
     on_event: Callable[[dict], None] | None = None  # every journal transition (progress, tests)
 
     def resolved_region(self) -> str:
@@ -74,6 +88,15 @@ class EngineContext:
         return self.lock_name or (stack.name if stack is not None else runbook.name)
 
 
+@dataclass
+class _Opened:
+    """A journal ready to run, and what this session must do about its earlier sessions."""
+
+    journal: RunJournal
+    in_doubt: frozenset[str] = frozenset()
+    teardown_only: str | None = None  # a preempted drill: only tear down (the reason)
+
+
 def run_runbook(runbook: Runbook, ectx: EngineContext, *, run_id: str | None = None,
                 resume: str | None = None, dry_run: bool = False) -> RunResult:
     """Run (or resume) a validated runbook; see the module docstring."""
@@ -83,58 +106,76 @@ def run_runbook(runbook: Runbook, ectx: EngineContext, *, run_id: str | None = N
     if dry_run:
         return _dry_run(runbook, ectx, run_id)
     t0 = time.monotonic()
-    journal_status = _journal_status_reader(ectx)
-    if resume:
-        lock = RunLock.acquire(ectx.store, ectx.resolved_lock(runbook), resume, runbook.name, ectx.clock,
-                               resume=True, journal_status=journal_status, break_lock=ectx.break_lock)
-        try:
-            journal = RunJournal.load(ectx.store, resume, ectx.clock, ectx.on_event)
-            in_doubt = _check_resumable(runbook, journal, ectx)
-            _prepare_resume(journal, in_doubt)
-        except BaseException:
-            lock.release()
-            raise
-        ectx.log(f"resuming run {resume}: {_resume_summary(journal)}")
-    else:
-        run_id = run_id or new_run_id(ectx.resolved_kind(runbook), ectx.clock.now())
-        lock = RunLock.acquire(ectx.store, ectx.resolved_lock(runbook), run_id, runbook.name, ectx.clock,
-                               resume=False, journal_status=journal_status, break_lock=ectx.break_lock)
-        try:
-            journal = RunJournal.create(ectx.store, runbook, run_id, kind=ectx.resolved_kind(runbook),
-                                        drill=ectx.drill, region=ectx.resolved_region(), params=params,
-                                        clock=ectx.clock, on_event=ectx.on_event)
-        except BaseException:
-            lock.release()
-            raise
-        in_doubt = frozenset()
+    run_id = resume or run_id or new_run_id(ectx.resolved_kind(runbook), ectx.clock.now())
+    claim = Claim(run_id=run_id, runbook=runbook.name, kind=ectx.resolved_kind(runbook), drill=ectx.drill,
+                  resume=bool(resume), take_over=ectx.take_over)
+    lease = Lease.acquire(ectx.store, ectx.resolved_lock(runbook), claim, ectx.clock,
+                          journal_status=_journal_status_reader(ectx), ttl=ectx.lease_ttl, log=ectx.warn)
     try:
-        return _run(runbook, ectx, journal, in_doubt, t0)
+        if resume:
+            opened = _open_resumed(runbook, ectx, resume)
+        else:
+            opened = _Opened(RunJournal.create(
+                ectx.store, runbook, run_id, kind=ectx.resolved_kind(runbook), drill=ectx.drill,
+                region=ectx.resolved_region(), params=params, clock=ectx.clock, on_event=ectx.on_event))
+        if lease.preempted:
+            opened.journal.annotate(preempted=lease.preempted)
+    except BaseException:
+        lease.release()
+        raise
+    try:
+        return _run(runbook, ectx, opened, t0, lease)
     finally:
-        try:
-            lock.release()
-        except Exception as exc:  # noqa: BLE001 - the run is over; say what is left behind
-            ectx.log(f"could not release the lock {lock.key}: {exc}; delete it, or take it over with --resume")
+        lease.release()
 
 
-def _run(runbook: Runbook, ectx: EngineContext, journal: RunJournal, in_doubt: frozenset[str],
-         t0: float) -> RunResult:
+def _run(runbook: Runbook, ectx: EngineContext, opened: _Opened, t0: float, lease: Lease) -> RunResult:
+    journal = opened.journal
     doc = journal.doc
     info = RunInfo(run_id=journal.run_id, name=runbook.name, kind=doc["kind"], region=doc["region"],
                    drill=doc["drill"], started=doc["started_at"], config=ectx.config, session=ectx.session,
-                   clock=ectx.clock, store=ectx.store, params=doc["params"], log=ectx.log)
+                   clock=ectx.clock, store=ectx.store, params=doc["params"], log=ectx.log,
+                   plan=tuple((s.id, s.type, s.params) for s in runbook.steps))
     records = RunStore(ectx.store) if ectx.record_run else None
     done: queue.Queue = queue.Queue()
+    lost: dict[str, str] = {}
     with Interrupts(ectx.log) as interrupts:
+
+        def on_lost(reason: str, why: str) -> None:
+            lost.update(reason=reason, why=why)
+            ectx.warn(f"LEASE LOST: {why}; no new step starts and running steps are told to stop")
+            interrupts.stop(why)
+
+        lease.start_heartbeat(on_lost)
         runner = StepRunner(info, journal, done, interrupts.cancel)
         if records:
             records.save(run_record(runbook, journal, ectx.command))
         ectx.log(f"run {journal.run_id}: runbook {runbook.name} ({len(runbook.steps)} steps"
                  f"{', drill' if info.drill else ''}, region {info.region})")
-        run_hooks(runbook, "start", journal, runner, "running")
-        scheduler = Scheduler(runbook, journal, runner, done, interrupts.cancel,
-                              max_parallel=ectx.max_parallel, stop_grace=ectx.stop_grace, in_doubt=in_doubt)
-        status = scheduler.run()
-        error = _first_error(journal, scheduler)
+        if opened.teardown_only:
+            ectx.log(f"run {journal.run_id}: {opened.teardown_only}; only its teardown runs")
+            interrupts.stop(opened.teardown_only)
+            scheduler = None
+            status = "interrupted"
+        else:
+            run_hooks(runbook, "start", journal, runner, "running")
+            scheduler = Scheduler(runbook, journal, runner, done, interrupts.cancel,
+                                  max_parallel=ectx.max_parallel, stop_grace=ectx.stop_grace,
+                                  in_doubt=opened.in_doubt)
+            status = scheduler.run()
+        if scheduler is not None and isinstance(scheduler.fatal, JournalFenced) and not lost:
+            lost.update(reason="taken-over", why=scheduler.fatal.message)
+        if lost.get("reason") in ("taken-over", "expired"):
+            # Another session owns the run now (or may, any moment): it tears down and finishes
+            # the journal; writing anything more here would fight it.
+            result = build_result(runbook, journal, wall_seconds=time.monotonic() - t0, teardown=[])
+            result.status, result.lease_lost = "interrupted", lost["why"]
+            result.error = f"this session stopped: {lost['why']}"
+            ectx.log(f"run {result.run_id}: this session stopped ({lost['why']})")
+            return result
+        if lost.get("reason") == "preempted":
+            _journaled(ectx, lambda: journal.annotate(preempted_by=lost["why"]))
+        error = lost.get("why") or opened.teardown_only or _first_error(journal, scheduler)
         teardown = []
         if info.drill and not ectx.keep:
             interrupts.in_teardown = True
@@ -151,6 +192,13 @@ def _run(runbook: Runbook, ectx: EngineContext, journal: RunJournal, in_doubt: f
     return result
 
 
+def _journaled(ectx: EngineContext, write: Callable[[], None]) -> None:
+    try:
+        write()
+    except Exception as exc:  # noqa: BLE001 - the run goes on; say what could not be recorded
+        ectx.log(f"could not write the journal: {exc}")
+
+
 def _close(runbook: Runbook, ectx: EngineContext, journal: RunJournal, records: RunStore | None,
            status: str, error: str | None) -> None:
     """The verdict, RTO and critical path into the journal (and the run record)."""
@@ -159,6 +207,7 @@ def _close(runbook: Runbook, ectx: EngineContext, journal: RunJournal, records: 
     path_seconds, path = critical_path(needs_graph(runbook.steps), seconds)
     try:
         journal.finish(status, error=error, rto_seconds=rto_seconds(runbook, journal),
+                       rto_traffic_seconds=traffic_seconds(journal),
                        critical_path_seconds=round(path_seconds, 6), critical_path=path)
         if records:
             records.save(run_record(runbook, journal, ectx.command))
@@ -186,8 +235,36 @@ def _journal_status_reader(ectx: EngineContext) -> Callable[[str], str | None]:
     return status
 
 
-def _check_resumable(runbook: Runbook, journal: RunJournal, ectx: EngineContext) -> frozenset[str]:
-    """Refuse a resume that cannot be faithful; the steps whose effect is in doubt."""
+def _open_resumed(runbook: Runbook, ectx: EngineContext, run_id: str) -> _Opened:
+    """Load the journal, refuse an unfaithful resume, and put back in doubt what must be asked
+    again. A fenced write here means the previous session wrote in between (it had not noticed
+    the take-over yet): read again and redo, a few times, until it has stopped."""
+    for attempt in range(5):
+        journal = RunJournal.load(ectx.store, run_id, ectx.clock, ectx.on_event)
+        in_doubt, rerun = _check_resumable(runbook, journal, ectx)
+        preempted = was_preempted(ectx.store, run_id) if journal.doc["drill"] else None
+        try:
+            if preempted:
+                _prepare_teardown_only(journal)
+            else:
+                _prepare_resume(journal, in_doubt, rerun)
+        except JournalFenced:
+            if attempt == 4:
+                raise
+            ectx.clock.sleep(1.0 + attempt)
+            continue
+        if preempted:
+            why = (f"drill {run_id} was preempted by {preempted.get('by_kind', 'a run')} {preempted.get('by')} "
+                   f"at {preempted.get('at')}")
+            return _Opened(journal, frozenset(), why)
+        ectx.log(f"resuming run {run_id}: {_resume_summary(journal, rerun)}")
+        return _Opened(journal, in_doubt)
+    raise AssertionError("unreachable")
+
+
+def _check_resumable(runbook: Runbook, journal: RunJournal,
+                     ectx: EngineContext) -> tuple[frozenset[str], frozenset[str]]:
+    """Refuse a resume that cannot be faithful; (steps in doubt, completed gates to run again)."""
     doc = journal.doc
     if doc["status"] == "completed":
         raise UsageError(f"run {journal.run_id} already completed; there is nothing to resume")
@@ -218,27 +295,48 @@ def _check_resumable(runbook: Runbook, journal: RunJournal, ectx: EngineContext)
     if missing:
         raise UsageError(f"run {journal.run_id}: steps {', '.join(missing)} were added to the runbook "
                          "since; resume needs the same runbook")
-    return frozenset(in_doubt)
+    completed = {k for k, v in doc["steps"].items() if v["status"] == "completed"}
+    rerun = {s.id for s in runbook.steps if s.id in completed and s.type_cls.fresh_per_session}
+    graph = needs_graph(runbook.steps)
+    for origin in sorted(in_doubt | rerun):
+        in_doubt |= {d for d in dependents(graph, origin) if d in completed and d not in rerun}
+    rerun -= in_doubt
+    return frozenset(in_doubt), frozenset(rerun)
 
 
-def _prepare_resume(journal: RunJournal, in_doubt: frozenset[str]) -> None:
+def _prepare_resume(journal: RunJournal, in_doubt: frozenset[str], rerun: frozenset[str]) -> None:
     journal.resume()
     for step_id, state in journal.snapshot()["steps"].items():
-        if step_id in in_doubt or state["status"] == "skipped":
-            journal.transition(step_id, "pending", "resume: check the real world first"
-                               if step_id in in_doubt else "resume", in_doubt=step_id in in_doubt,
+        if step_id in in_doubt:
+            journal.transition(step_id, "pending", "resume: check the real world first", in_doubt=True,
                                teardown=None)
+        elif step_id in rerun:
+            journal.transition(step_id, "pending", "resume: a gate runs again in every session",
+                               in_doubt=False, teardown=None)
+        elif state["status"] == "skipped":
+            journal.transition(step_id, "pending", "resume", in_doubt=False, teardown=None)
 
 
-def _resume_summary(journal: RunJournal) -> str:
+def _prepare_teardown_only(journal: RunJournal) -> None:
+    """A preempted drill whose process was gone: what was in flight is recorded interrupted, so
+    the teardown undoes it too; nothing new runs."""
+    journal.resume()
+    for step_id, state in journal.snapshot()["steps"].items():
+        if state["status"] == "running":
+            journal.transition(step_id, "interrupted", "the drill was preempted while this step ran",
+                               error="preempted before it finished")
+
+
+def _resume_summary(journal: RunJournal, rerun: frozenset[str]) -> str:
     steps = journal.snapshot()["steps"].values()
     done = sum(1 for s in steps if s["status"] == "completed")
     doubt = sum(1 for s in steps if s.get("in_doubt") and s["status"] == "pending")
-    return f"{done} step(s) already completed, {doubt} to check against the real world first"
+    again = f", {len(rerun)} gate(s) to pass again in this session ({', '.join(sorted(rerun))})" if rerun else ""
+    return f"{done} step(s) already completed, {doubt} to check against the real world first{again}"
 
 
-def _first_error(journal: RunJournal, scheduler: Scheduler) -> str | None:
-    if scheduler.fatal is not None:
+def _first_error(journal: RunJournal, scheduler: Scheduler | None) -> str | None:
+    if scheduler is not None and scheduler.fatal is not None:
         return f"the journal could not be written: {scheduler.fatal}"
     steps = journal.snapshot()["steps"]
     for step_id in journal.snapshot()["finish_order"]:
@@ -249,12 +347,13 @@ def _first_error(journal: RunJournal, scheduler: Scheduler) -> str | None:
 
 
 def _dry_run(runbook: Runbook, ectx: EngineContext, run_id: str | None) -> RunResult:
-    """Nothing is written or executed: every step `pending`; a held lock is reported in `error`."""
+    """Nothing is written or executed: every step `pending`; a held lease is reported in `error`."""
     from dr.runbook.model import StepResult
 
     now = ectx.clock.now()
-    holder = ectx.store.get_json(lock_key(ectx.resolved_lock(runbook))) if ectx.store is not None else None
-    error = f"run {holder.get('run_id')} holds the lock" if holder else None
+    holder = ectx.store.get_json(lease_key(ectx.resolved_lock(runbook))) if ectx.store is not None else None
+    error = (f"run {holder.get('run_id')} holds the lease (until {holder.get('expires_at')})"
+             if holder and not holder.get("released_at") else None)
     steps = {s.id: StepResult(s.id, s.type, "pending") for s in runbook.steps}
     return RunResult(run_id=run_id or "", runbook=runbook.name, status="completed", started=now,
                      finished=now, steps=steps, dry_run=True, error=error)

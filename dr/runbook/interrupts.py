@@ -24,6 +24,7 @@ class Interrupts:
         self.stop_teardown = threading.Event()
         self.in_teardown = False
         self._teardown_presses = 0
+        self.reason: str | None = None
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Interrupts:
@@ -36,6 +37,11 @@ class Interrupts:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
+
+    def stop(self, why: str) -> None:
+        """Stop the run from inside (its lease was lost or preempted): like the first Ctrl-C."""
+        self.reason = why
+        self.cancel.set()
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.in_teardown:

@@ -14,10 +14,19 @@ flight (resume asks the real world about those) and which had not started. Layou
                         "outputs", "error", "via", "in_doubt", "teardown": {...} | null}},
      "finish_order": ["<id>", ...],          # when each step reached a final state
      "hooks": [{"id", "phase", "status", "session", "started_at", "finished_at", "error"}],
-     "events": [{"at", "session", "step", "from", "to", "attempt", "note"}]}
+     "created": [{"kind", "id", "region", "step", "session", "at", ...}],   # the run's ledger
+     "events": [{"at", "session", "step", "from", "to", "attempt", "note"}], "rev": <writes>}
 
 Transitions are checked against STEP_TRANSITIONS / RUN_TRANSITIONS (model.py). After `finish`
 the journal is closed: a late write from a step thread that was abandoned is ignored.
+
+**Fenced.** Every write is a compare-and-swap on the version this session last wrote or read
+(`put_json_if`): if another session took the run over (lease.py) and wrote the journal, this
+session's next write raises JournalFenced and it stops, instead of overwriting the new holder.
+
+**The ledger.** `record_created` is called by a step *before* it asks the world to create
+something (a stack, a DB instance, a DNS record, and the resources a stack made): teardown and
+leftover checks delete only what the ledger names and the world confirms (tags, ids).
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dr.clock import Clock
-from dr.errors import UsageError
+from dr.errors import OperationFailed, UsageError
 from dr.runbook.model import RUN_TRANSITIONS, STEP_TRANSITIONS, Runbook
 from dr.state.base import StateStore, validate_key
 from dr.state.runs import iso
@@ -50,10 +59,15 @@ class TransitionError(RuntimeError):
     """An impossible history was about to be recorded (a bug in the engine, not in the world)."""
 
 
+class JournalFenced(OperationFailed):
+    """Another session wrote this run's journal (it took the run over): this one must stop."""
+
+
 class RunJournal:
     def __init__(self, store: StateStore, doc: dict[str, Any], clock: Clock,
-                 on_event: Callable[[dict[str, Any]], None] | None = None):
+                 on_event: Callable[[dict[str, Any]], None] | None = None, version: str | None = None):
         self.store, self.doc, self.clock, self.on_event = store, doc, clock, on_event
+        self.version = version  # of the stored document this session last wrote or read
         self._lock = threading.RLock()
         self.closed = False
 
@@ -70,11 +84,13 @@ class RunJournal:
                "params": dict(params), "status": "running", "started_at": now, "finished_at": None,
                "error": None, "rto_seconds": None, "critical_path_seconds": None,
                "sessions": [_session(1, now)], "steps": steps, "finish_order": [], "hooks": [],
+               "created": [], "rev": 1,
                "events": [{"at": now, "session": 1, "step": None, "from": None, "to": "running",
                            "note": "run started"}]}
-        journal = cls(store, doc, clock, on_event)
-        journal.save()
-        return journal
+        version = store.put_json_if(journal_key(run_id), doc, None)
+        if version is None:
+            raise UsageError(f"a journal for run {run_id} exists already in {store.description}")
+        return cls(store, doc, clock, on_event, version)
 
     @classmethod
     def load(cls, store: StateStore, run_id: str, clock: Clock,
@@ -83,13 +99,15 @@ class RunJournal:
             key = journal_key(run_id)
         except ValueError:
             raise UsageError(f"{run_id!r} is not a run id") from None
-        doc = store.get_json(key)
-        if doc is None:
+        found = store.get_json_versioned(key)
+        if found is None:
             raise UsageError(f"no journal for run {run_id} in {store.description}",
                              hint="`dr runs list` shows the runs")
+        doc, version = found
         if doc.get("format") != FORMAT:
             raise UsageError(f"journal {key} has format {doc.get('format')!r}; this dr reads {FORMAT}")
-        return cls(store, doc, clock, on_event)
+        doc.setdefault("created", [])
+        return cls(store, doc, clock, on_event, version)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -126,6 +144,11 @@ class RunJournal:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return copy.deepcopy(self.doc)
+
+    def created(self) -> list[dict[str, Any]]:
+        """The ledger: what this run's steps created (or were about to), in order."""
+        with self._lock:
+            return copy.deepcopy(self.doc.get("created") or [])
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -165,6 +188,30 @@ class RunJournal:
             self._commit(change)
         self._emit(event)
 
+    def record_created(self, entry: Mapping[str, Any]) -> None:
+        """Add (or update, by kind+id+region) a ledger entry; saved before the caller goes on."""
+        with self._lock:
+            if self.closed:
+                return
+            entry = {**entry, "session": self.session, "at": iso(self.clock.now())}
+
+            def change(doc: dict[str, Any]) -> None:
+                ledger = doc.setdefault("created", [])
+                same = [i for i, e in enumerate(ledger) if (e.get("kind"), e.get("id"), e.get("region"))
+                        == (entry.get("kind"), entry.get("id"), entry.get("region"))]
+                if same:
+                    ledger[same[0]] = {**ledger[same[0]], **{k: v for k, v in entry.items() if v is not None}}
+                else:
+                    ledger.append(entry)
+
+            self._commit(change)
+
+    def annotate(self, **fields: Any) -> None:
+        """Set top-level facts about the run (e.g. `preempted_by`, `preempted`)."""
+        with self._lock:
+            if not self.closed:
+                self._commit(lambda doc: doc.update(fields))
+
     def add_hook(self, record: dict[str, Any]) -> None:
         with self._lock:
             if not self.closed:
@@ -190,8 +237,27 @@ class RunJournal:
         the store."""
         doc = copy.deepcopy(self.doc)
         change(doc)
-        self.store.put_json(self.key, doc)
+        self._write(doc)
         self.doc = doc
+
+    def _write(self, doc: dict[str, Any]) -> None:
+        doc["rev"] = int(doc.get("rev") or 0) + 1
+        version = self.store.put_json_if(self.key, doc, self.version)
+        if version is None:
+            raise JournalFenced(f"the journal of run {self.run_id} was written by another session (the run was "
+                                "taken over, see `dr runs show`); this session stops without writing more",
+                                hint=f"the session holding the lease goes on; to continue here later: "
+                                     f"--resume {self.run_id}")
+        self.version = version
+
+    def reload(self) -> None:
+        """Read the stored journal again (after a fenced write during resume preparation)."""
+        with self._lock:
+            found = self.store.get_json_versioned(self.key)
+            if found is None:
+                raise UsageError(f"the journal of run {self.run_id} disappeared from {self.store.description}")
+            self.doc, self.version = found
+            self.doc.setdefault("created", [])
 
     def finish(self, status: str, **summary: Any) -> None:
         with self._lock:
@@ -200,7 +266,7 @@ class RunJournal:
             self.doc.update(summary, finished_at=now)
             self.doc["sessions"][-1].update(finished_at=now, status=status)
             try:
-                self.save()
+                self._write(self.doc)
             finally:
                 self.closed = True
         self._emit({"at": now, "step": None, "to": status, "note": "run ended"})
@@ -212,10 +278,6 @@ class RunJournal:
                                    "from": self.doc["status"], "to": to, "note": note})
         self.doc["status"] = to
 
-    def save(self) -> None:
-        with self._lock:
-            self.store.put_json(self.key, self.doc)
-
     def _emit(self, event: dict[str, Any]) -> None:
         if self.on_event is not None:
             self.on_event(event)
@@ -223,7 +285,7 @@ class RunJournal:
 
 def _new_step(type_name: str) -> dict[str, Any]:
     return {"type": type_name, "status": "pending", "attempts": 0, "started_at": None,
-            "finished_at": None, "seconds": None, "outputs": {}, "error": None, "via": "",
+            "finished_at": None, "seconds": None, "outputs": {}, "error": None, "hint": None, "via": "",
             "in_doubt": False, "teardown": None}
 
 

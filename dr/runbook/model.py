@@ -34,7 +34,6 @@ STEP_TRANSITIONS: dict[str, tuple[str, ...]] = {
     "interrupted": ("pending",),
     "skipped": ("pending",),
 }
-TEARDOWN_STATUSES = ("running", "completed", "failed", "skipped")
 HEALTH_GATE_TYPE = "http.wait_healthy"  # the RTO ends when these complete, unless rto_end is set
 PHASES = ("start", "end", "failure")
 
@@ -109,6 +108,7 @@ class StepResult:
     seconds: float | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    hint: str | None = None         # how to fix the error (DrError.hint), shown with it
     attempts: int = 0
     via: str = ""                   # execute | check (found done on resume) | "" (not run)
     teardown: TeardownResult | None = None
@@ -124,7 +124,8 @@ class RunResult:
     steps: dict[str, StepResult]
     hooks: list[StepResult] = field(default_factory=list)
     teardown: list[TeardownResult] = field(default_factory=list)
-    rto_seconds: float | None = None
+    rto_seconds: float | None = None         # run start -> healthy in the target region
+    rto_traffic_seconds: float | None = None  # run start -> traffic moved (DNS in sync + old TTL)
     critical_path_seconds: float = 0.0
     critical_path: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0       # this session only (a resumed run's earlier sessions excluded)
@@ -132,6 +133,11 @@ class RunResult:
     sessions: int = 1
     dry_run: bool = False
     journal_key: str = ""
+    region: str = ""
+    drill: bool = False
+    preempted: dict[str, Any] | None = None      # the drill this run preempted
+    preempted_by: dict[str, Any] | None = None   # the failover that preempted this drill
+    lease_lost: str | None = None                # why this session stopped: its lease went elsewhere
 
     @property
     def teardown_failed(self) -> list[str]:

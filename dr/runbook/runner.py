@@ -45,6 +45,7 @@ class LiveStep:
     stop_by: float | None = None     # after cancel: when the scheduler gives up waiting
     status: str = ""                 # the outcome, once claimed
     error: str | None = None
+    hint: str | None = None
     aborted: bool = False
     fatal: BaseException | None = None
     _claim: threading.Lock = field(default_factory=threading.Lock)
@@ -80,6 +81,7 @@ class RunInfo:
     store: Any
     params: Mapping[str, Any]
     log: Callable[[str], None]
+    plan: tuple = ()                 # (id, type, `with` as written) of every DAG step
 
 
 class StepRunner:
@@ -110,7 +112,9 @@ class StepRunner:
         return StepContext(run_id=i.run_id, step_id=step.id, config=i.config, session=i.session,
                            clock=i.clock, cancel=cancel, store=i.store, drill=i.drill, region=i.region,
                            outputs=self.journal.outputs(), log=_prefixed(i.log, step.id),
-                           attempt=attempt, types=self.journal.types())
+                           attempt=attempt, types=self.journal.types(), run_session=self.journal.session,
+                           run_started=i.started, record_created=self.journal.record_created,
+                           ledger=self.journal.created, plan=i.plan)
 
     # -- a DAG step (the worker thread) ------------------------------------------------------
 
@@ -127,22 +131,22 @@ class StepRunner:
     def _run(self, live: LiveStep) -> None:
         step, started, t0 = live.step, self.info.clock.now(), time.monotonic()
         record = {"started_at": iso(started), "finished_at": None, "seconds": None, "error": None,
-                  "outputs": {}, "via": "", "in_doubt": live.in_doubt}
+                  "hint": None, "outputs": {}, "via": "", "in_doubt": live.in_doubt}
         if not self.journal.transition(step.id, "running", "started", attempts=1, **record):
             return
         try:
             params = self.resolve_params(step)
         except Exception as e:  # noqa: BLE001 - a reference that cannot be resolved fails the step
-            return self._finish(live, t0, "failed", 1, error=_describe(e))
+            return self._finish(live, t0, "failed", 1, error=_describe(e), hint=hint_of(e))
         attempt = 1
         while True:
             outcome = self._attempt(live, params, attempt)
             if outcome[0] == "completed":
                 return self._finish(live, t0, "completed", attempt, outputs=outcome[1], via=outcome[2])
-            error = outcome[1]
+            error, hint = outcome[1], outcome[2] if len(outcome) > 2 else None
             if outcome[0] != "retry" or attempt > step.retries or live.claimed:
                 return self._finish(live, t0, outcome[0] if outcome[0] != "retry" else "failed",
-                                    attempt, error=error)
+                                    attempt, error=error, hint=hint)
             delay = min(MAX_BACKOFF, step.retry_delay.total_seconds() * 2 ** (attempt - 1))
             self.info.log(f"[{step.id}] attempt {attempt} failed: {error}; retrying in {delay:g}s")
             self.journal.transition(step.id, "running", f"retry after: {error}",
@@ -173,29 +177,31 @@ class StepRunner:
                 outputs, via = step_type.execute(params, ctx), "execute"
         except AbortRun as e:
             live.aborted = True
-            return ("failed", f"aborted: {e}")
+            return ("failed", f"aborted: {e.message if isinstance(e, DrError) else e}", hint_of(e))
         except Exception as e:  # noqa: BLE001 - every failure is recorded, then maybe retried
             if live.timed_out:
-                return ("retry", f"timed out after {_secs(step.timeout)}")
+                return ("retry", f"timed out after {_secs(step.timeout)}", hint_of(e))
             if self.run_cancel.is_set():
-                return ("interrupted", f"interrupted: {_describe(e)}")
-            return ("failed" if isinstance(e, _PERMANENT) else "retry", _describe(e))
+                return ("interrupted", f"interrupted: {_describe(e)}", hint_of(e))
+            return ("failed" if isinstance(e, _PERMANENT) else "retry", _describe(e), hint_of(e))
         try:
             return ("completed", jsonable(step, outputs), via)
         except TypeError as e:
             return ("failed", str(e))
 
     def _finish(self, live: LiveStep, t0: float, status: str, attempts: int, *,
-                outputs: dict | None = None, via: str = "", error: str | None = None) -> None:
+                outputs: dict | None = None, via: str = "", error: str | None = None,
+                hint: str | None = None) -> None:
         if not live.claim():
             return  # the scheduler abandoned this step and recorded it already
-        live.status, live.error = status, error
+        live.status, live.error, live.hint = status, error, hint
         seconds = round(time.monotonic() - t0, 6)
         self.journal.transition(live.step.id, status, error or "", attempts=attempts,
                                 finished_at=iso(self.info.clock.now()), seconds=seconds,
-                                outputs=outputs or {}, via=via, error=error)
+                                outputs=outputs or {}, via=via, error=error, hint=hint)
         word = {"completed": "done", "failed": "FAILED", "interrupted": "interrupted"}[status]
-        self.info.log(f"[{live.step.id}] {word} in {seconds:.1f}s" + (f": {error}" if error else ""))
+        self.info.log(f"[{live.step.id}] {word} in {seconds:.1f}s" + (f": {error}" if error else "")
+                      + (f"\n  fix: {hint}" if hint else ""))
 
     # -- hooks and teardown (run on the calling thread, bounded by a deadline) ---------------
 
@@ -209,7 +215,8 @@ class StepRunner:
             try:
                 box["result"] = fn(cancel)
             except BaseException as e:  # noqa: BLE001
-                box["error"] = _describe(e)
+                hint = hint_of(e)
+                box["error"] = _describe(e) + (f" (fix: {hint})" if hint else "")
 
         worker = threading.Thread(target=body, daemon=True, name="dr-step")
         worker.start()
@@ -228,6 +235,11 @@ class StepRunner:
 
 def _prefixed(log: Callable[[str], None], step_id: str) -> Callable[[str], None]:
     return lambda message: log(f"[{step_id}] {message}")
+
+
+def hint_of(exc: BaseException) -> str | None:
+    """A DrError's hint (how to fix it), kept apart from the message."""
+    return exc.hint if isinstance(exc, DrError) else None
 
 
 def _describe(exc: BaseException) -> str:

@@ -5,6 +5,13 @@ directory and are flushed, in order, once the store answers again. No record is 
   documents, so a run that saves its record every transition keeps working.
 * `create_json` (the lock primitive) needs the real store: it raises `StoreUnavailable`. The
   scheduler may then take a *local* claim (`create_local`), flushed later as an exclusive create.
+* `get_json_versioned` and `put_json_if` (compare-and-swap) read and write the real store only,
+  and raise `StoreUnavailable` when it is down. They also raise it for a key with a spooled entry
+  not yet flushed: a spooled document has no real version, and the store's version belongs to an
+  older document, so a CAS against it would either act on a stale document or be overwritten
+  by the flush replaying the spooled put afterwards (an unfenced write). Refusing is the safe
+  answer: the caller treats it as "cannot tell now", as when the store is down, and retries
+  after the next flush().
 * `flush()` replays the spool; the first failure stops it (retry later with backoff).
 
 The real store is opened lazily (opening an S3 store checks the bucket and resolves the KMS key,
@@ -24,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from dr.errors import OperationFailed
-from dr.state.base import StateStore
+from dr.state.base import StateStore, validate_key
 from dr.state.local import LocalStore
 
 log = logging.getLogger(__name__)
@@ -116,6 +123,25 @@ class SpoolingStore:
 
     def create_json(self, key: str, document: Mapping[str, Any]) -> bool:
         return self._call(lambda s: s.create_json(key, document))
+
+    def get_json_versioned(self, key: str) -> tuple[dict, str] | None:
+        with self._lock:
+            self._refuse_if_spooled(key)
+        return self._call(lambda s: s.get_json_versioned(key))  # a put spooled meanwhile: CAS refuses
+
+    def put_json_if(self, key: str, document: Mapping[str, Any], version: str | None) -> str | None:
+        with self._lock:  # no put_json may spool this key between the check and the CAS
+            self._refuse_if_spooled(key)
+            return self._call(lambda s: s.put_json_if(key, document, version))
+
+    def _refuse_if_spooled(self, key: str) -> None:
+        """Raise StoreUnavailable if `key` has a spooled put or local claim (see the module doc)."""
+        validate_key(key)
+        if any(self.spool.get_json(entry) is not None for entry in (PUT + key, CREATE + key)):
+            raise StoreUnavailable(
+                f"{key} has a write in the local spool {self.spool.root} not yet flushed to "
+                f"{self.description}, so it has no version to compare with",
+                hint="retry after the spool is flushed (the scheduler flushes it once the store answers)")
 
     def create_local(self, key: str, document: Mapping[str, Any]) -> bool:
         """An exclusive create in the spool only: flushed later with create_json."""

@@ -1,15 +1,31 @@
 """The state-store contract: small JSON documents under '/'-separated keys.
 
 Both backends (LocalStore, S3Store) satisfy the same contract, checked by one shared test suite
-(tests/unit/test_state_contract.py):
+(tests/state_contract.py, run by tests/unit/test_state_contract.py and
+tests/integration/test_state_contract_s3.py):
 
 * `put_json` is atomic create-or-replace: a reader sees the old document or the new one, never
   a mix, and a crash mid-write leaves the old one.
 * `create_json` is an exclusive create: exactly one of several concurrent callers gets True;
   the others get False and change nothing (the building block for locks).
+* `get_json_versioned` / `put_json_if` are compare-and-swap, for leases (`locks/<stack>.json`
+  renewed by a heartbeat and taken over from another machine without a race) and fenced journals
+  (a session that lost its lease cannot overwrite the new holder's journal). A version is an
+  opaque non-empty string: read one, write with it, and the write happens only if the key was
+  not changed in between; of several concurrent callers with the same expected version exactly one
+  wins. `version=None` means "only if the key does not exist" (create_json is that case).
+  Guarantees, and where the backends differ:
+    - a write that changes the stored bytes always changes the version, and equal versions mean
+      equal bytes, so a CAS never replaces a document its caller has not seen;
+    - LocalStore changes the version on every write, even of identical bytes (see local.py);
+      S3Store's version is the ETag, which is the MD5 of the bytes unless SSE-KMS is on, so
+      rewriting identical bytes may keep it. That is harmless for CAS (the caller saw exactly
+      that document), but a watcher that wants to see "a heartbeat happened" must have the
+      heartbeat change the document (a renewed-at time), not rely on the version alone.
+  Only CAS writes are fenced: an unconditional put_json or delete wins over any version.
 * `list_keys(prefix)` returns every key that starts with `prefix` (plain string prefix, as S3
   does), sorted ascending.
-* Keys are checked by `validate_key` before any I/O.
+* Keys (and versions) are checked by `validate_key` (`validate_version`) before any I/O.
 
 Documents are plain JSON objects written with sorted keys in UTF-8; callers turn datetimes into
 ISO strings themselves (see `dr.state.runs.iso`).
@@ -26,7 +42,7 @@ from dr.errors import OperationFailed
 
 MAX_KEY_LENGTH = 512
 MAX_SEGMENT_LENGTH = 255  # a file name on common filesystems (LocalStore)
-TEMP_PREFIX = ".tmp-"  # reserved: LocalStore's in-flight temp files start with this
+TEMP_PREFIX = ".tmp-"  # reserved: LocalStore's in-flight temp files and its lock file start with this
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 
 
@@ -39,6 +55,17 @@ class StateStore(Protocol):
     def get_json(self, key: str) -> dict | None: ...
 
     def create_json(self, key: str, document: Mapping[str, Any]) -> bool: ...
+
+    def get_json_versioned(self, key: str) -> tuple[dict, str] | None:
+        """The document and its version (an opaque non-empty string that changes on every write), or None.
+
+        (S3Store may keep the version across a rewrite of identical bytes: see the module docstring.)"""
+
+    def put_json_if(self, key: str, document: Mapping[str, Any], version: str | None) -> str | None:
+        """Compare-and-swap. Writes `document` only if the stored version is `version` (None: only if the key
+        does not exist) and returns the new version; returns None and writes nothing if the stored version
+        differs (or the key is missing when a version was given, or present when None was given).
+        Atomic: of several concurrent callers with the same expected version, exactly one wins."""
 
     def list_keys(self, prefix: str) -> list[str]: ...
 
@@ -67,6 +94,13 @@ def validate_key(key: str) -> str:
         if segment.startswith(TEMP_PREFIX):
             raise ValueError(f"state key {key!r}: segments starting with {TEMP_PREFIX!r} are reserved")
     return key
+
+
+def validate_version(version: str | None) -> str | None:
+    """An expected version is None or a non-empty string (an empty If-Match would be no condition)."""
+    if version is not None and (not isinstance(version, str) or not version):
+        raise ValueError(f"a state version must be None or a non-empty string, got {version!r}")
+    return version
 
 
 def validate_prefix(prefix: str) -> str:

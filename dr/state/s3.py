@@ -1,7 +1,13 @@
 """S3Store: the state store in an S3 bucket in the DR region (`state: {bucket: acme-dr-state}`).
 
-A PutObject is atomic (the object appears whole or not at all), so put_json is one PUT;
-create_json is a conditional PUT (`If-None-Match: *`), which S3 lets exactly one writer win.
+A PutObject is atomic (the object appears whole or not at all), so put_json is one PUT.
+Compare-and-swap is S3's conditional write, which S3 evaluates atomically (one writer wins; a
+loser gets 412 PreconditionFailed, or 409 ConditionalRequestConflict while a competing write is
+in flight): the version is the object's ETag (from GetObject, with the body, so they belong
+together), put_json_if is a PUT with `If-Match: <etag>` (or `If-None-Match: *` for "only if
+absent", which is also create_json) and returns the ETag of the new object. An If-Match on a
+missing key is 404 NoSuchKey: also a lost race. The ETag is the MD5 of the body unless SSE-KMS is
+used, so rewriting identical bytes may keep the version (see dr.state.base).
 The boto3 client comes from the caller (dr.aws is the one place clients are made).
 """
 
@@ -13,12 +19,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dr.errors import AwsError
-from dr.state.base import decode_document, encode_document, validate_key, validate_prefix
+from dr.state.base import decode_document, encode_document, validate_key, validate_prefix, validate_version
 
 IAM_ACTIONS = "s3:GetObject, s3:PutObject, s3:ListBucket, s3:DeleteObject"
 _NOT_FOUND = ("NoSuchBucket", "404", "NotFound")
 _DENIED = ("AccessDenied", "403", "Forbidden", "AllAccessDisabled")
-_CREATE_LOST = ("PreconditionFailed", "ConditionalRequestConflict")
+_CAS_LOST = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 
 
 class S3Store:
@@ -40,17 +46,8 @@ class S3Store:
         self._put(key, document)
 
     def get_json(self, key: str) -> dict | None:
-        full = self._full(key)
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=full)
-            data = response["Body"].read()
-        except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404"):
-                return None
-            raise self._error(exc, "read", full) from exc
-        except BotoCoreError as exc:
-            raise self._unreachable(exc, "read", full) from exc
-        return decode_document(data, f"s3://{self.bucket}/{full}")
+        found = self._get(key)
+        return found[0] if found else None
 
     def create_json(self, key: str, document: Mapping[str, Any]) -> bool:
         try:
@@ -58,6 +55,18 @@ class S3Store:
         except _LostRace:
             return False
         return True
+
+    def get_json_versioned(self, key: str) -> tuple[dict, str] | None:
+        found = self._get(key)
+        return (found[0], self._etag(found[1], key)) if found else None
+
+    def put_json_if(self, key: str, document: Mapping[str, Any], version: str | None) -> str | None:
+        condition = {"IfNoneMatch": "*"} if validate_version(version) is None else {"IfMatch": version}
+        try:
+            response = self._put(key, document, **condition)
+        except _LostRace:
+            return None
+        return self._etag(response, key)
 
     def list_keys(self, prefix: str) -> list[str]:
         validate_prefix(prefix)
@@ -108,20 +117,46 @@ class S3Store:
         validate_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def _put(self, key: str, document: Mapping[str, Any], **extra: str) -> None:
+    def _get(self, key: str) -> tuple[dict, dict] | None:
+        """The document and the GetObject response it came in (None if there is no such key)."""
+        full = self._full(key)
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=full)
+            data = response["Body"].read()
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                return None
+            raise self._error(exc, "read", full) from exc
+        except BotoCoreError as exc:
+            raise self._unreachable(exc, "read", full) from exc
+        return decode_document(data, f"s3://{self.bucket}/{full}"), response
+
+    def _put(self, key: str, document: Mapping[str, Any], **extra: str) -> dict:
+        """One PutObject, returning its response; a conditional one that loses raises _LostRace."""
         full = self._full(key)
         body = encode_document(document)
+        lost: tuple[str, ...] = ()  # only a conditional write can lose
+        if extra:
+            lost = _CAS_LOST + (("NoSuchKey",) if "IfMatch" in extra else ())
         if self.kms_key_id:
             extra.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id)
         try:
-            self.client.put_object(Bucket=self.bucket, Key=full, Body=body,
-                                   ContentType="application/json", **extra)
+            return self.client.put_object(Bucket=self.bucket, Key=full, Body=body,
+                                          ContentType="application/json", **extra)
         except ClientError as exc:
-            if "IfNoneMatch" in extra and _code(exc) in _CREATE_LOST:
+            if _code(exc) in lost:
                 raise _LostRace() from exc
             raise self._error(exc, "write", full) from exc
         except BotoCoreError as exc:
             raise self._unreachable(exc, "write", full) from exc
+
+    def _etag(self, response: dict, key: str) -> str:
+        """The version: S3 always sends an ETag; an endpoint that does not cannot do CAS."""
+        if not response.get("ETag"):
+            raise AwsError(f"s3://{self.bucket}/{self._full(key)}: the endpoint sent no ETag",
+                           code="NoETag", hint="compare-and-swap needs AWS S3 or an endpoint "
+                           "that supports conditional writes (If-Match)")
+        return response["ETag"]
 
     def _error(self, exc: ClientError, action: str, key: str | None) -> AwsError:
         code = _code(exc)
@@ -160,7 +195,7 @@ class S3Store:
 
 
 class _LostRace(Exception):
-    """create_json found the key already there (or another conditional write in flight)."""
+    """A conditional PUT found another version there (or another conditional write in flight)."""
 
 
 def _code(exc: ClientError) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,7 +21,9 @@ from dr.clock import Clock, FixedClock
 from dr.config import load_config
 from dr.context import make_context
 from dr.errors import OperationFailed
-from dr.runbook.steps.aws_steps import RdsRestore, Readiness, StackLaunch, Teardown
+from dr.runbook.steps.aws_steps import RdsRestore, Readiness
+from dr.runbook.steps.stack import StackLaunch
+from dr.runbook.steps.teardown import Teardown
 from dr.runbook.steps.base import AbortRun, StepContext
 from dr.sandbox import world as W
 from dr.sandbox.server import EmbeddedAws
@@ -57,6 +59,7 @@ class Sandbox:
     tmp: Path
     vpc: str
     subnets: list[str]
+    ledgers: dict = field(default_factory=dict)
 
     def client(self, service: str, region: str = DR):
         return boto3.client(service, region_name=region, endpoint_url=self.endpoint)
@@ -80,10 +83,23 @@ stack:
 
     def ctx(self, config, run_id: str = RUN, drill: bool = True, clock=None, step_id: str = "s",
             logs: list | None = None) -> StepContext:
+        """A step context of run `run_id`; its ledger (what the run created) is kept per run id
+        across contexts, as the journal keeps it across steps and sessions."""
+        ledger = self.ledgers.setdefault(run_id, [])
         return StepContext(run_id=run_id, step_id=step_id, config=config,
                            session=AwsSession(endpoint_url=self.endpoint), clock=clock or Clock(),
                            cancel=threading.Event(), store=LocalStore(self.tmp / "state"), drill=drill,
-                           region=DR, log=(logs.append if logs is not None else lambda m: None))
+                           region=DR, log=(logs.append if logs is not None else lambda m: None),
+                           record_created=ledger.append, ledger=lambda: list(ledger))
+
+    def lamp(self, extra: str = ""):
+        """dr.yaml with the sandbox's LAMP web tier, which runs on the restored database."""
+        return self.config(f"""stack:
+  name: acme-web
+  template: {W.TEMPLATE}
+  parameters: {{InstanceType: t3.small}}
+  snapshot_parameter: DBSnapshotIdentifier
+""" + extra)
 
     def backup(self, config) -> None:
         record = run_backup(make_context(config)).record
@@ -121,15 +137,37 @@ def _zone(sb: Sandbox) -> None:
 DNS = f"dns: {{provider: route53, zone: {ZONE}, record: www.{ZONE}}}\n"
 
 
+def _www(sb: Sandbox) -> None:
+    r53 = sb.client("route53", "us-east-1")
+    zone_id = r53.list_hosted_zones_by_name(DNSName=ZONE)["HostedZones"][0]["Id"]
+    r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{
+        "Action": "UPSERT", "ResourceRecordSet": {"Name": f"www.{ZONE}", "Type": "CNAME", "TTL": 300,
+                                                  "ResourceRecords": [{"Value": "lb.example.net"}]}}]})
+
+
 def test_readiness_passes_when_the_dr_region_can_take_over(sb):
-    config = sb.wordpress(DNS)
+    config = sb.lamp(DNS)
     sb.backup(config)
     _zone(sb)
+    _www(sb)
     out = Readiness().execute({}, sb.ctx(config))
     names = {c["name"]: c["ok"] for c in out["checks"]}
     assert names == {"dr-key": True, "rds:app-db:copy": True, "rds:aurora:copy": True, "template": True,
-                     "template:region-mappings": True, "dns-zone": True}
+                     "template:region-mappings": True, "template:parameters": True,
+                     "template:restored-data": True, "dns:read": True, "dns:record": True,
+                     "dns:routing:simple": True}, out["checks"]
     assert 0 <= out["rpo_seconds"] < 60 and out["newest_copy_time"]
+
+
+def test_readiness_refuses_a_template_that_would_not_run_on_the_restored_data(sb):
+    config = sb.wordpress(DNS)  # AWS's WordPress sample creates its own empty database
+    sb.backup(config)
+    _zone(sb)
+    _www(sb)
+    with pytest.raises(AbortRun) as err:
+        Readiness().execute({}, sb.ctx(config))
+    assert ("template:restored-data: WordPress_Multi_AZ.yaml creates its own database (DBInstance "
+            "(AWS::RDS::DBInstance)) and dr.yaml sets no stack.snapshot_parameter") in str(err.value)
 
 
 def test_readiness_names_every_failing_check(sb):
@@ -142,7 +180,7 @@ def test_readiness_names_every_failing_check(sb):
     text = str(err.value)
     assert "rds:app-db:copy: no available copy of app-db" in text
     assert "mapping AWSRegionArch2AMI in regional.yaml has no entry for us-west-2" in text
-    assert f"Route 53 hosted zone {ZONE} not found" in text
+    assert f"dns:read: read the Route 53 hosted zone {ZONE}: Route 53 has no hosted zone {ZONE}" in text
     assert "dr-key" not in text  # the key is fine
 
 
@@ -190,9 +228,14 @@ def test_restore_resumes_without_a_second_database_and_never_adopts_a_foreign_on
     assert again == first and "was started by this run" in logs[0]
     assert instances(sb) == ["acme-prod-db-dr-drill-ab12"]
     assert RdsRestore().check(params, sb.ctx(config, run_id=OTHER_RUN)) is None
-    with pytest.raises(AbortRun, match="already exists in us-west-2 and was not made by this run"):
+    with pytest.raises(AbortRun) as err:
         RdsRestore().execute({**params, "identifier": first["identifier"]}, sb.ctx(config, run_id=OTHER_RUN))
-    RdsRestore().teardown(params, first, sb.ctx(config, run_id=OTHER_RUN))  # not its to delete
+    assert f"already exists in us-west-2: it was made by run {RUN}" in str(err.value)
+    assert err.value.hint == f"resume that run instead, which adopts what it made: dr drill --resume {RUN}"
+    assert "delete" not in str(err.value)  # never advice to delete a restored database
+    with pytest.raises(OperationFailed, match="not deleting DB instance acme-prod-db-dr-drill-ab12 in "
+                                              "us-west-2: this run's journal does not record creating it"):
+        RdsRestore().teardown(params, first, sb.ctx(config, run_id=OTHER_RUN))  # not its to delete
     assert instances(sb) == ["acme-prod-db-dr-drill-ab12"]
     RdsRestore().teardown(params, first, sb.ctx(config))
     assert instances(sb) == []
@@ -273,7 +316,8 @@ def test_wordpress_launches_in_the_dr_region_relaunches_idempotently_and_tears_d
     more = step.execute({"parameters": {"WebServerCapacity": 2}}, ctx)
     assert cfn.describe_stacks(StackName=more["stack_id"])["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
 
-    step.teardown({}, out, sb.ctx(config, run_id=OTHER_RUN))  # another run's teardown: refused
+    with pytest.raises(OperationFailed, match="not deleting stack acme-web-drill-ab12"):
+        step.teardown({}, out, sb.ctx(config, run_id=OTHER_RUN))  # another run's teardown: refused
     assert live_stacks(sb) == ["acme-web-drill-ab12"]
     step.teardown({}, out, ctx)
     assert live_stacks(sb) == []
@@ -340,17 +384,19 @@ def test_a_template_restores_its_database_from_the_snapshot_parameter(sb):
 
 
 def test_teardown_removes_everything_of_this_drill_and_nothing_else(sb):
-    config = sb.wordpress(DNS)
+    config = sb.lamp(DNS)
     sb.backup(config)
     _zone(sb)
     r53 = sb.client("route53", "us-east-1")
     zone_id = r53.list_hosted_zones_by_name(DNSName=ZONE)["HostedZones"][0]["Id"]
+    ctx = sb.ctx(config)
 
     def record(name):
         r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{
             "Action": "UPSERT", "ResourceRecordSet": {"Name": name, "Type": "CNAME", "TTL": 60,
                                                       "ResourceRecords": [{"Value": "lb.example.net"}]}}]})
 
+    ctx.created("dns-record", f"drill-ab12.{ZONE}", "global")  # as dns.flip does, before it writes
     record(f"drill-ab12.{ZONE}")
     record(f"www.{ZONE}")  # production
     record(f"drill-cd34.{ZONE}")  # another drill's
@@ -359,31 +405,37 @@ def test_teardown_removes_everything_of_this_drill_and_nothing_else(sb):
         return r53.create_health_check(CallerReference=fqdn, HealthCheckConfig={
             "Type": "HTTP", "FullyQualifiedDomainName": fqdn, "Port": 80, "ResourcePath": "/"})["HealthCheck"]["Id"]
 
+    ctx.created("route53-health-check", "drill-ab12.example.com", "global")  # its caller reference
     drill_check, prod_check = health_check("drill-ab12.example.com"), health_check("www.example.com")
-    ctx = sb.ctx(config)
     db = RdsRestore().execute({"resource": "app-db"}, ctx)
     StackLaunch().execute({}, ctx)
-    StackLaunch().execute({}, sb.ctx(config, drill=False))  # production stack "acme-web"
+    StackLaunch().execute({}, sb.ctx(config, run_id="failover-20261126T100000Z-ef56", drill=False))  # production
     rds = sb.client("rds")
-    rds.create_db_snapshot(DBInstanceIdentifier=db["identifier"],
-                           DBSnapshotIdentifier="acme-web-drill-ab12-db-final")  # a DeletionPolicy leftover
+    # named like this drill's, but nothing of this run made it: a teardown must not delete it
+    rds.create_db_snapshot(DBInstanceIdentifier=db["identifier"], DBSnapshotIdentifier="acme-web-drill-ab12-decoy")
 
     before = Teardown().execute({}, ctx)  # as the last DAG step: takes stock only
     kinds = sorted({f["kind"] for f in before["found"]})
-    assert kinds == ["cloudformation-stack", "rds-instance", "rds-instance-snapshot", "route53-health-check",
-                     "route53-record"]
+    assert kinds == ["cloudformation-stack", "dns-record", "rds-instance", "rds-instance-snapshot",
+                     "route53-health-check"]
+    (decoy,) = [f for f in before["found"] if f["kind"] == "rds-instance-snapshot"]
+    assert decoy["refused"] == "it looks like this drill's, but this run's journal does not record creating it"
     with pytest.raises(OperationFailed, match="drill drill-ab12 left billable resources behind: "
                                               "cloudformation-stack acme-web-drill-ab12"):
         Teardown().execute({"at": "end", "delete": False}, ctx)
-    Teardown().teardown({}, before, ctx)  # the drill's teardown phase: sweep
+    with pytest.raises(OperationFailed) as err:
+        Teardown().teardown({}, before, ctx)  # the drill's teardown phase: sweep
+    assert "rds-instance-snapshot acme-web-drill-ab12-decoy in us-west-2" in str(err.value)  # named, loudly
+    assert "[not deleted: it looks like this drill's" in str(err.value)
     assert live_stacks(sb) == ["acme-web"]
     assert not any("drill-ab12" in i for i in instances(sb))
-    assert not [s for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
-                if "drill" in s["DBSnapshotIdentifier"]]
+    assert [s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+            if "drill" in s["DBSnapshotIdentifier"]] == ["acme-web-drill-ab12-decoy"]  # left alone
     assert len(rds.describe_db_snapshots(DBInstanceIdentifier=W.INSTANCE, SnapshotType="manual")["DBSnapshots"]) == 1
     names = {r["Name"] for r in r53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]}
     assert f"drill-ab12.{ZONE}" not in names and {f"www.{ZONE}", f"drill-cd34.{ZONE}"} <= names
     assert [c["Id"] for c in r53.list_health_checks()["HealthChecks"]] == [prod_check] != [drill_check]
+    rds.delete_db_snapshot(DBSnapshotIdentifier="acme-web-drill-ab12-decoy")
     assert Teardown().execute({"at": "end"}, ctx) == {"found": [], "left": [], "deleted": []}
     assert Teardown().execute({}, sb.ctx(config, drill=False))["found"] == []  # not a drill: no-op
 
@@ -414,7 +466,7 @@ def run_drill(sb: Sandbox, config, keep: bool = False, text: str = DRILL):
 
 
 def test_a_drill_through_the_engine_leaves_nothing_behind(sb):
-    config = sb.wordpress()
+    config = sb.lamp()
     sb.backup(config)
     result, logs = run_drill(sb, config)
     assert result.status == "completed" and result.exit_code == 0, logs
@@ -430,7 +482,7 @@ def test_a_drill_through_the_engine_leaves_nothing_behind(sb):
 
 
 def test_a_kept_drill_keeps_everything(sb):
-    config = sb.wordpress()
+    config = sb.lamp()
     sb.backup(config)
     result, _ = run_drill(sb, config, keep=True)
     suffix = result.run_id.rsplit("-", 1)[-1]
@@ -444,7 +496,11 @@ def test_a_failed_drill_is_torn_down_and_checked(sb):
     template.write_text(FAILING)
     config = sb.config(f"stack: {{name: acme-web, template: {template}, parameters: {{Engine: nosuchengine}}}}\n")
     sb.backup(config)
-    result, logs = run_drill(sb, config)
+    # the stack has a database of its own (which fails): it is not handed the restored snapshot
+    # (and readiness would refuse it for that: this drill goes without, to fail at the launch)
+    text = DRILL.replace('with: {snapshot: "${steps.db.snapshot_id}"}', "needs: [db]")
+    text = text.replace("  - {id: ready, type: readiness, with: {resources: [app-db]}}\n", "")
+    result, logs = run_drill(sb, config, text=text.replace(", needs: [ready]", ""))
     assert result.status == "failed" and result.exit_code == 1
     assert "DB (AWS::RDS::DBInstance)" in result.steps["stack"].error
     assert result.steps["cleanup"].status == "skipped"  # never started

@@ -19,6 +19,7 @@ from dr.runbook.steps.dns_steps import DnsFlip, DnsRestore
 from dr.runbook.steps.http_steps import WaitHealthy
 from tests.bind import PRODUCTION, bind  # noqa: F401 - fixture
 
+from .test_dns_route53 import timeless
 from .test_health import health_server, make_ctx  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
@@ -167,8 +168,8 @@ def test_reflip_is_idempotent_and_check_sees_it(bind, tmp_path, health_server):
     assert DnsFlip().check({"target": "127.0.0.1"}, ctx) is None
     first = DnsFlip().execute({"target": "127.0.0.1"}, ctx)
     after_first = serial(bind)
-    assert DnsFlip().check({"target": "127.0.0.1"}, ctx) == first
-    assert DnsFlip().execute({"target": "127.0.0.1"}, ctx) == first
+    assert timeless(DnsFlip().check({"target": "127.0.0.1"}, ctx)) == timeless(first)
+    assert timeless(DnsFlip().execute({"target": "127.0.0.1"}, ctx)) == timeless(first)
     assert serial(bind) == after_first  # the second run sent no update at all
     restore = DnsRestore()
     restore.execute({}, ctx)
@@ -182,3 +183,120 @@ def test_failover_mode_needs_route53(bind, tmp_path, health_server):
     with pytest.raises(ConfigError, match="mode failover is not available with dns.provider rfc2136"):
         DnsFlip().execute({"target": "127.0.0.1", "mode": "failover"}, ctx)
     assert bind.dig(PRODUCTION) == ["192.0.2.1", "192.0.2.2"]
+
+
+# --- readiness: probes against the real server ----------------------------------------------------
+
+PROBE = "_dr-readiness.example.test."
+
+
+def provider_for(bind, tmp_path, **yaml_kw):
+    return make_provider(make_ctx(bind.config_yaml("STATE", **yaml_kw), tmp_path).config.dns)
+
+
+def by_name(probes):
+    assert [p.name for p in probes] == ["dns-read", "dns-record", "dns-routing", "dns-write"]
+    return {p.name: p for p in probes}
+
+
+def probe_txt_rcode(bind):
+    """What the server answers, unsigned and straight from it, for the probe's TXT."""
+    query = dns.message.make_query(PROBE, "TXT")
+    query.flags &= ~dns.flags.RD
+    reply = dns.query.tcp(query, "127.0.0.1", port=bind.port, timeout=5)
+    return dns.rcode.to_text(reply.rcode()), reply.answer
+
+
+def test_readiness_with_the_right_key_is_all_ok_and_leaves_no_trace(bind, tmp_path):
+    before = serial(bind)
+    probes = by_name(provider_for(bind, tmp_path).readiness(PRODUCTION))
+
+    assert all(p.ok for p in probes.values()), probes
+    assert probes["dns-read"].detail == (
+        f"127.0.0.1:{bind.port} answered the SOA of example.test. (serial {before}) authoritatively; the query "
+        "and the answer were signed with TSIG key 'dr-test-key' (hmac-sha256) and the answer's signature verified")
+    assert probes["dns-record"].detail.startswith(
+        "www.example.test. in rfc2136 zone example.test. holds A 120s 192.0.2.1, 192.0.2.2; it also holds TXT "
+        "records, so a flip can point it at an IP address but not at a host name")
+    assert probes["dns-routing"].detail == "www.example.test. has simple routing, which a simple flip can change"
+    assert probes["dns-write"].detail.startswith(
+        f"TSIG key 'dr-test-key' may update example.test.: 127.0.0.1:{bind.port} accepted a signed UPDATE "
+        f'adding TXT {PROBE} "dr readiness probe 20')
+    # the TXT was really added, then deleted: two updates, and nothing left behind
+    assert serial(bind) == before + 2
+    assert f"adding an RR at '{PROBE[:-1]}' TXT" in bind.log_tail(200)
+    assert bind.dig(PROBE, "TXT") == [] and bind.dig(PROBE, "ANY") == []
+    assert probe_txt_rcode(bind) == ("NXDOMAIN", [])
+    # nothing else changed
+    assert bind.dig(PRODUCTION) == ["192.0.2.1", "192.0.2.2"]
+    assert bind.dig(PRODUCTION, "TXT") == ['"not managed by dr"']
+    assert bind.dig("app.example.test.", "CNAME") == ["primary-lb.example.net."]
+
+
+def test_readiness_of_a_missing_record_says_the_flip_will_create_it(bind, tmp_path):
+    probes = by_name(provider_for(bind, tmp_path).readiness("new.example.test."))
+    assert all(p.ok for p in probes.values())
+    assert probes["dns-record"].detail.startswith(
+        "new.example.test. has no A, AAAA or CNAME record in rfc2136 zone example.test.; a simple flip will create it")
+    assert bind.dig("new.example.test.", "ANY") == []
+
+
+def test_readiness_with_a_wrong_secret_fails_dns_read_naming_the_key(bind, tmp_path, monkeypatch):
+    monkeypatch.setenv("DR_TEST_TSIG", base64.b64encode(b"x" * 32).decode())
+    before = serial(bind)
+    probes = by_name(provider_for(bind, tmp_path).readiness(PRODUCTION))
+
+    read = probes["dns-read"]
+    assert not read.ok
+    assert read.detail.startswith(
+        f"read the SOA of example.test.: 127.0.0.1:{bind.port} rejected the signature of TSIG key 'dr-test-key' "
+        "(hmac-sha256): the secret or the algorithm in dr.yaml do not match the server's key 'dr-test-key' "
+        "(PeerBadSignature)")
+    assert "fix: the server does not accept the TSIG signature: check dns.tsig.name, dns.tsig.secret" in read.detail
+    for name in ("dns-record", "dns-routing", "dns-write"):
+        assert not probes[name].ok and probes[name].detail.startswith("not run: dns-read failed")
+    assert serial(bind) == before and bind.dig(PROBE, "TXT") == []
+
+
+def test_readiness_with_an_unknown_key_name_fails_dns_read(bind, tmp_path):
+    probes = by_name(provider_for(bind, tmp_path, key_name="nobody").readiness(PRODUCTION))
+    assert not probes["dns-read"].ok
+    assert f"127.0.0.1:{bind.port} has no TSIG key 'nobody' (hmac-sha256)" in probes["dns-read"].detail
+
+
+def test_readiness_with_a_key_the_update_policy_does_not_grant_fails_dns_write(bind, tmp_path):
+    before = serial(bind)
+    provider = provider_for(bind, tmp_path, key_name=bind.read_key_name, secret_env="DR_TEST_TSIG_READ")
+    probes = by_name(provider.readiness(PRODUCTION))
+
+    assert probes["dns-read"].ok and "TSIG key 'dr-read-key'" in probes["dns-read"].detail
+    assert probes["dns-record"].ok and probes["dns-routing"].ok
+    write = probes["dns-write"]
+    assert not write.ok
+    assert write.detail.startswith(
+        f"add TXT {PROBE}: 127.0.0.1:{bind.port} answered REFUSED: the zone's update-policy (or allow-update) "
+        "does not grant TSIG key 'dr-read-key' the right to update example.test.")
+    assert "fix: the server refused the update: check that the zone's update-policy" in write.detail
+    assert "also:" not in write.detail  # nothing was left behind to clean up
+    assert serial(bind) == before and bind.dig(PROBE, "TXT") == []
+
+
+def test_readiness_with_the_server_down_fails_dns_read_with_host_and_port(bind, tmp_path):
+    provider = provider_for(bind, tmp_path)
+    bind.stop()
+    probes = by_name(provider.readiness(PRODUCTION))
+    read = probes["dns-read"]
+    assert not read.ok
+    assert read.detail.startswith(f"read the SOA of example.test.: cannot reach the name server 127.0.0.1:{bind.port}")
+    assert "check dns.server and dns.port" in read.detail
+    assert [p.ok for p in probes.values()] == [False] * 4
+    assert probes["dns-write"].detail == (f"not run: dns-read failed, so dr did not ask 127.0.0.1:{bind.port} "
+                                          "anything more; fix dns-read first")
+
+
+def test_readiness_in_failover_mode_says_rfc2136_has_only_simple(bind, tmp_path):
+    probes = by_name(provider_for(bind, tmp_path).readiness(PRODUCTION, mode="failover"))
+    routing = probes["dns-routing"]
+    assert not routing.ok and "mode failover is not available with dns.provider rfc2136" in routing.detail
+    assert "use mode: simple" in routing.detail
+    assert probes["dns-read"].ok and probes["dns-write"].ok

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from dr.dns import make_provider
 from dr.errors import ConfigError, OperationFailed
 from dr.runbook.steps.base import AbortRun
 from dr.runbook.steps.dns_steps import DnsFlip, DnsRestore, previous_key
@@ -54,6 +55,11 @@ def passed(tmp_path, server, endpoint, host="127.0.0.1", **kw):
     ctx = make_ctx(CONFIG, tmp_path, endpoint=endpoint, step_id="health", **kw)
     out = WaitHealthy().execute({"url": server.url(host), "consecutive": 2, "interval": 0.05}, ctx)
     return {"health": out}
+
+
+def timeless(outputs):
+    """A DNS step's outputs without the moment they were taken (in_sync_at, traffic_moved_at)."""
+    return {k: v for k, v in outputs.items() if k not in ("in_sync_at", "traffic_moved_at")}
 
 
 def flip_ctx(tmp_path, endpoint, outputs, **kw):
@@ -121,9 +127,10 @@ def test_failover_pair_flip_and_exact_restore(r53, zone_id, endpoint, tmp_path, 
          "ResourceRecords": [{"Value": "192.0.2.1"}], "HealthCheckId": east},
     ]
     # a rerun (say after a crash) finds its health check and changes nothing
-    assert DnsFlip().check({"target": "127.0.0.1", "mode": "failover", "health_check": "auto"}, ctx) == out
+    assert timeless(DnsFlip().check({"target": "127.0.0.1", "mode": "failover", "health_check": "auto"},
+                                    ctx)) == timeless(out)
     again = DnsFlip().execute({"target": "127.0.0.1", "mode": "failover", "health_check": "auto"}, ctx)
-    assert again == out
+    assert timeless(again) == timeless(out)
     assert len(r53.list_health_checks()["HealthChecks"]) == 3
 
     DnsRestore().execute({"previous": out["previous"]}, ctx)
@@ -153,7 +160,7 @@ def test_flip_without_a_passed_health_check_is_refused_and_changes_nothing(r53, 
     with pytest.raises(OperationFailed) as err:
         DnsFlip().execute({"target": "127.0.0.1"}, ctx)
     assert str(err.value).startswith("flip: refusing to point www.example.com. at 127.0.0.1: it has not passed "
-                                     "http.wait_healthy in this run; no http.wait_healthy step has passed")
+                                     "http.wait_healthy in this session within 15m; no http.wait_healthy step has passed")
     assert "DNS was not changed" in str(err.value)
     assert isinstance(err.value, AbortRun)  # the engine ends the run `aborted`: retrying cannot help
     assert record_sets(r53, zone_id) == before
@@ -220,7 +227,7 @@ def test_check_sees_a_finished_flip_and_rerun_keeps_the_first_previous(r53, zone
     assert DnsFlip().check({"target": "127.0.0.1"}, ctx) is None  # not done yet
     first = DnsFlip().execute({"target": "127.0.0.1"}, ctx)
     done = DnsFlip().check({"target": "127.0.0.1"}, ctx)
-    assert done == first
+    assert timeless(done) == timeless(first)
     assert sorted(v for s in done["previous"]["sets"] for v in s["values"]) == ["192.0.2.1", "192.0.2.2"]
     again = DnsFlip().execute({"target": "127.0.0.1"}, ctx)  # the engine redoes an in-flight step
     assert again["previous"] == first["previous"]  # still the values from before the run
@@ -238,9 +245,11 @@ def test_failback_restores_from_the_failover_runs_saved_values(r53, zone_id, end
                                               "0102T000000Z-c3d4"):
         DnsRestore().execute({}, later)
     assert DnsRestore().check({"run": RUN}, later) is None
+    with pytest.raises(OperationFailed, match=r"refusing to change www.example.com.: no http.wait_healthy step"):
+        DnsRestore().execute({"run": RUN}, later)  # failback needs a fresh health pass by default
     with pytest.raises(OperationFailed, match=r"refusing to point www.example.com. at 192.0.2.[12]"):
-        DnsRestore().execute({"run": RUN, "require_healthy": True}, later)
-    out = DnsRestore().execute({"run": RUN}, later)
+        DnsRestore().execute({"run": RUN, "match_targets": True}, later)
+    out = DnsRestore().execute({"run": RUN, "require_healthy": False}, later)
     assert record_sets(r53, zone_id) == before
     assert out["replaced"]["sets"][0]["values"] == ["127.0.0.1"]
     assert DnsRestore().check({"run": RUN}, later)["record"] == WWW
@@ -269,3 +278,83 @@ def test_wait_in_sync_polls_until_route53_says_insync(r53, zone_id, endpoint, tm
     ctx.session.boto_session.events.register("before-send.route-53.GetChange", pending_once)
     DnsFlip().execute({"target": "127.0.0.1"}, ctx)
     assert len(calls) == 2 and waits == [5.0]
+
+
+# --- readiness: read-only probes -------------------------------------------------------------------
+
+
+def readiness(tmp_path, endpoint, record=WWW, mode="simple"):
+    ctx = make_ctx(CONFIG, tmp_path, endpoint=endpoint)
+    probes = make_provider(ctx.config.dns, session=ctx.session).readiness(record, mode)
+    assert [p.name for p in probes] == ["dns-read", "dns-record", "dns-routing"]  # no write probe on Route 53
+    return {p.name: p for p in probes}
+
+
+def test_readiness_simple_record_in_simple_mode_is_all_ok(r53, zone_id, endpoint, tmp_path):
+    upsert(r53, zone_id, SIMPLE_WWW)
+    before = record_sets(r53, zone_id)
+    probes = readiness(tmp_path, endpoint)
+    assert all(p.ok for p in probes.values()), probes
+    assert probes["dns-read"].detail == (f"Route 53 hosted zone example.com. is {zone_id}, and dr's credentials "
+                                         "can list its record sets")
+    assert probes["dns-record"].detail == ("www.example.com. in route53 zone example.com. holds "
+                                           "A 300s 192.0.2.1, 192.0.2.2")
+    assert probes["dns-routing"].detail == "www.example.com. has simple routing, which a simple flip can change"
+    assert record_sets(r53, zone_id) == before  # read only
+
+
+def test_readiness_weighted_record_in_simple_mode_says_use_weighted(r53, zone_id, endpoint, tmp_path):
+    upsert(r53, zone_id,
+           {"Name": WWW, "Type": "A", "TTL": 60, "SetIdentifier": "east", "Weight": 70,
+            "ResourceRecords": [{"Value": "192.0.2.1"}]},
+           {"Name": WWW, "Type": "A", "TTL": 60, "SetIdentifier": "west", "Weight": 30,
+            "ResourceRecords": [{"Value": "192.0.2.2"}]})
+    probes = readiness(tmp_path, endpoint, mode="simple")
+    assert probes["dns-read"].ok and probes["dns-record"].ok
+    routing = probes["dns-routing"]
+    assert not routing.ok
+    assert routing.detail == ("www.example.com. has weighted record sets ([east weight 70] A 60s 192.0.2.1; "
+                              "[west weight 30] A 60s 192.0.2.2); a simple flip would delete them\n"
+                              "  fix: use mode: weighted on this record")
+    assert readiness(tmp_path, endpoint, mode="weighted")["dns-routing"].ok
+    failover = readiness(tmp_path, endpoint, mode="failover")["dns-routing"]
+    assert not failover.ok and "use mode: weighted" in failover.detail
+
+
+def test_readiness_missing_record_in_failover_mode_is_not_ok(r53, zone_id, endpoint, tmp_path):
+    probes = readiness(tmp_path, endpoint, mode="failover")
+    assert probes["dns-read"].ok
+    record = probes["dns-record"]
+    assert not record.ok
+    assert record.detail.startswith("www.example.com. has no A, AAAA or CNAME record in route53 zone example.com.; "
+                                    "a failover flip needs the record it moves traffic from")
+    assert "fix: create www.example.com. with failover routing" in record.detail
+    assert not readiness(tmp_path, endpoint, mode="weighted")["dns-record"].ok
+    simple = readiness(tmp_path, endpoint, mode="simple")["dns-record"]
+    assert simple.ok and "a simple flip will create it" in simple.detail
+
+
+def test_readiness_failover_pair_in_failover_mode_is_ok(r53, zone_id, endpoint, tmp_path):
+    upsert(r53, zone_id,
+           {"Name": WWW, "Type": "A", "TTL": 60, "SetIdentifier": "us-east-1", "Failover": "PRIMARY",
+            "HealthCheckId": health_check(r53), "ResourceRecords": [{"Value": "192.0.2.1"}]})
+    probes = readiness(tmp_path, endpoint, mode="failover")
+    assert all(p.ok for p in probes.values()), probes
+    simple = readiness(tmp_path, endpoint, mode="simple")["dns-routing"]
+    assert not simple.ok and simple.detail.endswith("fix: use mode: failover on this record")
+
+
+def test_readiness_without_the_hosted_zone_fails_dns_read_and_skips_the_rest(r53, endpoint, tmp_path):
+    probes = readiness(tmp_path, endpoint)
+    assert not probes["dns-read"].ok
+    assert probes["dns-read"].detail.startswith("read the Route 53 hosted zone example.com.: Route 53 has no "
+                                                "hosted zone example.com. (dns.zone in dr.yaml)")
+    assert [p.ok for p in probes.values()] == [False, False, False]
+    assert probes["dns-record"].detail.startswith("not run: dns-read failed")
+
+
+def test_readiness_of_a_record_outside_the_zone(r53, zone_id, endpoint, tmp_path):
+    probes = readiness(tmp_path, endpoint, record="www.example.org.")
+    assert probes["dns-read"].ok and not probes["dns-record"].ok
+    assert "www.example.org. is not inside the zone example.com." in probes["dns-record"].detail
+    assert probes["dns-routing"].detail.startswith("not run: the record could not be read")

@@ -284,6 +284,11 @@ def test_list_json_is_one_document_newest_first_with_age_and_key(seeded, capsys)
 
 
 def test_readiness_reports_missing_copies_then_passes(seeded, capsys):
+    from dr.sandbox import world as W
+
+    # the backup sections only: the stack template's checks need the sandbox's fidelity patches
+    # (plain moto's ValidateTemplate fails on a cfn-lint warning); test_failover_safety covers them
+    seeded.write_config(W.config_text(seeded.endpoint, seeded.state_dir, failover=False))
     args = ["--config", str(seeded.config_path), "validate", "--readiness"]
     assert main(args) == 3
     assert "no copy in us-west-2 yet" in capsys.readouterr().out

@@ -97,8 +97,8 @@ def _file_make(work: Path):
         def _hold(ctx: StepContext, when: str) -> None:
             if (work / f"hold-{when}").exists():
                 (work / f"in-step-{when}").write_text(ctx.step_id)
-                while True:
-                    time.sleep(1)  # killed here
+                while (work / f"hold-{when}").exists():
+                    time.sleep(0.02)  # killed here (or let go when the test removes the file)
 
     return FileMake
 
@@ -125,7 +125,20 @@ def child() -> None:
                 time.sleep(1)  # killed here
 
     ectx = EngineContext(config=config, session=None, store=LocalStore(work / "state"), drill=True,
-                         keep=True, on_event=on_event, log=lambda m: None)
+                         keep=True, on_event=on_event, log=lambda m: None,
+                         take_over=mode == "race" and len(sys.argv) > 4)
+    if mode == "race":  # resume at the same moment as another process: wait for the start gun
+        from dr.runbook import RunLocked
+
+        while not (work / "go").exists():
+            time.sleep(0.001)
+        try:
+            result = run_runbook(runbook, ectx, resume=arg)
+        except RunLocked as exc:
+            (work / f"refused-{os.getpid()}").write_text(str(exc))
+            return
+        (work / f"won-{os.getpid()}").write_text(json.dumps(result.to_dict(), default=str))
+        return
     result = run_runbook(runbook, ectx, resume=arg if mode == "resume" else None)
     (work / "result.json").write_text(json.dumps(result.to_dict(), default=str))
 
@@ -224,3 +237,48 @@ def test_sigkill_then_resume_converges_to_the_same_end_state(tmp_path, baseline,
     completed_before = [k for k, v in journal["steps"].items() if v["status"] == "completed"]
     for step in completed_before:
         assert result["steps"][step]["via"] == "execute" and step not in checks  # not redone, not checked
+
+
+@pytest.mark.parametrize("take_over", [False, True], ids=["after-the-holder-died", "with-take-over"])
+def test_two_simultaneous_resumes_one_runs_the_other_is_refused(tmp_path, baseline, take_over):
+    """The lease is taken over by a compare-and-swap: of two machines resuming the same crashed run
+    at the same moment, exactly one runs, and the other is refused naming it; nothing is made
+    twice and no journal write is lost. Many trials, because a race shows only sometimes."""
+    trials = 12
+    for trial in range(trials):
+        work = tmp_path / f"trial-{trial}"
+        work.mkdir()
+        (work / "hold-before").write_text("")
+        proc = _spawn(work, "run")
+        _wait_for(work / "in-step-before", proc)
+        proc.kill()
+        proc.wait(timeout=10)
+        (work / "in-step-before").unlink()
+        run_id = (work / "run_id").read_text()
+        extra = ("take-over",) if take_over else ()
+        racers = [_spawn(work, "race", run_id, *extra) for _ in range(2)]
+        time.sleep(0.5)  # both interpreters up and waiting
+        (work / "go").write_text("")  # the winner blocks in step d (hold-before) while the other tries
+        deadline = time.monotonic() + 30
+        while not list(work.glob("refused-*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (work / "hold-before").unlink()
+        for racer in racers:
+            _finish(racer)
+        results = [json.loads(p.read_text()) for p in work.glob("won-*")]
+        completed = [r for r in results if r["status"] == "completed"]
+        stopped = [r for r in results if r["status"] != "completed"]
+        refused = list(work.glob("refused-*"))
+        assert len(completed) == 1 and len(stopped) + len(refused) == 1, (trial, results, refused)
+        if refused:
+            why = refused[0].read_text()
+            assert "still going on" in why or "taken over moments ago by another session" in why, why
+        else:  # --take-over from a session that had just resumed: that one stopped, fenced out
+            assert stopped[0]["status"] == "interrupted" and "this session stopped" in stopped[0]["error"]
+        state = end_state(work)
+        assert state == baseline, trial  # same resources and outputs as an uninterrupted run
+        assert state["created_twice"] == []
+        journal = json.loads((work / "state" / "journals" / f"{run_id}.json").read_text())
+        assert journal["status"] == "completed" and journal["sessions"][-1]["status"] == "completed"
+        if refused:
+            assert [x["n"] for x in journal["sessions"]] == [1, 2]  # exactly one session resumed it

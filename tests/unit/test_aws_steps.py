@@ -15,7 +15,11 @@ from dr.errors import AwsError, ConfigError, OperationFailed
 from dr.runbook.loader import load_runbook
 from dr.runbook.steps import REGISTRY, cfn
 from dr.runbook.steps import rds_restore as rr
-from dr.runbook.steps.aws_steps import STEP_TYPES, RdsRestore, Readiness, StackLaunch, Teardown
+from dr.runbook.steps.aws_steps import RdsRestore, Readiness
+from dr.runbook.steps.stack import StackLaunch
+from dr.runbook.steps.teardown import Teardown
+
+STEP_TYPES = (Readiness, RdsRestore, StackLaunch, Teardown)
 from dr.runbook.steps.base import PARAM_TYPES, StepContext
 from dr.runbook.steps.leftovers import DrillMatcher
 from tests.conftest import REPO, fixtures_dir
@@ -160,7 +164,7 @@ def test_stack_launch_validates_parameters_against_the_template(tmp_path):
 
 def test_stack_launch_output_names_come_from_the_template(tmp_path):
     names = StackLaunch().output_names({}, config_for(tmp_path))
-    assert names == ("stack_id", "stack_name", "outputs", "URL", "Port")
+    assert names == ("stack_id", "stack_name", "created", "outputs", "URL", "Port")
 
 
 def test_stack_launch_parameters_overlay_in_order(tmp_path):
@@ -278,8 +282,10 @@ def test_shipped_runbooks_load(tmp_path, name):
                                          "dns: {provider: route53, zone: example.com., record: www.example.com.}\n")
     runbook = load_runbook(REPO / "runbooks" / f"{name}.yaml", config)
     types = [s.type for s in runbook.steps]
-    assert types.index("stack.launch") < types.index("http.wait_healthy") < types.index("dns.flip")
+    dns = "dns.restore" if name == "failback" else "dns.flip"  # failback puts the saved values back
+    assert types.index("stack.launch") < types.index("http.wait_healthy") < types.index(dns)
     assert [s.id for s in runbook.steps if s.rto_end] == ["health"]
+    assert types[0] == "readiness"
     if name != "failback":
         assert types[:3] == ["readiness", "rds.restore", "stack.launch"]
     assert {h.phase for h in runbook.hooks} >= {"start", "end"}
@@ -299,11 +305,14 @@ class FakeCfn:
         self.template = ""
         self.no_updates = False
 
-    def _effective(self, kw):
-        """Like AWS: every template parameter, the Default when not passed."""
+    def _effective(self, kw, current=None):
+        """Like AWS: every template parameter, the Default when not passed, the current value
+        with UsePreviousValue."""
         values = {k: str(v.get("Default")) for k, v in cfn.parse_template(kw["TemplateBody"])["Parameters"].items()
                   if "Default" in v}
-        values.update({p["ParameterKey"]: p["ParameterValue"] for p in kw["Parameters"]})
+        before = {p["ParameterKey"]: p["ParameterValue"] for p in (current or {}).get("Parameters", [])}
+        values.update({p["ParameterKey"]: before[p["ParameterKey"]] if p.get("UsePreviousValue")
+                       else p["ParameterValue"] for p in kw["Parameters"]})
         return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
 
     def _error(self, code, message):
@@ -338,7 +347,9 @@ class FakeCfn:
         if self.no_updates:
             raise self._error("ValidationError", "No updates are to be performed.")
         s = self.stacks[kw["StackName"]]
-        s.update(StackStatus="UPDATE_COMPLETE", Parameters=self._effective(kw))
+        s.update(StackStatus="UPDATE_COMPLETE", Parameters=self._effective(kw, s))
+        if "Tags" in kw:
+            s["Tags"] = kw["Tags"]
         self.template = kw["TemplateBody"]
         return {"StackId": s["StackId"]}
 
@@ -374,21 +385,25 @@ def _request(tmp_path, **params):
 def test_launch_creates_a_missing_stack_then_leaves_it_alone(tmp_path):
     req, ctx = _request(tmp_path)
     fake = FakeCfn()
-    stack = cfn.launch(ctx, fake, req, "us-west-2")
+    stack = cfn.launch(ctx, fake, req, "us-west-2", owned=True)
     assert stack["StackStatus"] == "CREATE_COMPLETE" and fake.calls.count("create") == 1
-    cfn.launch(ctx, fake, req, "us-west-2")
+    cfn.launch(ctx, fake, req, "us-west-2", owned=True)
     assert "update" not in fake.calls and fake.calls.count("create") == 1
 
 
 def test_launch_updates_when_parameters_change_and_no_updates_is_success(tmp_path):
     req, ctx = _request(tmp_path)
     fake = FakeCfn()
-    cfn.launch(ctx, fake, req, "us-west-2")
+    cfn.launch(ctx, fake, req, "us-west-2", owned=True)
     changed, _ = _request(tmp_path, parameters={"Size": "2"})
-    assert cfn.launch(ctx, fake, changed, "us-west-2")["StackStatus"] == "UPDATE_COMPLETE"
-    back, _ = _request(tmp_path)  # Size left out: back to its Default, which is a change
-    fake.no_updates = True
-    assert cfn.launch(ctx, fake, back, "us-west-2")["StackStatus"] == "UPDATE_COMPLETE"
+    assert cfn.launch(ctx, fake, changed, "us-west-2", owned=True)["StackStatus"] == "UPDATE_COMPLETE"
+    back, _ = _request(tmp_path)  # Size left out: it keeps its current value, nothing to update
+    assert cfn.launch(ctx, fake, back, "us-west-2", owned=True)["StackStatus"] == "UPDATE_COMPLETE"
+    assert fake.calls.count("update") == 1
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in fake.stacks[req.name]["Parameters"]}["Size"] == "2"
+    again, _ = _request(tmp_path, parameters={"Size": "3"})
+    fake.no_updates = True  # CloudFormation's own "nothing to do" counts as success
+    assert cfn.launch(ctx, fake, again, "us-west-2", owned=True)["StackStatus"] == "UPDATE_COMPLETE"
     assert fake.calls.count("update") == 2
 
 
@@ -396,10 +411,10 @@ def test_launch_recreates_after_rollback_complete_and_names_the_failure(tmp_path
     req, ctx = _request(tmp_path)
     fake = FakeCfn(fail_create=1)
     with pytest.raises(OperationFailed) as err:
-        cfn.launch(ctx, fake, req, "us-west-2")
+        cfn.launch(ctx, fake, req, "us-west-2", owned=True)
     assert "ROLLBACK_COMPLETE" in str(err.value)
     assert "DB (AWS::RDS::DBInstance): Engine nope not supported" in str(err.value)
-    stack = cfn.launch(ctx, fake, req, "us-west-2")
+    stack = cfn.launch(ctx, fake, req, "us-west-2", owned=True)
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     assert fake.calls.count("delete") == 1 and fake.calls.count("create") == 2
 
@@ -407,7 +422,7 @@ def test_launch_recreates_after_rollback_complete_and_names_the_failure(tmp_path
 def test_launch_refuses_a_stack_that_needs_a_human(tmp_path):
     req, ctx = _request(tmp_path)
     fake = FakeCfn()
-    cfn.launch(ctx, fake, req, "us-west-2")
+    cfn.launch(ctx, fake, req, "us-west-2", owned=True)
     fake.stacks[req.name]["StackStatus"] = "UPDATE_ROLLBACK_FAILED"
     with pytest.raises(OperationFailed, match="a previous operation on stack acme-web-drill-ab12"):
-        cfn.launch(ctx, fake, req, "us-west-2")
+        cfn.launch(ctx, fake, req, "us-west-2", owned=True)

@@ -19,6 +19,7 @@ from dr.config import (
     RdsResource,
     Regions,
     RetentionPolicy,
+    Secret,
     StateSettings,
     load_config,
     parse_config,
@@ -437,3 +438,158 @@ def test_names_are_unique_across_sections_even_when_a_section_has_errors():
     text = text.replace("s3:\n", "s3:\n  - {name: app-db, source: acme-assets, destination: acme-dr}\n", 1)
     problems = error_of(text).splitlines()
     assert any(p.startswith("s3[0].name: duplicate name: rds[0] already uses it") for p in problems), problems
+
+
+# --- stack parameters: plain values and references ------------------------------------------------
+
+STACK = """\
+stack:
+  name: acme-web
+  template: t.yaml
+  parameters:
+"""  # FULL is 28 lines: `stack:` is line 29, the first parameter line 33
+
+
+def stack_config(tmp_path, params: str, dr_params: str | None = None) -> str:
+    (tmp_path / "t.yaml").write_text("Resources: {}\n")
+    text = FULL + STACK + params
+    return text + ("  dr_parameters:\n" + dr_params if dr_params is not None else "")
+
+
+def test_stack_parameters_plain_and_references(tmp_path):
+    text = stack_config(tmp_path, (
+        "    InstanceType: t3.small\n"
+        "    Size: 3\n"
+        "    MultiAZ: true\n"
+        "    DBPassword: {secretsmanager: prod/db, key: password}\n"
+        "    DBUser: {secretsmanager: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf'}\n"
+        "    ApiToken: {ssm: /acme/api-token}\n"
+        "    KeyName: {env: DR_KEY_NAME}\n"), (
+        "    KeyName: acme-usw2\n"
+        "    DBPassword: {ssm: /acme/dr/db-password}\n"))
+    stack = parse_config(text, base_dir=tmp_path).stack
+    assert stack.parameters == (
+        ("InstanceType", "t3.small"), ("Size", "3"), ("MultiAZ", "true"),
+        ("DBPassword", Secret(secretsmanager="prod/db", key="password")),
+        ("DBUser", Secret(secretsmanager="arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf")),
+        ("ApiToken", Secret(ssm="/acme/api-token")),
+        ("KeyName", Secret(env="DR_KEY_NAME")),
+    )
+    assert stack.dr_parameters == (("KeyName", "acme-usw2"), ("DBPassword", Secret(ssm="/acme/dr/db-password")))
+    merged = stack.parameters_for_dr()
+    assert merged["KeyName"] == "acme-usw2" and merged["InstanceType"] == "t3.small"
+    assert merged["DBPassword"] == Secret(ssm="/acme/dr/db-password")
+    # each reference knows its dr.yaml key path, for error messages
+    assert merged["DBPassword"].where == "stack.dr_parameters.DBPassword"
+    assert dict(stack.parameters)["ApiToken"].where == "stack.parameters.ApiToken"
+    assert all(isinstance(v, (str, Secret)) for _, v in stack.parameters)
+    assert not [w for w in warnings(parse_config(text, base_dir=tmp_path)) if w.startswith("stack.")]
+
+
+def test_stack_parameter_reference_str_and_repr():
+    assert str(Secret(secretsmanager="prod/db")) == "{secretsmanager: prod/db}"
+    assert str(Secret(secretsmanager="prod/db", key="password")) == "{secretsmanager: prod/db, key: password}"
+    assert str(Secret(ssm="/acme/db")) == "{ssm: /acme/db}"
+    assert str(Secret(env="X")) == "{env: X}"
+    assert str(Secret(literal="hunter2")) == "<secret>"
+    assert repr(Secret(ssm="/acme/db")) == "Secret({ssm: /acme/db})"
+    assert repr(Secret(literal="hunter2")) == "Secret(<secret>)"
+    assert Secret(ssm="/a").in_aws and Secret(secretsmanager="a").in_aws and not Secret(env="A").in_aws
+
+
+def test_secret_has_exactly_one_source():
+    with pytest.raises(ValueError, match="one source"):
+        Secret(env="A", ssm="/a")
+    with pytest.raises(ValueError, match="only applies to a secretsmanager"):
+        Secret(ssm="/a", key="k")
+
+
+def test_resolved_values_never_appear_in_config_str_or_repr(tmp_path, monkeypatch):
+    monkeypatch.setenv("DR_KEY_NAME", "s3cr3t-from-env")
+    text = stack_config(tmp_path, "    KeyName: {env: DR_KEY_NAME}\n    DBPassword: {ssm: /acme/db}\n")
+    config = parse_config(text, base_dir=tmp_path)
+    assert dict(config.stack.parameters)["KeyName"].resolve() == "s3cr3t-from-env"
+    for shown in (repr(config), str(config), repr(config.stack), str(config.stack.parameters_for_dr())):
+        assert "s3cr3t-from-env" not in shown
+        assert "{env: DR_KEY_NAME}" in shown and "{ssm: /acme/db}" in shown
+
+
+def test_env_reference_missing_names_the_key_path(tmp_path, monkeypatch):
+    monkeypatch.delenv("DR_NOPE", raising=False)
+    config = parse_config(stack_config(tmp_path, "    KeyName: {env: DR_NOPE}\n"), base_dir=tmp_path)
+    with pytest.raises(ConfigError) as e:
+        dict(config.stack.parameters)["KeyName"].resolve()
+    assert e.value.message == "stack.parameters.KeyName: environment variable DR_NOPE is not set"
+    assert "export DR_NOPE=" in str(e.value)
+
+
+def test_aws_reference_needs_a_session():
+    with pytest.raises(ValueError, match="needs a session and a region"):
+        Secret(ssm="/a", where="stack.parameters.X").resolve()
+
+
+def test_stack_parameter_errors_all_at_once_with_lines(tmp_path):
+    text = stack_config(tmp_path, (
+        "    A: {secretmanager: prod/db}\n"         # 33
+        "    B: {env: 1BAD}\n"                       # 34
+        "    C: {ssm: /acme/x, key: password}\n"     # 35
+        "    D: {secretsmanager: prod/db, ssm: /acme/x}\n"  # 36
+        "    E: [a, b]\n"                            # 37
+        "    F:\n"                                   # 38
+        "    G: {key: password}\n"                   # 39
+        "    H: {secretsmanager: 'has space'}\n"     # 40
+        "    I: {ssm: 'a b'}\n"                      # 41
+        "    J: {secretsmanager: prod/db, key: ''}\n"  # 42
+        "    Ok: {ssm: /fine}\n"), (                 # 43
+        "    K: {Env: X}\n"))                         # 45
+    expected = ("expected a plain value (string, number or true/false) or a reference: {env: NAME}, "
+                "{secretsmanager: NAME} (with key: JSONKEY for one key of a JSON secret) or {ssm: /NAME}")
+    assert error_of(text, base_dir=tmp_path).splitlines() == [
+        "stack.parameters.A.secretmanager: unknown key; did you mean 'secretsmanager'? (dr.yaml line 33)",
+        "stack.parameters.B.env: expected an environment variable name like DR_DB_PASSWORD, got '1BAD' "
+        "(dr.yaml line 34)",
+        "stack.parameters.C.key: only applies with secretsmanager (one key of a JSON secret) (dr.yaml line 35)",
+        "stack.parameters.D: set exactly one of secretsmanager, ssm, not both (dr.yaml line 36)",
+        f"stack.parameters.E: {expected}, got a list (dr.yaml line 37)",
+        f"stack.parameters.F: {expected}, got None (dr.yaml line 38)",
+        f"stack.parameters.G: {expected}, got a mapping (dr.yaml line 39)",
+        "stack.parameters.H.secretsmanager: expected a Secrets Manager secret name (like prod/db) or ARN, "
+        "got 'has space' (dr.yaml line 40)",
+        "stack.parameters.I.ssm: expected an SSM parameter name (like /prod/db/password) or ARN, got 'a b' "
+        "(dr.yaml line 41)",
+        "stack.parameters.J.key: expected the name of a key in the secret's JSON, like password, got '' "
+        "(dr.yaml line 42)",
+        "stack.dr_parameters.K.Env: unknown key; did you mean 'env'? (dr.yaml line 45)",
+    ]
+
+
+def test_stack_parameters_not_a_mapping(tmp_path):
+    (tmp_path / "t.yaml").write_text("Resources: {}\n")
+    text = FULL + "stack: {name: acme-web, template: t.yaml, parameters: [a]}\n"
+    assert error_of(text, base_dir=tmp_path) == (
+        "stack.parameters: expected a mapping of names to values, like {InstanceType: t3.small}, got a list "
+        "(dr.yaml line 29)")
+
+
+def test_warnings_secret_looking_stack_parameters_written_in_dr_yaml(tmp_path):
+    text = stack_config(tmp_path, (
+        "    DBPassword: hunter2\n"
+        "    InstanceType: t3.small\n"
+        "    db_master_password: hunter2\n"
+        "    DBPasswordArn: arn:aws:secretsmanager:us-west-2:123456789012:secret:db\n"  # where, not what
+        "    DBSecretName: prod/db\n"
+        "    db_secret_id: prod/db\n"
+        "    AdminToken: ''\n"                                                          # empty: nothing written
+        "    ApiKey: {env: API_KEY}\n"), (
+        "    GitHubToken: ghp_x\n"
+        "    SSHPrivateKey: '-----BEGIN'\n"
+        "    ClientSecret: {secretsmanager: prod/oauth, key: secret}\n"))
+    assert [w for w in warnings(parse_config(text, base_dir=tmp_path)) if w.startswith("stack.")] == [
+        "stack.parameters.DBPassword: written in dr.yaml; use {env: NAME}, {secretsmanager: NAME} or {ssm: NAME}",
+        "stack.parameters.db_master_password: written in dr.yaml; use {env: NAME}, {secretsmanager: NAME} or "
+        "{ssm: NAME}",
+        "stack.dr_parameters.GitHubToken: written in dr.yaml; use {env: NAME}, {secretsmanager: NAME} or "
+        "{ssm: NAME}",
+        "stack.dr_parameters.SSHPrivateKey: written in dr.yaml; use {env: NAME}, {secretsmanager: NAME} or "
+        "{ssm: NAME}",
+    ]

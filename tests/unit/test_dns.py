@@ -13,7 +13,9 @@ import dr.dns as dns_registry
 from dr.clock import Clock
 from dr.config import parse_config
 from dr.dns import PROVIDERS, make_provider, register
-from dr.dns.base import FlipPlan, RecordSet, RecordState, flip_state, parse_target, plan_changes
+from dr.dns.base import (FlipPlan, Probe, RecordSet, RecordState, flip_state, outside_zone, parse_target,
+                         plan_changes, routing_problem)
+from dr.dns.rfc2136 import Rfc2136Provider
 from dr.dns.route53 import Route53Provider, from_route53, to_route53
 from dr.errors import ConfigError
 from dr.runbook.steps import dns_steps, http_steps
@@ -172,6 +174,102 @@ def test_weighted_flip_sends_all_weight_to_target():
     with pytest.raises(ConfigError, match="mode weighted cannot change them"):
         flip_state(state(a("192.0.2.1", set_identifier="e", failover="PRIMARY")),
                    FlipPlan(parse_target("198.51.100.7"), mode="weighted"))
+
+
+# --- readiness: routing_problem and the pure probes ------------------------------------------------
+
+
+def weighted_pair():
+    return state(a("192.0.2.1", set_identifier="east", weight=70), a("192.0.2.2", set_identifier="west", weight=30))
+
+
+def failover_pair():
+    return state(a("192.0.2.1", set_identifier="east", failover="PRIMARY", health_check_id="hc"),
+                 a("192.0.2.2", set_identifier="west", failover="SECONDARY"))
+
+
+@pytest.mark.parametrize("mode", ["simple", "failover", "weighted"])
+def test_routing_problem_simple_or_missing_record_suits_every_mode(mode):
+    assert routing_problem(state(a("192.0.2.1", "192.0.2.2")), mode) is None
+    assert routing_problem(state(RecordSet(NAME, "CNAME", 60, ("lb.example.net.",))), mode) is None
+    assert routing_problem(state(), mode) is None
+
+
+def test_routing_problem_weighted_record():
+    assert routing_problem(weighted_pair(), "weighted") is None
+    simple = routing_problem(weighted_pair(), "simple")
+    assert simple.startswith(f"{NAME} has weighted record sets ([east weight 70] A 300s 192.0.2.1; "
+                             "[west weight 30] A 300s 192.0.2.2); a simple flip would delete them")
+    assert simple.endswith("fix: use mode: weighted on this record")
+    failover = routing_problem(weighted_pair(), "failover")
+    assert "mode failover cannot change them" in failover and failover.endswith("fix: use mode: weighted")
+
+
+def test_routing_problem_failover_record():
+    assert routing_problem(failover_pair(), "failover") is None
+    assert routing_problem(failover_pair(), "simple").endswith("a simple flip would delete them\n"
+                                                               "  fix: use mode: failover on this record")
+    weighted = routing_problem(failover_pair(), "weighted")
+    assert "has failover record sets" in weighted and "mode weighted cannot change them" in weighted
+    assert weighted.endswith("fix: use mode: failover")
+
+
+def test_routing_problem_agrees_with_flip_state_messages():
+    """The same rules and words as the flip itself, so readiness says what the flip would."""
+    for current, mode in ((weighted_pair(), "simple"), (failover_pair(), "weighted"), (state(), "sideways")):
+        with pytest.raises(ConfigError) as err:
+            flip_state(current, FlipPlan(parse_target("198.51.100.7"), mode=mode))
+        assert routing_problem(current, mode) == str(err.value)
+    assert "unknown dns.flip mode 'sideways'" in routing_problem(state(), "sideways")
+
+
+def test_routing_problem_when_no_target_of_any_kind_could_share_the_policy():
+    mixed = state(a("192.0.2.1", set_identifier="v4", weight=50),
+                  RecordSet(NAME, "AAAA", 300, ("2001:db8::1",), set_identifier="v6", weight=50))
+    problem = routing_problem(mixed, "weighted")
+    assert "cannot share a weighted routing policy" in problem
+    assert "(and a flip to a target of any other kind fails as well)" in problem
+    # a failover pair of A records is fine: the target just has to be an address
+    assert routing_problem(failover_pair(), "failover") is None
+
+
+def test_routing_problem_routing_dr_cannot_manage():
+    geo = state(a("192.0.2.1", set_identifier="eu", extra={"Region": "eu-west-1"}))
+    for mode in ("simple", "failover", "weighted"):
+        problem = routing_problem(geo, mode)
+        assert "these sets use Region routing" in problem and "flip it by hand" in problem
+
+
+def test_routing_problem_leaves_flip_state_as_it_was():
+    want = flip_state(state(a("192.0.2.1")), FlipPlan(parse_target("198.51.100.7"), ttl=60))
+    assert want == state(a("198.51.100.7", ttl=60))
+    with pytest.raises(ConfigError, match="use mode: failover on this record"):
+        flip_state(failover_pair(), FlipPlan(parse_target("198.51.100.7")))
+
+
+def test_probe_is_a_small_value():
+    p = Probe("dns-read", True, "fine")
+    assert p.to_dict() == {"name": "dns-read", "ok": True, "detail": "fine"}
+
+
+def test_outside_zone():
+    assert outside_zone("www.example.com", "example.com.") is None
+    assert outside_zone("example.com.", "example.com.") is None
+    assert "is not inside the zone example.com." in outside_zone("www.badexample.com.", "example.com.")
+
+
+def test_record_and_routing_probes_without_io():
+    provider = Rfc2136Provider(config("rfc2136").dns)
+    missing = provider.record_probe(state(), "simple")
+    assert missing.ok and "has no A, AAAA or CNAME record" in missing.detail and "will create it" in missing.detail
+    needs = provider.record_probe(state(), "failover")
+    assert not needs.ok and "a failover flip needs the record it moves traffic from" in needs.detail
+    assert provider.routing_probe(state(a("192.0.2.1")), "simple").ok
+    wrong = provider.routing_probe(state(a("192.0.2.1")), "weighted")
+    assert not wrong.ok and "mode weighted is not available with dns.provider rfc2136" in wrong.detail
+    assert "use mode: simple" in wrong.detail
+    unread = provider.routing_probe(None, "simple")  # the record could not be read
+    assert not unread.ok and unread.detail.startswith("not run:")
 
 
 # --- registry -------------------------------------------------------------------------------------

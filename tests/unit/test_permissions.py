@@ -288,7 +288,7 @@ def test_gov_and_china_partitions():
 
 def test_runbook_step_types_are_read_from_a_runbook_file(tmp_path):
     assert runbook_step_types(REPO / "runbooks" / "failback.yaml") == sorted(
-        {"notify", "stack.launch", "http.wait_healthy", "dns.flip"})
+        {"notify", "readiness", "stack.launch", "http.wait_healthy", "dns.restore"})
     extra = policy_for(cfg(), step_types=["notify"])
     assert policy_actions(extra) == {"kms:DescribeKey"}  # no topic: nothing to publish to
     from dr.errors import ConfigError
@@ -524,3 +524,23 @@ def test_the_policy_allows_every_aws_call_the_commands_make(tmp_path, monkeypatc
                      for action, resource in _needs(service, op, params, region)
                      if not _allowed(policy, action, resource)})
     assert not denied, "dr permissions does not allow calls the code makes:\n" + "\n".join(denied)
+
+
+def test_stack_parameters_by_reference_get_exactly_their_secrets_in_both_regions():
+    text = W.config_text("http://x:1", "/tmp/s").replace(
+        "  parameters: {InstanceType: t3.small}",
+        "  parameters: {InstanceType: t3.small, DBPassword: {secretsmanager: prod/web-db, key: password},\n"
+        "               ApiToken: {ssm: /acme/api-token}}")
+    policy = policy_for(parse_config(text), account=ACCOUNT)
+    by_sid = statements(policy)
+    assert sorted(resources(by_sid["StackParameterSecrets"])) == [
+        f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:prod/web-db-*" for region in ("us-east-1", "us-west-2")]
+    assert sorted(resources(by_sid["StackParameterSsm"])) == [
+        f"arn:aws:ssm:{region}:{ACCOUNT}:parameter/acme/api-token" for region in ("us-east-1", "us-west-2")]
+    keys = by_sid["StackParameterSecretKeys"]
+    assert keys["Action"] in ("kms:Decrypt", ["kms:Decrypt"])
+    assert keys["Condition"]["StringEquals"]["kms:ViaService"] == [
+        "secretsmanager.us-east-1.amazonaws.com", "secretsmanager.us-west-2.amazonaws.com",
+        "ssm.us-east-1.amazonaws.com", "ssm.us-west-2.amazonaws.com"]
+    plain = policy_for(demo(), account=ACCOUNT)  # no references: no secret is readable at all
+    assert not {"StackParameterSecrets", "StackParameterSsm", "StackParameterSecretKeys"} & set(statements(plain))

@@ -13,7 +13,7 @@ import pytest
 from dr.errors import EXIT_INTERRUPTED, UsageError
 from dr.runbook import RunLocked, run_runbook
 from dr.runbook.journal import RunJournal, TransitionError
-from dr.runbook.lock import lock_key
+from dr.runbook.lease import _boot_id, lease_key
 from dr.state.runs import RunStore
 from tests.unit.test_runbook_support import World, engine, runbook
 
@@ -39,7 +39,7 @@ def test_twenty_noops_complete_and_every_step_is_journaled_before_and_after(tmp_
     doc = journal(ectx, result.run_id)
     assert doc["status"] == "completed" and doc["finished_at"]
     assert doc["finish_order"] == [f"s{i}" for i in range(20)]
-    assert ectx.store.get_json(lock_key("chain")) is None  # released
+    assert ectx.store.get_json(lease_key("chain"))["released_at"]  # released
     record = RunStore(ectx.store).load(result.run_id)
     assert record.status == "completed" and [r.name for r in record.results][:2] == ["s0", "s1"]
 
@@ -387,7 +387,7 @@ def test_ctrl_c_interrupts_the_run_and_the_journal_says_where(tmp_path):
     assert {k: v["status"] for k, v in doc["steps"].items()} == {"first": "completed", "slow": "interrupted",
                                                                  "last": "pending"}
     assert doc["steps"]["slow"]["error"].startswith("interrupted")
-    assert ectx.store.get_json(lock_key("ctrlc")) is None
+    assert ectx.store.get_json(lease_key("ctrlc"))["released_at"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
@@ -512,7 +512,7 @@ def test_resume_refuses_what_cannot_be_faithful(tmp_path, change, message):
         run_id = "failing-20990101T000000Z-0000"
     with pytest.raises(UsageError, match=message):
         run_runbook(rb, ectx, resume=run_id)
-    assert ectx.store.get_json(lock_key("failing")) is None  # a refused resume leaves no lock
+    assert ectx.store.get_json(lease_key("failing"))["released_at"]  # a refused resume leaves no lease
 
 
 # -- the lock --------------------------------------------------------------------------------
@@ -539,7 +539,7 @@ def test_a_second_run_is_refused_naming_the_first(tmp_path):
         run_runbook(rb, engine(tmp_path))
     first.join()
     running_id = results["first"].run_id
-    assert f"another run is in progress on one: run {running_id}" in str(info.value)
+    assert f"another run is in progress: run {running_id}" in str(info.value)
     assert "its journal says running" in str(info.value)
     assert info.value.holder["run_id"] == running_id
     assert run_runbook(rb, engine(tmp_path)).status == "failed"  # free again (s already exists)
@@ -556,47 +556,72 @@ def test_the_lock_is_per_stack(tmp_path):
         == "acme-web"
 
 
-def _leave_stale_lock(ectx, run_id, *, pid=None, status=None):
-    doc = {"run_id": run_id, "runbook": "ctrlc", "pid": pid or 999999999, "host": os.uname().nodename,
-           "started_at": "2024-01-01T00:00:00+00:00", "token": "t"}
-    assert ectx.store.create_json(lock_key("ctrlc"), doc)
+def _leave_stale_lease(ectx, run_id, *, pid=None, status=None, expires="2099-01-01T00:00:00+00:00",
+                       host=None):
+    """A lease as a run leaves it when its process dies: not released, naming the holder."""
+    doc = {"format": 1, "lock": "ctrlc", "run_id": run_id, "runbook": "ctrlc", "kind": "ctrlc", "drill": False,
+           "owner": {"pid": pid or 999999999, "host": host or os.uname().nodename, "session": "t",
+                     "boot": _boot_id()},
+           "acquired_at": "2024-01-01T00:00:00+00:00", "renewed_at": "2024-01-01T00:00:00+00:00",
+           "expires_at": expires, "released_at": None, "history": []}
+    ectx.store.put_json(lease_key("ctrlc"), doc)
     if status:
         j = ectx.store.get_json(f"journals/{run_id}.json")
         j["status"] = status
         ectx.store.put_json(f"journals/{run_id}.json", j)
 
 
-def test_a_stale_lock_is_taken_over_by_resume_of_that_run_only(tmp_path):
+def test_a_stale_lease_is_taken_over_by_resume_of_that_run_only(tmp_path):
     world = World()
     ectx = engine(tmp_path)
     _sigint_after(0.3)
     first = run_runbook(runbook(INTERRUPTIBLE, tmp_path, world), ectx)
-    # pretend the process died without releasing: the lock stays, the journal says running
-    _leave_stale_lock(ectx, first.run_id, status="running")
+    # pretend the process died without releasing: the lease stays, the journal says running
+    _leave_stale_lease(ectx, first.run_id, status="running")
     rb = runbook(INTERRUPTIBLE.replace("seconds: 20", "seconds: 0"), tmp_path, world)
     with pytest.raises(RunLocked) as info:
         run_runbook(rb, engine(tmp_path))
     assert f"resume it with --resume {first.run_id}" in info.value.hint
-    assert run_runbook(rb, engine(tmp_path), resume=first.run_id).status == "completed"
+    resumed = engine(tmp_path)
+    assert run_runbook(rb, resumed, resume=first.run_id).status == "completed"
+    assert any("LEASE: taking over run" in m and "process on this host is gone" in m for m in resumed.messages)
 
 
-def test_a_live_holder_is_not_taken_over_even_by_resume(tmp_path):
+def test_a_live_holder_on_another_host_is_taken_over_only_once_expired_or_with_take_over(tmp_path):
     world = World()
     ectx = engine(tmp_path)
     _sigint_after(0.3)
     first = run_runbook(runbook(INTERRUPTIBLE, tmp_path, world), ectx)
-    _leave_stale_lock(ectx, first.run_id, pid=os.getpid(), status="running")  # alive: this process
+    _leave_stale_lease(ectx, first.run_id, status="running", host="machine-that-died")
     rb = runbook(INTERRUPTIBLE.replace("seconds: 20", "seconds: 0"), tmp_path, world)
-    with pytest.raises(RunLocked, match="wait for it to finish"):
+    with pytest.raises(RunLocked, match="is still going on") as info:
         run_runbook(rb, engine(tmp_path), resume=first.run_id)
-    assert run_runbook(rb, engine(tmp_path, break_lock=True), resume=first.run_id).status == "completed"
+    assert "--take-over" in info.value.hint and "machine-that-died" in str(info.value)
+    _leave_stale_lease(ectx, first.run_id, host="machine-that-died", expires="2020-01-01T00:00:00+00:00")
+    resumed = engine(tmp_path)
+    assert run_runbook(rb, resumed, resume=first.run_id).status == "completed"
+    assert any("its lease expired at 2020-01-01" in m for m in resumed.messages)
 
 
-def test_a_lock_of_a_completed_run_is_taken_by_anyone(tmp_path):
+def test_take_over_takes_a_lease_that_has_not_expired(tmp_path):
+    world = World()
+    ectx = engine(tmp_path)
+    _sigint_after(0.3)
+    first = run_runbook(runbook(INTERRUPTIBLE, tmp_path, world), ectx)
+    _leave_stale_lease(ectx, first.run_id, pid=os.getpid(), status="running")  # alive: this process
+    rb = runbook(INTERRUPTIBLE.replace("seconds: 20", "seconds: 0"), tmp_path, world)
+    with pytest.raises(RunLocked, match="is still going on"):
+        run_runbook(rb, engine(tmp_path), resume=first.run_id)
+    assert run_runbook(rb, engine(tmp_path, take_over=True), resume=first.run_id).status == "completed"
+    history = ectx.store.get_json(lease_key("ctrlc"))["history"]
+    assert history[-1]["run_id"] == first.run_id and "--take-over" in history[-1]["why"]
+
+
+def test_a_lease_of_a_completed_run_is_taken_by_anyone(tmp_path):
     rb = runbook("version: 1\nname: ctrlc\nsteps:\n  - {id: n, type: noop}\n", tmp_path)
     ectx = engine(tmp_path)
     done = run_runbook(rb, ectx)
-    _leave_stale_lock(ectx, done.run_id, pid=os.getpid())
+    _leave_stale_lease(ectx, done.run_id, pid=os.getpid())
     assert run_runbook(rb, engine(tmp_path)).status == "completed"
 
 
@@ -628,13 +653,20 @@ class FailingStore:
         self.inner, self.ok = inner, ok
         self.description = "failing store"
 
-    def put_json(self, key, document):
+    def _count(self, key):
         if key.startswith("journals/"):
             if self.ok <= 0:
                 from dr.errors import OperationFailed
                 raise OperationFailed("the state bucket is unreachable")
             self.ok -= 1
+
+    def put_json(self, key, document):
+        self._count(key)
         self.inner.put_json(key, document)
+
+    def put_json_if(self, key, document, version):
+        self._count(key)
+        return self.inner.put_json_if(key, document, version)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)

@@ -150,6 +150,7 @@ def fake_types(world: World) -> dict[str, type[StepType]]:
         params = (Param("seconds", "float", default=0.0),)
         outputs = ("healthy",)
         iam_actions = ()
+        fresh_per_session = True  # like the real one: runs again in every session
         example = "- id: h\n  type: http.wait_healthy\n"
 
         def execute(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
@@ -178,7 +179,7 @@ def runbook(text: str, tmp_path: Path, world: World | None = None, config: Any =
 def engine(tmp_path: Path, **kwargs: Any) -> EngineContext:
     messages: list[str] = []
     defaults = dict(config=make_config(tmp_path), session=None, store=LocalStore(tmp_path / "state"),
-                    log=messages.append, stop_grace=2.0)
+                    log=messages.append, warn=messages.append, stop_grace=2.0)
     defaults.update(kwargs)
     ectx = EngineContext(**defaults)
     ectx.messages = messages  # type: ignore[attr-defined]

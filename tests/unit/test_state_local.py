@@ -3,14 +3,21 @@ crash safety, the bytes on disk, and clear errors."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import multiprocessing
 import os
 import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from dr.errors import DrError, OperationFailed
 from dr.state import LocalStore
+from dr.state.base import TEMP_PREFIX
+from dr.state.local import LOCK_FILE
+from tests.state_contract import ROUNDS, THREADS, assert_no_lost_update, increment_with_cas
 
 
 def _mode(path) -> int:
@@ -136,3 +143,108 @@ def test_unwritable_root_is_a_clear_error(tmp_path):
     with pytest.raises(OperationFailed, match="cannot write state file") as info:
         LocalStore(blocker / "state").put_json("x.json", {})
     assert "writable directory" in str(info.value)
+
+
+# -- compare-and-swap: the lock file and processes --------------------------------------------
+
+
+def _increment_in_a_process(root: str) -> list[int]:
+    """One process of the test below: THREADS // 4 threads of read-increment-CAS (spawned, so
+    it shares nothing with the test process but the directory)."""
+    store = LocalStore(root)
+    with ThreadPoolExecutor(THREADS // 4) as pool:
+        return [n for wrote in pool.map(lambda _: increment_with_cas(store, "counter.json", ROUNDS),
+                                        range(THREADS // 4)) for n in wrote]
+
+
+def test_cas_is_atomic_across_processes(tmp_path):
+    store = LocalStore(tmp_path)
+    store.put_json("counter.json", {"n": 0})
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        per_process = pool.map(_increment_in_a_process, [str(tmp_path)] * 4)
+    assert all(per_process)  # every process took part and won sometimes
+    assert_no_lost_update(store, "counter.json", [n for wrote in per_process for n in wrote], ROUNDS)
+
+
+def test_the_lock_file_is_reserved_and_never_listed(tmp_path):
+    store = LocalStore(tmp_path)
+    store.put_json("x.json", {})
+    assert store.put_json_if("y.json", {}, None)
+    store.delete("x.json")
+    assert (tmp_path / LOCK_FILE).is_file() and LOCK_FILE.startswith(TEMP_PREFIX)
+    assert _mode(tmp_path / LOCK_FILE) & 0o077 == 0
+    assert store.list_keys("") == ["y.json"]
+    with pytest.raises(ValueError):
+        store.get_json(LOCK_FILE)
+
+
+def test_delete_on_a_store_never_written_makes_nothing(tmp_path):
+    LocalStore(tmp_path / "state").delete("runs/x.json")
+    assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("write", [
+    lambda s: s.put_json("x.json", {"v": 2}),
+    lambda s: s.create_json("new.json", {}),
+    lambda s: s.put_json_if("x.json", {"v": 2}, s.get_json_versioned("x.json")[1]),
+    lambda s: s.delete("x.json"),
+], ids=["put_json", "create_json", "put_json_if", "delete"])
+def test_every_write_waits_for_the_lock_and_reads_do_not(tmp_path, write):
+    """So an unconditional write cannot land between a CAS's compare and its rename."""
+    store = LocalStore(tmp_path)
+    store.put_json("x.json", {"v": 1})
+    version = store.get_json_versioned("x.json")[1]
+    done = threading.Event()
+    with open(tmp_path / LOCK_FILE, "a") as held:  # another process's CAS, mid-compare
+        fcntl.flock(held, fcntl.LOCK_EX)
+        writer = threading.Thread(target=lambda: (write(store), done.set()))
+        writer.start()
+        assert not done.wait(0.3)
+        assert store.get_json_versioned("x.json") == ({"v": 1}, version)  # readers go on
+        assert store.list_keys("") == ["x.json"]
+    writer.join(5)
+    assert done.is_set()
+
+
+def test_versioned_read_takes_bytes_and_version_from_one_file(tmp_path, monkeypatch):
+    """A put_json landing between the read and the stat must not pair old bytes with a new version."""
+    store = LocalStore(tmp_path)
+    store.put_json("x.json", {"v": 1})
+    real_fstat, raced = os.fstat, []
+
+    def replace_then_fstat(fd):
+        monkeypatch.setattr(os, "fstat", real_fstat)
+        store.put_json("x.json", {"v": 2})  # lands after the bytes were read
+        raced.append(True)
+        return real_fstat(fd)
+
+    monkeypatch.setattr(os, "fstat", replace_then_fstat)
+    doc, stale = store.get_json_versioned("x.json")
+    assert raced and doc == {"v": 1}
+    assert store.put_json_if("x.json", {"v": 3}, stale) is None  # the version is v1's: stale
+    assert store.get_json("x.json") == {"v": 2}
+
+
+def test_cas_crash_before_the_rename_keeps_the_old_document(tmp_path, monkeypatch):
+    store = LocalStore(tmp_path)
+    store.put_json("runs/x.json", {"version": 1})
+    version = store.get_json_versioned("runs/x.json")[1]
+
+    def crash(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.put_json_if("runs/x.json", {"version": 2}, version)
+    monkeypatch.undo()
+    assert store.get_json_versioned("runs/x.json") == ({"version": 1}, version)
+    assert sorted(os.listdir(tmp_path / "runs")) == ["x.json"]
+    assert store.put_json_if("runs/x.json", {"version": 2}, version)  # the lock was released
+
+
+def test_cas_on_a_folder_key_loses(tmp_path):
+    store = LocalStore(tmp_path)
+    store.put_json("a/b.json", {})
+    assert store.put_json_if("a", {}, None) is None  # a folder is there: no document, no create
+    assert store.create_json("a", {}) is False
+    assert store.list_keys("") == ["a/b.json"]

@@ -18,6 +18,8 @@ from dr.runbook.steps.base import StepType
 STEP_MODULES = (
     "dr.runbook.steps.generic",
     "dr.runbook.steps.aws_steps",
+    "dr.runbook.steps.stack",
+    "dr.runbook.steps.teardown",
     "dr.runbook.steps.dns_steps",
     "dr.runbook.steps.http_steps",
     "dr.runbook.steps.mysql_steps",

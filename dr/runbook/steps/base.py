@@ -62,6 +62,16 @@ class StepContext:
     log: Callable[[str], None] = print
     attempt: int = 1  # 1 for the first try, 2 for the first retry, ...
     types: Mapping[str, str] = field(default_factory=dict)  # step id -> type name, for `outputs`
+    run_session: int = 1  # the journal's session number (1, then 2 after the first --resume, ...)
+    run_started: str = ""  # ISO time the run (its first session) started
+    record_created: Callable[[Mapping[str, Any]], None] = lambda entry: None  # the run's ledger
+    ledger: Callable[[], list[dict[str, Any]]] = list  # what the ledger holds so far
+    plan: tuple[tuple[str, str, Mapping[str, Any]], ...] = ()  # (id, type, `with` as written) of the DAG
+
+    def created(self, kind: str, ident: str, region: str, **detail: Any) -> None:
+        """Write `kind ident in region` to the run's ledger (journal) BEFORE creating it, so a
+        teardown after a crash at any moment knows this run may have made it."""
+        self.record_created({"kind": kind, "id": ident, "region": region, "step": self.step_id, **detail})
 
     def name(self, base: str) -> str:
         """A deterministic resource name for this run: drills get a suffix, so they never
@@ -85,6 +95,9 @@ class StepType:
     outputs: ClassVar[tuple[str, ...]] = ()
     iam_actions: ClassVar[tuple[str, ...]] = ()
     example: ClassVar[str]  # YAML of one step using this type
+    # A gate whose answer goes stale (a health check): on every --resume it runs again in the new
+    # session instead of being skipped, and so do the completed steps that need it.
+    fresh_per_session: ClassVar[bool] = False
 
     @classmethod
     def phase(cls, params: Mapping[str, Any]) -> str | None:

@@ -1,10 +1,17 @@
 """CloudFormation for the runbook steps: read templates, launch stacks idempotently, delete them.
 
 `launch` is sceptre's idempotent launch: create the stack if it is missing, delete and create it
-again after ROLLBACK_COMPLETE (a failed first create leaves nothing but the stack record), update
-it when it is complete but its template or parameters differ ("No updates are to be performed"
-counts as success), and wait for the outcome. A failure names the resources that failed and why,
-from the stack events, because "ROLLBACK_COMPLETE" alone tells an operator at 3 a.m. nothing.
+again after ROLLBACK_COMPLETE (a failed first create leaves nothing but the stack record; only a
+stack this run made is deleted), update it when it is complete but its template or parameters
+differ ("No updates are to be performed" counts as success), and wait for the outcome. A failure
+names the resources that failed and why, from the stack events, because "ROLLBACK_COMPLETE"
+alone tells an operator at 3 a.m. nothing.
+
+An update leaves alone what dr does not set: parameters dr.yaml does not give keep their current
+values (UsePreviousValue, never the template Default), and the tags of a stack this run did not
+create are not replaced (CloudFormation would propagate dr's tags to every resource). "Differs"
+compares the parameters dr sets and the template's meaning (parsed), not its text, so an intact
+production stack is left byte-identical.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +86,17 @@ class Template:
     def outputs(self) -> tuple[str, ...]:
         return tuple(self.doc.get("Outputs") or {})
 
+    def resources_of(self, *types: str) -> dict[str, dict[str, Any]]:
+        """The template's resources of these types: logical id -> definition."""
+        return {k: v for k, v in (self.doc.get("Resources") or {}).items()
+                if isinstance(v, dict) and v.get("Type") in types}
+
+    def deletion_policies(self) -> dict[str, str]:
+        """Logical id -> DeletionPolicy, for the resources that survive their stack (Retain,
+        RetainExceptOnCreate) or leave a final snapshot behind (Snapshot)."""
+        return {k: str(v["DeletionPolicy"]) for k, v in (self.doc.get("Resources") or {}).items()
+                if isinstance(v, dict) and v.get("DeletionPolicy") not in (None, "Delete")}
+
     def region_mapping_gaps(self, region: str) -> list[str]:
         """Mappings keyed by region names (like AWSRegionArch2AMI) that lack `region`."""
         gaps = []
@@ -113,6 +131,59 @@ def load_template(path: str | Path) -> Template:
                           "CloudFormation limit for a template sent inline",
                           hint="split it into nested stacks, or shrink it")
     return Template(path=path, body=body, doc=parse_template(body, str(path)))
+
+
+DATABASE_TYPES = ("AWS::RDS::DBInstance", "AWS::RDS::DBCluster")
+_SNAPSHOT_PROPERTY = {"AWS::RDS::DBInstance": "DBSnapshotIdentifier", "AWS::RDS::DBCluster": "SnapshotIdentifier"}
+
+
+def _refers_to(value: Any, parameter: str) -> bool:
+    if isinstance(value, dict):
+        if value.get("Ref") == parameter:
+            return True
+        return any(_refers_to(v, parameter) for v in value.values())
+    if isinstance(value, list):
+        return any(_refers_to(v, parameter) for v in value)
+    if isinstance(value, str):  # Fn::Sub text
+        return "${" + parameter + "}" in value
+    return False
+
+
+def restored_data_problem(template: Template, snapshot_parameter: str | None) -> str | None:
+    """Would a stack launched from `template` run on the database dr restored? None if yes: the
+    template has no database of its own (it is given the restored one, e.g. as an endpoint
+    parameter), or its databases are created from the snapshot through `snapshot_parameter`.
+    Otherwise the reason, naming the databases and the fix."""
+    databases = {k: v for k, v in template.resources_of(*DATABASE_TYPES).items()
+                 if "SourceDBInstanceIdentifier" not in (v.get("Properties") or {})}  # replicas follow
+    if not databases:
+        return None
+    names = ", ".join(f"{k} ({v['Type']})" for k, v in sorted(databases.items()))
+    if not snapshot_parameter:
+        return (f"{template.path.name} creates its own database ({names}) and dr.yaml sets no "
+                "stack.snapshot_parameter: the relaunched stack would start on an empty database, not "
+                "the restored data. Add a template parameter (e.g. DBSnapshotIdentifier) used as the "
+                "database's DBSnapshotIdentifier (SnapshotIdentifier for a cluster), and name it in "
+                "stack.snapshot_parameter")
+    if snapshot_parameter not in template.parameters:
+        return (f"stack.snapshot_parameter {snapshot_parameter} is not a parameter of {template.path.name} "
+                f"(it declares: {', '.join(template.parameters) or 'none'})")
+    unwired = [k for k, v in sorted(databases.items())
+               if not _refers_to((v.get("Properties") or {}).get(_SNAPSHOT_PROPERTY[v["Type"]]), snapshot_parameter)]
+    if unwired:
+        return (f"{template.path.name}: {', '.join(unwired)} does not take its snapshot from the parameter "
+                f"{snapshot_parameter}: the relaunched stack would not run on the restored data. Set the "
+                f"database's DBSnapshotIdentifier (cluster: SnapshotIdentifier) to !Ref {snapshot_parameter}")
+    return None
+
+
+def same_template(a: str, b: str) -> bool:
+    """Do two template bodies mean the same (formatting, comments, key order and JSON vs YAML
+    aside)?"""
+    try:
+        return parse_template(a) == parse_template(b)
+    except ConfigError:
+        return a.strip() == b.strip()
 
 
 def parameter_problems(template: Template, keys: set[str]) -> list[str]:
@@ -203,18 +274,25 @@ def _stack_failed(cfn, stack: Mapping[str, Any], region: str, doing: str) -> Ope
 class LaunchRequest:
     name: str
     template: Template
-    parameters: dict[str, str]
+    parameters: dict[str, str] = field(repr=False)  # what dr sets, secrets resolved: never log these
     capabilities: tuple[str, ...]
-    tags: dict[str, str]
+    tags: dict[str, str]            # for a stack this run creates; an adopted stack keeps its own
     role_arn: str | None = None
+    secret_keys: frozenset[str] = frozenset()  # parameters given by reference (not compared, not shown)
 
-    def api_args(self) -> dict[str, Any]:
-        args: dict[str, Any] = {
-            "StackName": self.name, "TemplateBody": self.template.body,
-            "Parameters": [{"ParameterKey": k, "ParameterValue": str(v)}
-                           for k, v in sorted(self.parameters.items())],
-            "Tags": [{"Key": k, "Value": v} for k, v in sorted(self.tags.items())],
-        }
+    def api_args(self, current: Mapping[str, Any] | None = None, *, tag: bool = True) -> dict[str, Any]:
+        """CreateStack/UpdateStack arguments. For an update (`current`: the stack as described),
+        template parameters dr does not set keep the stack's current values (UsePreviousValue),
+        and `tag=False` leaves the stack's tags as they are."""
+        params: list[dict[str, Any]] = [{"ParameterKey": k, "ParameterValue": str(v)}
+                                        for k, v in sorted(self.parameters.items())]
+        if current is not None:
+            have = {p["ParameterKey"] for p in current.get("Parameters") or []}
+            params += [{"ParameterKey": k, "UsePreviousValue": True}
+                       for k in sorted(self.template.parameters) if k not in self.parameters and k in have]
+        args: dict[str, Any] = {"StackName": self.name, "TemplateBody": self.template.body, "Parameters": params}
+        if tag:
+            args["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(self.tags.items())]
         if self.capabilities:
             args["Capabilities"] = list(self.capabilities)
         if self.role_arn:
@@ -222,28 +300,42 @@ class LaunchRequest:
         return args
 
 
-def _differs(cfn, stack: Mapping[str, Any], req: LaunchRequest, region: str) -> bool:
-    """Would an update change anything? Parameters left out fall back to their Default."""
+def changes(cfn, stack: Mapping[str, Any], req: LaunchRequest, region: str) -> list[str]:
+    """What an update would change, in words ([] when nothing): the parameters dr sets whose
+    current value differs (NoEcho and secret values cannot be compared and are not shown), and
+    the template when its meaning differs. Parameters dr does not set keep their values."""
     current = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters") or []}
-    for key, spec in req.template.parameters.items():
+    found = []
+    for key, want in sorted(req.parameters.items()):
+        spec = req.template.parameters.get(key)
         spec = spec if isinstance(spec, dict) else {}
-        want = req.parameters.get(key, spec.get("Default"))
-        if want is None or str(spec.get("NoEcho", "")).lower() == "true":
+        if key in req.secret_keys or str(spec.get("NoEcho", "")).lower() == "true":
             continue  # AWS shows NoEcho values as ****: a changed secret is not detectable here
-        if isinstance(want, list):
-            want = ",".join(map(str, want))
         if current.get(key) != str(want):
-            return True
+            found.append(f"parameter {key}: {current.get(key, '<unset>')!r} -> {str(want)!r}")
     body = aws_call(cfn.get_template, StackName=stack["StackId"], TemplateStage="Original",
                     action="reading the template of stack", resource=req.name,
                     region=region)["TemplateBody"]
     if not isinstance(body, str):  # boto3 decodes JSON templates into dicts
         body = json.dumps(body)
-    return body.strip() != req.template.body.strip()
+    if not same_template(body, req.template.body):
+        found.append(f"template: the stack's template differs from {req.template.path.name}")
+    return found
 
 
-def launch(ctx: StepContext, cfn, req: LaunchRequest, region: str) -> dict[str, Any]:
-    """Create, recreate or update the stack until it is complete; returns its description."""
+def stack_resources(cfn, stack_id: str, region: str) -> list[dict[str, Any]]:
+    """The stack's resources (logical id, type, physical id, status), for the ledger."""
+    def listing() -> list[dict[str, Any]]:
+        paginator = cfn.get_paginator("list_stack_resources")
+        return [r for page in paginator.paginate(StackName=stack_id) for r in page.get("StackResourceSummaries", [])]
+
+    return aws_call(listing, action="listing the resources of stack", resource=stack_id, region=region)
+
+
+def launch(ctx: StepContext, cfn, req: LaunchRequest, region: str, *, owned: bool) -> dict[str, Any]:
+    """Create, recreate or update the stack until it is complete; returns its description.
+    `owned`: this run created the stack (or is about to): only then is it tagged with dr's tags,
+    and deleted to be created again after ROLLBACK_COMPLETE."""
     for _ in range(3):  # at most: wait for a running operation, recreate, update
         stack = describe(cfn, req.name, region)
         if stack is not None and stack["StackStatus"].endswith("_IN_PROGRESS"):
@@ -253,12 +345,14 @@ def launch(ctx: StepContext, cfn, req: LaunchRequest, region: str) -> dict[str, 
         if status is None:
             return _create(ctx, cfn, req, region)
         if status == "ROLLBACK_COMPLETE":
+            if not owned:
+                raise _stack_failed(cfn, stack, region, "a previous create of")
             ctx.log(f"stack {req.name} is in ROLLBACK_COMPLETE (a failed create): deleting it "
                     "to create it again")
             delete(ctx, cfn, stack["StackId"], region)
             continue
         if status in UPDATABLE:
-            return _update(ctx, cfn, stack, req, region)
+            return _update(ctx, cfn, stack, req, region, owned=owned)
         if status in NEEDS_A_HUMAN:
             raise _stack_failed(cfn, stack, region, "a previous operation on")
     raise OperationFailed(f"stack {req.name} in {region} did not settle into a state dr can launch "
@@ -281,16 +375,19 @@ def _create(ctx: StepContext, cfn, req: LaunchRequest, region: str) -> dict[str,
     return stack
 
 
-def _update(ctx: StepContext, cfn, stack: dict[str, Any], req: LaunchRequest,
-            region: str) -> dict[str, Any]:
-    if not _differs(cfn, stack, req, region):
+def _update(ctx: StepContext, cfn, stack: dict[str, Any], req: LaunchRequest, region: str, *,
+            owned: bool) -> dict[str, Any]:
+    differences = changes(cfn, stack, req, region)
+    if not differences:
         ctx.log(f"stack {req.name} is {stack['StackStatus']} with this template and these "
                 "parameters: nothing to update")
         return stack
-    ctx.log(f"updating stack {req.name} in {region}")
+    ctx.log(f"updating stack {req.name} in {region}: {'; '.join(differences)}"
+            + ("" if owned else " (a stack this run did not create: its tags are kept, and parameters "
+                                "dr.yaml does not set keep their current values)"))
     try:
-        aws_call(cfn.update_stack, **req.api_args(), action="updating stack", resource=req.name,
-                 region=region)
+        aws_call(cfn.update_stack, **req.api_args(stack, tag=owned), action="updating stack",
+                 resource=req.name, region=region)
     except AwsError as exc:
         if "No updates are to be performed" in str(exc):
             return stack

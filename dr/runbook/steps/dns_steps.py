@@ -2,11 +2,15 @@
 
 Safety rules, enforced here and not left to runbook authors:
 
-* **Health first.** dns.flip points a record only at a host that passed `http.wait_healthy` in
-  this run: some earlier step's outputs (ctx.outputs) hold `verified_by: http.wait_healthy`,
-  `healthy: true` and a `url` whose host is the target's host (for an address target: the same
-  address), and ctx.types, when it names that step, says it is an http.wait_healthy step.
-  `health_step: ID` narrows the search to one step. There is no switch to skip it.
+* **Health first, and fresh.** dns.flip points a record only at a host that passed
+  `http.wait_healthy` in this run, *in this session* and at most `health_max_age` ago (default
+  15m): some earlier step's outputs (ctx.outputs) hold `verified_by: http.wait_healthy`,
+  `healthy: true`, a `url` whose host is the target's host (for an address target: the same
+  address), `session` equal to this session and a recent `passed_at`; ctx.types, when it names
+  that step, says it is an http.wait_healthy step. A pass from before a crash does not count:
+  on `--resume` the health step runs again (it is `fresh_per_session`). `health_step: ID`
+  narrows the search to one step. There is no switch to skip it. dns.restore (failback) needs
+  the same fresh pass of a health step of this run, unless `require_healthy: false` (an undo).
 * **Drills never touch production.** In a drill (ctx.drill) the record defaults to
   `drill-<run id suffix>.<zone>`; any record that is the production record (dns.record) or
   whose first label does not start with `drill-` is refused before anything is read.
@@ -15,12 +19,18 @@ Safety rules, enforced here and not left to runbook authors:
   (written once per run, so a rerun after a crash never overwrites the true previous values
   with its own flip) and returns it as its `previous` output. dns.restore, drill teardown and
   failback put exactly that back.
+* **Traffic moved, not only DNS changed.** Both steps output `in_sync_at` (the change is served
+  by every name server) and `traffic_moved_at` = that plus the TTL of the values replaced
+  (`previous_ttl`: resolvers may keep answering the old values that long); the run's second RTO
+  ends there. A drill flips a drill record that had no TTL, so it uses the production record's
+  TTL (read, never changed) to rehearse the real number.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from dr.dns import make_provider
@@ -28,6 +38,10 @@ from dr.dns.base import MODES, FlipPlan, RecordState, absolute, flip_state, host
 from dr.errors import ConfigError, OperationFailed
 from dr.runbook.steps.base import AbortRun, Param, StepContext, StepType
 from dr.runbook.steps.http_steps import VERIFIED_BY, seconds_of, unresolved
+from dr.state.runs import iso, parse_iso_or_none
+
+DEFAULT_HEALTH_MAX_AGE = "15m"
+ALIAS_TTL = 60  # Route 53 answers an alias with the target's TTL: 60 s for ELB and CloudFront
 
 _READ = ("route53:ListHostedZonesByName", "route53:ListResourceRecordSets")
 _WRITE = ("route53:ChangeResourceRecordSets", "route53:GetChange")
@@ -96,25 +110,48 @@ def load_previous(ctx: StepContext, record: str, run_id: str) -> RecordState | N
     return RecordState.from_json(doc["state"]) if doc else None
 
 
-def passed_health(outputs: Mapping[str, Mapping[str, Any]], host: str, only: str | None = None,
-                  types: Mapping[str, str] | None = None) -> str | None:
-    """The id of an earlier step of this run that verified `host` healthy, or None. `types`
-    (StepContext.types: step id -> type of the completed steps) must say http.wait_healthy for
-    that step when it names it; the `verified_by` output says so when it does not."""
+def passed_health(outputs: Mapping[str, Mapping[str, Any]], host: str | None, only: str | None = None,
+                  types: Mapping[str, str] | None = None, *, session: int | None = None,
+                  now: datetime | None = None, max_age: timedelta | None = None) -> str | None:
+    """The id of an earlier step of this run that verified `host` healthy (any host when None),
+    or None. `types` (StepContext.types: step id -> type of the completed steps) must say
+    http.wait_healthy for that step when it names it; the `verified_by` output says so when it
+    does not. With `session`, only a pass made in that session counts; with `now` and
+    `max_age`, only one made at most `max_age` before `now`."""
     types = types or {}
     for step_id, out in outputs.items():
         if only and step_id != only:
             continue
         if step_id in types and types[step_id] != VERIFIED_BY:
             continue
-        if (isinstance(out, Mapping) and out.get("verified_by") == VERIFIED_BY and out.get("healthy") is True
-                and host_of(str(out.get("url", ""))) == host):
-            return step_id
+        if not (isinstance(out, Mapping) and out.get("verified_by") == VERIFIED_BY and out.get("healthy") is True):
+            continue
+        if host is not None and host_of(str(out.get("url", ""))) != host:
+            continue
+        if session is not None and out.get("session") != session:
+            continue
+        if now is not None and max_age is not None:
+            passed = _when(out.get("passed_at"))
+            if passed is None or now - passed > max_age:
+                continue
+        return step_id
     return None
 
 
-def _passed(ctx: StepContext, host: str, only: str | None = None) -> str | None:
-    return passed_health(ctx.outputs, host, only, getattr(ctx, "types", None))
+def _when(value: Any) -> datetime | None:
+    """A `passed_at` output: ISO text as journaled, or a datetime straight from a step."""
+    return value if isinstance(value, datetime) and value.tzinfo else parse_iso_or_none(value)
+
+
+def _max_age(params: Mapping[str, Any]) -> timedelta:
+    return timedelta(seconds=seconds_of(params.get("health_max_age") or DEFAULT_HEALTH_MAX_AGE, "health_max_age"))
+
+
+def _passed(ctx: StepContext, host: str | None, only: str | None = None,
+            max_age: timedelta | None = None) -> str | None:
+    """A health pass of this run that counts now: this session, within max_age."""
+    return passed_health(ctx.outputs, host, only, getattr(ctx, "types", None), session=ctx.run_session,
+                         now=ctx.clock.now(), max_age=max_age or timedelta(minutes=15))
 
 
 class FlipRefused(OperationFailed, AbortRun):
@@ -122,15 +159,38 @@ class FlipRefused(OperationFailed, AbortRun):
     (retrying cannot make an earlier health check pass)."""
 
 
-def _health_refusal(ctx: StepContext, record: str, host: str, only: str | None) -> FlipRefused:
-    seen = [f"{sid} ({host_of(str(o.get('url', ''))) or '?'})" for sid, o in ctx.outputs.items()
-            if isinstance(o, Mapping) and o.get("verified_by") == VERIFIED_BY and (not only or sid == only)]
+def _health_refusal(ctx: StepContext, record: str, host: str | None, only: str | None,
+                    max_age: timedelta) -> FlipRefused:
+    seen, stale = [], False
+    for sid, o in ctx.outputs.items():
+        if not (isinstance(o, Mapping) and o.get("verified_by") == VERIFIED_BY and (not only or sid == only)):
+            continue
+        why = ""
+        if o.get("session") != ctx.run_session:
+            why = f", in session {o.get('session', '?')}, not this one ({ctx.run_session})"
+        else:
+            passed = _when(o.get("passed_at"))
+            if passed is None or ctx.clock.now() - passed > max_age:
+                why = f", at {o.get('passed_at', '?')}: older than {show_age(max_age)}"
+        checked = host_of(str(o.get("url", ""))) or "?"
+        stale = stale or (bool(why) and host in (None, checked))
+        seen.append(f"{sid} ({checked}{why})")
     found = f"; health checks passed in this run were for: {', '.join(seen)}" if seen else \
         "; no http.wait_healthy step has passed in this run"
+    what = (f"point {record} at {host}: it has not passed" if host else
+            f"change {record}: no http.wait_healthy step of this run has passed")
     return FlipRefused(
-        f"{ctx.step_id}: refusing to point {record} at {host}: it has not passed http.wait_healthy in this "
-        f"run{found}. DNS was not changed",
-        hint=f"add an http.wait_healthy step whose url is on {host} and list it in this step's needs")
+        f"{ctx.step_id}: refusing to {what} http.wait_healthy in this session within "
+        f"{show_age(max_age)}{found}. DNS was not changed",
+        hint=(f"resume the run (--resume {ctx.run_id}): its health check runs again first, in the new session"
+              if stale else f"add an http.wait_healthy step{' whose url is on ' + host if host else ''} and "
+                            "list it in this step's needs"))
+
+
+def show_age(age: timedelta) -> str:
+    from dr.schedule import format_duration
+
+    return format_duration(age)
 
 
 def _provider(ctx: StepContext):
@@ -140,6 +200,29 @@ def _provider(ctx: StepContext):
 def _flag(params: Mapping[str, Any], key: str, default: bool) -> bool:
     value = params.get(key)
     return default if value is None else bool(value)
+
+
+def ttl_of(state: RecordState) -> int | None:
+    """How long resolvers may keep the values of `state`: its longest TTL (an alias: ALIAS_TTL)."""
+    ttls = [s.ttl if s.ttl is not None else ALIAS_TTL for s in state.sets]
+    return max(ttls) if ttls else None
+
+
+def traffic(ctx: StepContext, provider, previous: RecordState) -> dict[str, Any]:
+    """When the change is served everywhere (now: the steps wait for INSYNC first) and when the
+    old answers have expired from caches too. A drill's record had no values, so the production
+    record's TTL is used (read only) to rehearse the real figure."""
+    in_sync = ctx.clock.now()
+    ttl, source = ttl_of(previous), "previous values"
+    if ttl is None and ctx.drill and ctx.config.dns is not None:
+        try:
+            ttl, source = ttl_of(provider.current(absolute(ctx.config.dns.record))), "production record"
+        except Exception as exc:  # noqa: BLE001 - the figure is still useful with a stated source
+            ctx.log(f"could not read the production record's TTL ({exc}); counting none")
+    if ttl is None:
+        ttl, source = 0, "no previous values"
+    return {"in_sync_at": iso(in_sync), "previous_ttl": ttl, "ttl_from": source,
+            "traffic_moved_at": iso(in_sync + timedelta(seconds=ttl))}
 
 
 # --- dns.flip -------------------------------------------------------------------------------------
@@ -166,11 +249,14 @@ class DnsFlip(StepType):
                                           "`auto` to create one on the http.wait_healthy url"),
         Param("secondary", "str", help="failover: the SECONDARY target (default: the old PRIMARY stands by)"),
         Param("health_step", "str", help="only accept the health check of this step id"),
+        Param("health_max_age", "duration", default=DEFAULT_HEALTH_MAX_AGE,
+              help="the health pass must be from this session and at most this old"),
         Param("wait", "bool", default=True, help="wait until the change is served (Route 53 INSYNC)"),
         Param("sync_timeout", "duration", default="10m", help="how long to wait for that"),
     )
     outputs = ("record", "target", "type", "mode", "values", "previous", "previous_key", "provider",
-               "health_step", "health_check_id", "health_check_created", "health_check_status")
+               "health_step", "health_check_id", "health_check_created", "health_check_status",
+               "in_sync_at", "previous_ttl", "ttl_from", "traffic_moved_at")
     iam_actions = _READ + _WRITE + _HEALTH
     example = """\
 - id: flip
@@ -232,6 +318,8 @@ class DnsFlip(StepType):
             reference = f"dr-{ctx.run_id}-{ctx.step_id}"[:64]
             if create:
                 url = self._health_url(params, ctx)
+                if ctx.drill:  # the drill's teardown deletes it: the ledger knows it first
+                    ctx.created("route53-health-check", reference, "global")
                 check_id, created = provider.ensure_health_check(url, reference), True
             else:
                 check_id = provider.find_health_check(reference)
@@ -248,7 +336,7 @@ class DnsFlip(StepType):
 
     def _health_url(self, params, ctx) -> str:
         host = parse_target(params["target"]).host
-        step = _passed(ctx, host, params.get("health_step"))
+        step = _passed(ctx, host, params.get("health_step"), _max_age(params))
         return str(ctx.outputs[step]["url"])
 
     def _outputs(self, record, plan, provider, after, previous, health_step, created, ctx) -> dict[str, Any]:
@@ -262,18 +350,21 @@ class DnsFlip(StepType):
                 "values": after.values(), "previous": previous.to_json(),
                 "previous_key": previous_key(record, ctx.run_id), "provider": provider.name,
                 "health_step": health_step or "", "health_check_id": plan.health_check_id or "",
-                "health_check_created": created, "health_check_status": status}
+                "health_check_created": created, "health_check_status": status,
+                **traffic(ctx, provider, previous)}
 
     def execute(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
         record = resolve_record(params, ctx)
         target = parse_target(params["target"])
-        health_step = _passed(ctx, target.host, params.get("health_step"))
+        health_step = _passed(ctx, target.host, params.get("health_step"), _max_age(params))
         if health_step is None:
-            raise _health_refusal(ctx, record, target.host, params.get("health_step"))
+            raise _health_refusal(ctx, record, target.host, params.get("health_step"), _max_age(params))
         provider = _provider(ctx)
         current = provider.current(record)
         flip_state(current, self._plan(params, ctx, provider, create=False)[0])  # refuse before any change
         previous = save_previous(ctx, record, current)
+        if ctx.drill:
+            ctx.created("dns-record", record, "global", provider=provider.name)
         plan, created = self._plan(params, ctx, provider, create=True)
         desired = flip_state(current, plan)
         ctx.log(f"dns.flip: {record}: {current.describe()} -> {desired.describe()}")
@@ -298,7 +389,7 @@ class DnsFlip(StepType):
         if plan_changes(current, desired) or (params.get("health_check") == "auto" and not created):
             return None
         previous = load_previous(ctx, record, ctx.run_id) or current
-        health_step = _passed(ctx, plan.target.host, params.get("health_step"))
+        health_step = _passed(ctx, plan.target.host, params.get("health_step"), _max_age(params))
         return self._outputs(record, plan, provider, current, previous, health_step, created, ctx)
 
     def teardown(self, params: Mapping[str, Any], outputs: Mapping[str, Any], ctx: StepContext) -> None:
@@ -332,13 +423,19 @@ class DnsRestore(StepType):
                                        "e.g. ${steps.flip.previous}"),
         Param("run", "str", help="instead: the id of the run whose dns.flip saved them (failback after "
                                  "`dr restore`); default this run"),
-        Param("require_healthy", "bool", default=False,
-              help="refuse unless every address in the saved values passed http.wait_healthy in this run "
-                   "(set it for failback)"),
+        Param("require_healthy", "bool", default=True,
+              help="refuse unless an http.wait_healthy step of this run passed in this session within "
+                   "health_max_age (false: an undo that must not wait for health)"),
+        Param("health_step", "str", help="only accept the health check of this step id"),
+        Param("match_targets", "bool", default=False,
+              help="also require every address in the saved values to be the host that passed"),
+        Param("health_max_age", "duration", default=DEFAULT_HEALTH_MAX_AGE,
+              help="the health pass must be from this session and at most this old"),
         Param("wait", "bool", default=True, help="wait until the change is served (Route 53 INSYNC)"),
         Param("sync_timeout", "duration", default="10m", help="how long to wait for that"),
     )
-    outputs = ("record", "values", "restored", "replaced", "provider")
+    outputs = ("record", "values", "restored", "replaced", "provider", "health_step", "in_sync_at",
+               "previous_ttl", "ttl_from", "traffic_moved_at")
     iam_actions = _READ + _WRITE
     example = """\
 - id: undo-dns
@@ -372,14 +469,24 @@ class DnsRestore(StepType):
                               hint="set `record` to the record the dns.flip step changed")
         return state
 
+    def _health(self, params: Mapping[str, Any], ctx: StepContext, record: str, state: RecordState) -> str:
+        """The health step that allows this restore ("" when require_healthy is false)."""
+        if not _flag(params, "require_healthy", True):
+            return ""
+        only, age = params.get("health_step"), _max_age(params)
+        hosts = [parse_target(v).host for v in state.values()] if _flag(params, "match_targets", False) else [None]
+        found = ""
+        for host in hosts or [None]:
+            step = _passed(ctx, host, only, age)
+            if step is None:
+                raise _health_refusal(ctx, record, host, only, age)
+            found = step
+        return found
+
     def execute(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
         record = resolve_record(params, ctx)
         state = self._saved(params, ctx, record)
-        if _flag(params, "require_healthy", False):
-            for value in state.values():
-                host = parse_target(value).host
-                if _passed(ctx, host) is None:
-                    raise _health_refusal(ctx, record, host, None)
+        health_step = self._health(params, ctx, record, state)
         provider = _provider(ctx)
         before = provider.current(record)
         ctx.log(f"dns.restore: {record}: {before.describe()} -> {state.describe()}")
@@ -391,7 +498,8 @@ class DnsRestore(StepType):
             raise OperationFailed(f"{record}: after restoring, {provider.name} serves {after.describe()}, "
                                   f"not {state.describe()}", hint="rerun the step (it is idempotent)")
         return {"record": record, "values": after.values(), "restored": state.to_json(),
-                "replaced": before.to_json(), "provider": provider.name}
+                "replaced": before.to_json(), "provider": provider.name, "health_step": health_step,
+                **traffic(ctx, provider, before)}
 
     def check(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any] | None:
         record = resolve_record(params, ctx)
@@ -401,7 +509,8 @@ class DnsRestore(StepType):
         if not current.same_as(state):
             return None
         return {"record": record, "values": current.values(), "restored": state.to_json(),
-                "replaced": current.to_json(), "provider": provider.name}
+                "replaced": current.to_json(), "provider": provider.name, "health_step": "",
+                **traffic(ctx, provider, RecordState(record))}
 
 
 STEP_TYPES = (DnsFlip, DnsRestore)

@@ -1,7 +1,9 @@
 """http.wait_healthy: poll a URL until it answers N times in a row, or fail saying why.
 
 Its outputs are what `dns.flip` looks for before it moves any traffic: `healthy: true`,
-`verified_by: http.wait_healthy` and the `url` (its host must be the flip's target).
+`verified_by: http.wait_healthy`, the `url` (its host must be the flip's target), and `session`
+and `passed_at`: a health pass counts only in the session that made it (on `--resume` this step
+runs again: `fresh_per_session`) and only for a bounded time (dns.flip's `health_max_age`).
 """
 
 from __future__ import annotations
@@ -123,8 +125,9 @@ class WaitHealthy(StepType):
         Param("expect_status", "int", help="the HTTP status that counts as healthy (default 200)"),
         Param("request_timeout", "duration", default="10s", help="how long one request may take"),
     )
-    outputs = ("healthy", "url", "host", "checks", "seconds", "verified_by")
+    outputs = ("healthy", "url", "host", "checks", "seconds", "verified_by", "session", "passed_at")
     iam_actions = ()
+    fresh_per_session = True
     example = """\
 - id: health
   type: http.wait_healthy
@@ -212,7 +215,8 @@ class WaitHealthy(StepType):
             if streak >= need:
                 seconds = round(time.monotonic() - started, 3)
                 return {"healthy": True, "url": url, "host": host_of(url), "checks": checks,
-                        "seconds": seconds, "verified_by": VERIFIED_BY}
+                        "seconds": seconds, "verified_by": VERIFIED_BY, "session": ctx.run_session,
+                        "passed_at": ctx.clock.now()}
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise OperationFailed(
