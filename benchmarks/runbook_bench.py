@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -59,18 +60,34 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.docs: dict[str, dict] = {}
+        self.versions: dict[str, str] = {}
+        self.writes = 0
+        self.lock = threading.Lock()
 
     def put_json(self, key, document):
-        self.docs[key] = dict(document)
+        with self.lock:
+            self._write(key, document)
+
+    def _write(self, key, document) -> str:
+        self.writes += 1
+        self.docs[key], self.versions[key] = dict(document), str(self.writes)
+        return self.versions[key]
 
     def get_json(self, key):
         return self.docs.get(key)
 
+    def get_json_versioned(self, key):
+        with self.lock:
+            return (dict(self.docs[key]), self.versions[key]) if key in self.docs else None
+
+    def put_json_if(self, key, document, version):
+        with self.lock:
+            if self.versions.get(key) != version:
+                return None
+            return self._write(key, document)
+
     def create_json(self, key, document):
-        if key in self.docs:
-            return False
-        self.docs[key] = dict(document)
-        return True
+        return self.put_json_if(key, document, None) is not None
 
     def list_keys(self, prefix):
         return sorted(k for k in self.docs if k.startswith(prefix))
