@@ -9,6 +9,7 @@ Durations and schedules live in dr/schedule.py and are re-exported here.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -512,16 +513,36 @@ def _regions(ck: _Checker, top: _Node) -> Regions | None:
     if items is None:
         return None
     found = {}
+    partitions = {}
     for key in ("primary", "dr"):
         child = ck.required("regions", node, key)
         if child is not None and not (isinstance(child.value, str) and _REGION_RE.fullmatch(child.value)):
             ck.bad(f"regions.{key}", child, _EXPECT_REGION)
+        elif child is not None and child.value not in known_regions():
+            close = difflib.get_close_matches(child.value, sorted(known_regions()), n=1)
+            ck.add(f"regions.{key}", child.line, f"{child.value!r} is not an AWS region"
+                   + (f"; did you mean {close[0]!r}?" if close else " (botocore's list of regions has no such "
+                      "name: check the spelling, or upgrade boto3 for a region newer than it)"))
         elif child is not None:
             found[key] = child.value
+            partitions[key] = known_regions()[child.value]
+    if len(set(partitions.values())) > 1:
+        ck.bad("regions.dr", items["dr"], f"must be in the same AWS partition as regions.primary "
+                                          f"({partitions['primary']}, not {partitions['dr']}): copies cannot "
+                                          "cross partitions")
     if found.get("primary") and found.get("primary") == found.get("dr"):
         ck.bad("regions.dr", items["dr"], "must differ from regions.primary (copies must survive the loss "
                                           "of the primary region)")
     return Regions(found["primary"], found["dr"]) if len(found) == 2 else None
+
+
+@functools.lru_cache(maxsize=1)
+def known_regions() -> dict[str, str]:
+    """Every region botocore knows (it ships the partitions' endpoint data) -> its partition."""
+    from botocore.loaders import create_loader
+
+    data = create_loader().load_data("endpoints")
+    return {region: p["partition"] for p in data["partitions"] for region in p.get("regions", {})}
 
 
 def _aws(ck: _Checker, top: _Node) -> AwsSettings:

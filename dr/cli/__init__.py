@@ -34,10 +34,39 @@ Example:
 """
 
 
+class UsageExit(Exception):
+    """The command line is wrong (argparse's verdict); main() turns it into exit 2."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own exit code 2 matches our usage code
         self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"dr: error: {message}\n")
+        raise UsageExit(message)
+
+
+def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """The options every command takes. Also added to each command's parser, without defaults,
+    so they may come after the command too (`dr backup list --config x.yaml`)."""
+    default = (lambda value: value) if top else (lambda value: argparse.SUPPRESS)
+    parser.add_argument("--config", metavar="PATH", default=default(None),
+                        help="dr.yaml to use (default: $DR_CONFIG or ./dr.yaml)")
+    parser.add_argument("--output", choices=("text", "json"), default=default("text"),
+                        help="json: one JSON document on stdout; logs stay on stderr")
+    parser.add_argument("--profile", default=default(None), help="AWS profile (overrides aws.profile)")
+    parser.add_argument("--endpoint-url", metavar="URL", default=default(None),
+                        help="AWS endpoint, e.g. a `dr sandbox` (overrides aws.endpoint_url and "
+                             "$DR_ENDPOINT_URL)")
+    parser.add_argument("-v", "--verbose", action="store_true", default=default(False),
+                        help="debug logs on stderr")
+
+
+def _commands(parser: argparse.ArgumentParser):
+    """Every command and sub-command parser under `parser`."""
+    for action in parser._actions:  # argparse has no public walk
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                yield child
+                yield from _commands(child)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,36 +75,29 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"dr {__version__}")
-    parser.add_argument("--config", metavar="PATH",
-                        help="dr.yaml to use (default: $DR_CONFIG or ./dr.yaml)")
-    parser.add_argument("--output", choices=("text", "json"), default="text",
-                        help="json: one JSON document on stdout; logs stay on stderr")
-    parser.add_argument("--profile", help="AWS profile (overrides aws.profile)")
-    parser.add_argument("--endpoint-url", metavar="URL",
-                        help="AWS endpoint, e.g. a `dr sandbox` (overrides aws.endpoint_url and "
-                             "$DR_ENDPOINT_URL)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
+    _global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for module in COMMANDS:
         module.register(sub)
+    for command in _commands(parser):
+        group = command.add_argument_group("global options (also accepted before the command)")
+        _global_options(group, top=False)
     return parser
-
-
-def _setup_logging(verbose: bool) -> None:
-    # Progress (INFO) shows on a terminal; piped or in cron, only warnings and errors.
-    level = logging.DEBUG if verbose else (logging.INFO if sys.stderr.isatty() else logging.WARNING)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
-    # Never DEBUG for the AWS and HTTP libraries, even with -v: botocore's debug log prints
-    # response bodies, which include the plaintext data keys KMS returns.
-    for noisy in ("botocore", "boto3", "urllib3", "werkzeug", "s3transfer", "pymongo"):
-        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageExit as exc:
+        print(f"dr: error: {exc}", file=sys.stderr)
+        if _wants_json(argv):  # "one JSON document on stdout, also on errors"
+            App(output="json").emit(Outcome(data={"error": str(exc), "exit_code": EXIT_USAGE}))
+        return EXIT_USAGE
+    from dr.obs.logging import configure
+
+    configure(verbose=args.verbose)
     app = App(
         config_path=args.config or os.environ.get("DR_CONFIG") or "dr.yaml",
         output=args.output, profile=args.profile, endpoint_url=args.endpoint_url,
@@ -93,6 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                           "the traceback; please report it)", EXIT_FAILED)
     app.emit(outcome)
     return outcome.exit_code
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    return any(a == "--output=json" or (a == "--output" and argv[i + 1:i + 2] == ["json"])
+               for i, a in enumerate(argv))
 
 
 def _fail(app: App, message: str, code: int) -> int:

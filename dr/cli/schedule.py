@@ -130,13 +130,13 @@ def _signals(scheduler):
 def run(args: argparse.Namespace, app: App) -> Outcome:
     from dr.context import open_store
     from dr.errors import ConfigError
-    from dr.scheduler import logs
+    from dr.obs.logging import configure
     from dr.scheduler.daemon import Scheduler
     from dr.scheduler.jobs import jobs_from_config
     from dr.scheduler.spool import SpoolingStore, default_spool_dir
 
     options = _options(args)
-    logs.configure(args.json_logs, getattr(args, "verbose", False))
+    configure(verbose=getattr(args, "verbose", False), style="json" if args.json_logs else "timestamped")
     clock = _clock(args)
     if clock is not None:
         app.clock = clock

@@ -43,6 +43,8 @@ def test_sandbox_start_seed_backup_stop(tmp_path, env):
         assert "running" in dr("sandbox", "status", cwd=tmp_path, env=env).stdout
         run = dr("--config", "dr.sandbox.yaml", "backup", "run", cwd=tmp_path, env=env)
         assert "completed" in run.stdout
+        again = dr("sandbox", "start", "--port", str(port), "--seed", cwd=tmp_path, env=env)  # "no-op if running"
+        assert f"http://127.0.0.1:{port}" in again.stdout and "internal error" not in again.stderr
         listed = dr("--output", "json", "--config", "dr.sandbox.yaml", "backup", "list",
                     cwd=tmp_path, env=env)
         points = json.loads(listed.stdout)["recovery_points"]

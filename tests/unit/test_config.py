@@ -117,7 +117,7 @@ def test_full_config_round_trip():
 
 
 def test_minimal_config_defaults(tmp_path):
-    text = ("version: 1\nregions: {primary: eu-west-1, dr: us-gov-west-1}\nobjectives: {rpo: 1d, rto: 4h}\n"
+    text = ("version: 1\nregions: {primary: us-gov-east-1, dr: us-gov-west-1}\nobjectives: {rpo: 1d, rto: 4h}\n"
             "kms: {dr_key: 1234abcd-12ab-34cd-56ef-1234567890ab}\nstate: {path: /var/lib/dr}\n")
     config = parse_config(text, base_dir=tmp_path)
     assert config.aws == AwsSettings()

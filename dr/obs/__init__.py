@@ -1,0 +1,1 @@
+"""Observability: the one logging set-up (and, later, metrics and their HTTP endpoint)."""

@@ -1,0 +1,57 @@
+"""What a new user and an operator hit in their first hour with dr (issue 13), at the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dr.cli import main
+
+BASE = """\
+version: 1
+regions: {primary: us-east-1, dr: us-west-2}
+objectives: {rpo: 1h, rto: 30m}
+kms: {dr_key: alias/dr-backups}
+state: {path: ./state}
+"""
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "dr.yaml"
+    path.write_text(BASE)
+    return path
+
+
+def test_a_misspelt_region_is_a_config_error_with_a_suggestion(config, capsys):
+    config.write_text(BASE.replace("dr: us-west-2", "dr: us-wset-2"))
+    assert main(["--config", str(config), "validate"]) == 2
+    err = capsys.readouterr().err
+    assert "regions.dr: 'us-wset-2' is not an AWS region; did you mean 'us-west-2'? (dr.yaml line 2)" in err
+
+
+def test_regions_must_share_a_partition(config, capsys):
+    config.write_text(BASE.replace("dr: us-west-2", "dr: cn-north-1"))
+    assert main(["--config", str(config), "validate"]) == 2
+    assert "must be in the same AWS partition as regions.primary (aws, not aws-cn)" in capsys.readouterr().err
+
+
+def test_global_options_are_accepted_after_the_command_too(config, capsys, tmp_path):
+    assert main(["runs", "list", "--config", str(config), "--output", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["--output", "text", "runs", "list", "--config", str(config)]) == 0
+    assert "No runs recorded yet." in capsys.readouterr().out
+    missing = tmp_path / "elsewhere.yaml"
+    assert main(["runs", "list", "--config", str(missing)]) == 2  # the command's --config wins
+    assert f"config file {missing} not found" in capsys.readouterr().err
+
+
+def test_usage_errors_are_one_json_document_with_output_json(capsys):
+    assert main(["--output", "json", "backup", "lst"]) == 2
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["exit_code"] == 2 and "invalid choice: 'lst'" in doc["error"]
+    assert "usage: dr backup" in captured.err
+    assert main(["runs", "list", "--bogus", "--output=json"]) == 2
+    assert "unrecognized arguments: --bogus" in json.loads(capsys.readouterr().out)["error"]
