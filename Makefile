@@ -6,14 +6,22 @@ BIN    := $(VENV)/bin
 .PHONY: demo test unit bench lint clean
 
 $(BIN)/python:
+	@echo "creating $(VENV) (python: $(PYTHON))"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,sandbox]'
-	touch $@
+# The demo needs dr and the sandbox (moto) only; the tests add their toolchain on top.
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+	@echo "installing dr and its sandbox into $(VENV) (about a minute on a fresh clone)"
+	$(BIN)/pip install --progress-bar on -e '.[sandbox]' | grep -v '^Requirement already satisfied' || true
+	@$(BIN)/python -c "import dr, moto" && touch $@
 
-demo: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml $(VENV)/.installed-demo
+	@echo "installing the test toolchain into $(VENV)"
+	$(BIN)/pip install --progress-bar on -e '.[test,sandbox]' | grep -v '^Requirement already satisfied' || true
+	@$(BIN)/python -c "import dr, moto, pytest" && touch $@
+
+demo: $(VENV)/.installed-demo
 	$(BIN)/dr demo
 
 test: $(VENV)/.installed

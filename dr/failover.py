@@ -41,6 +41,19 @@ class Measured:
     rpo_objective_seconds: float
     recovery_point_time: str | None
     rto_traffic_seconds: float | None = None  # run start -> traffic moved (DNS in sync + old TTL)
+    rpo_status: str = "measured"              # measured | not applicable | unknown
+    rpo_note: str = ""                        # why not measured
+
+    @property
+    def rto_met(self) -> bool:
+        return self.rto_judged is not None and self.rto_judged <= self.rto_objective_seconds
+
+    @property
+    def rpo_met(self) -> bool | None:
+        """True/False when measured, None when it does not apply (a run that restores no data)."""
+        if self.rpo_status == "not applicable":
+            return None
+        return self.rpo_seconds is not None and self.rpo_seconds <= self.rpo_objective_seconds
 
     @property
     def rto_judged(self) -> float | None:
@@ -49,30 +62,55 @@ class Measured:
 
     @property
     def met(self) -> bool:
-        return (self.rto_judged is not None and self.rto_judged <= self.rto_objective_seconds
-                and self.rpo_seconds is not None and self.rpo_seconds <= self.rpo_objective_seconds)
+        """Both objectives met; an RPO that does not apply does not count, an unknown one does."""
+        return self.rto_met and self.rpo_met is not False
+
+    def missed(self) -> list[str]:
+        """What was missed or could not be measured, in words (empty when met)."""
+        out = []
+        if not self.rto_met:
+            out.append("RTO not reached" if self.rto_judged is None else
+                       f"RTO {self.rto_judged:.0f}s over the objective {self.rto_objective_seconds:.0f}s")
+        if self.rpo_status == "unknown":
+            out.append(f"RPO unknown ({self.rpo_note})")
+        elif self.rpo_met is False:
+            out.append(f"RPO {self.rpo_seconds:.0f}s over the objective {self.rpo_objective_seconds:.0f}s")
+        return out
 
     def to_dict(self) -> dict:
         return {"rto_seconds": self.rto_seconds, "rto_traffic_seconds": self.rto_traffic_seconds,
-                "rpo_seconds": self.rpo_seconds,
+                "rpo_seconds": self.rpo_seconds, "rpo_status": self.rpo_status, "rpo_note": self.rpo_note,
                 "rto_objective_seconds": self.rto_objective_seconds,
                 "rpo_objective_seconds": self.rpo_objective_seconds,
-                "recovery_point_time": self.recovery_point_time, "met": self.met}
+                "recovery_point_time": self.recovery_point_time, "met": self.met, "missed": self.missed()}
+
+
+RESTORE_TYPES = ("rds.restore", "mysql.restore")
 
 
 def measure(result, ctx: Context) -> Measured:
-    """RTO from the engine; RPO = run start minus the newest restored recovery point's time."""
-    points = [s.outputs.get("snapshot_time") for s in result.steps.values()
-              if s.type in ("rds.restore", "mysql.restore") and s.outputs.get("snapshot_time")]
+    """RTO from the engine; RPO = run start minus the oldest restored recovery point's time.
+    A run with no restore step has no RPO (not applicable); one whose restore did not complete,
+    or recorded no recovery time, has an unknown RPO, and says which step."""
+    restores = [s for s in result.steps.values() if s.type in RESTORE_TYPES]
+    points = [s.outputs.get("snapshot_time") for s in restores if s.outputs.get("snapshot_time")]
     started = result.started if isinstance(result.started, datetime) else parse_iso(result.started)
     oldest = min((parse_iso(p) for p in points), default=None)
+    status, note = "measured", ""
+    if not restores:
+        status, note = "not applicable", "the runbook restores no data"
+    else:
+        unmeasured = [s.id for s in restores if not s.outputs.get("snapshot_time")]
+        if unmeasured:
+            oldest = None
+            status, note = "unknown", f"step {', '.join(unmeasured)} restored no recovery point"
     objectives = ctx.config.objectives
     return Measured(
         rto_seconds=result.rto_seconds, rto_traffic_seconds=result.rto_traffic_seconds,
         rpo_seconds=round((started - oldest).total_seconds(), 3) if oldest else None,
         rto_objective_seconds=objectives.rto.total_seconds(),
         rpo_objective_seconds=objectives.rpo.total_seconds(),
-        recovery_point_time=oldest.isoformat() if oldest else None)
+        recovery_point_time=oldest.isoformat() if oldest else None, rpo_status=status, rpo_note=note)
 
 
 def run(ctx: Context, *, name: str, runbook: str | None, drill: bool, keep: bool = False,

@@ -133,12 +133,13 @@ def _outcome(result, measured, drill: bool, again: str | None = None) -> Outcome
         lines.append(f"This drill was {result.preempted_by}; it tore down what it made.")
     if measured is not None:
         m = measured
-        rpo = f"{m.rpo_seconds:.0f}s" if m.rpo_seconds is not None else "<unknown>"
+        rpo = (f"{m.rpo_seconds:.0f}s (objective {m.rpo_objective_seconds:.0f}s)" if m.rpo_status == "measured"
+               else f"{m.rpo_status} ({m.rpo_note})")
         lines.append(f"RTO: healthy in {result.region or 'the target region'} "
                      f"{_seconds(m.rto_seconds, '<not reached>')}, traffic moved "
                      f"{_seconds(m.rto_traffic_seconds, '<not reached>')} (objective "
-                     f"{m.rto_objective_seconds:.0f}s); RPO {rpo} (objective {m.rpo_objective_seconds:.0f}s): "
-                     + ("met" if m.met else "MISSED"))
+                     f"{m.rto_objective_seconds:.0f}s); RPO {rpo}: "
+                     + ("met" if m.met else "MISSED: " + "; ".join(m.missed())))
     if again:
         lines.append(f"To go on from where it stopped (from any machine): {again}")
     data = {"run": result.to_dict(), "measured": measured.to_dict() if measured else None,

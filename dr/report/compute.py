@@ -237,6 +237,7 @@ def _drill(record: RunRecord, config: Config) -> DrillReport | None:
     traffic = _seconds(s.get("rto_traffic_seconds"))
     rto_obj = _seconds(s.get("rto_objective_seconds")) or config.objectives.rto
     rpo_obj = _seconds(s.get("rpo_objective_seconds")) or config.objectives.rpo
+    rpo_status = s.get("rpo_status") or ("measured" if rpo is not None else "unknown")
     met = s.get("met")
     if not isinstance(met, bool):
         judged = traffic if traffic is not None else rto  # traffic moved, when a DNS step ran
@@ -247,7 +248,8 @@ def _drill(record: RunRecord, config: Config) -> DrillReport | None:
     return DrillReport(run_id=record.run_id, started_at=started, finished_at=_ts(record.finished_at),
                        status=record.status, met=met, rto=rto, rto_objective=rto_obj, rpo=rpo,
                        rpo_objective=rpo_obj, recovery_point_time=_ts(s.get("recovery_point_time")),
-                       steps=steps, error=record.error, rto_traffic=traffic)
+                       steps=steps, error=record.error, rto_traffic=traffic, rpo_status=rpo_status,
+                       rpo_note=str(s.get("rpo_note") or ""))
 
 
 # --- findings -------------------------------------------------------------------------------------
@@ -273,14 +275,29 @@ def _findings(resources: list[ResourceReport], drills: list[DrillReport], config
         notes.append("no drill recorded: run `dr drill` to measure the RTO")
     else:
         if not last.met:
-            why = (f"RTO {human(last.rto)} vs objective {format_duration(last.rto_objective)}"
-                   if last.rto is not None else f"status {last.status}")
             findings.append(f"last drill {last.run_id} ({stamp(last.started_at)}) did not meet the "
-                            f"objectives: {why}")
+                            f"objectives: {'; '.join(_drill_misses(last)) or f'status {last.status}'}")
         if now - last.started_at > NO_DRILL_NOTE_AFTER:
             notes.append(f"last drill was {human(now - last.started_at)} ago: drill at least quarterly")
     notes += [w for w in config_warnings(config) if "RPO" in w]  # schedules slower than the RPO
     return findings, notes
+
+
+def _drill_misses(drill: DrillReport) -> list[str]:
+    """What a drill missed, each objective on its own: never blame the RTO for the RPO."""
+    out = []
+    if drill.status != "completed":
+        out.append(f"status {drill.status}")
+    rto = drill.rto_traffic if drill.rto_traffic is not None else drill.rto
+    if rto is None:
+        out.append("RTO not reached")
+    elif rto > drill.rto_objective:
+        out.append(f"RTO {human(rto)} vs objective {format_duration(drill.rto_objective)}")
+    if drill.rpo_status == "unknown":
+        out.append(f"RPO unknown ({drill.rpo_note or 'not measured'})")
+    elif drill.rpo is not None and drill.rpo > drill.rpo_objective:
+        out.append(f"RPO {human(drill.rpo)} vs objective {format_duration(drill.rpo_objective)}")
+    return out
 
 
 # --- helpers --------------------------------------------------------------------------------------

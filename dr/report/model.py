@@ -83,6 +83,8 @@ class DrillReport:
     steps: tuple[DrillStep, ...]
     error: str | None = None
     rto_traffic: timedelta | None = None  # run start -> traffic moved (DNS in sync + the old TTL)
+    rpo_status: str = "measured"          # measured | not applicable | unknown
+    rpo_note: str = ""
 
 
 @dataclass(frozen=True)

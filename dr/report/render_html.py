@@ -8,7 +8,7 @@ from html import escape
 import dr
 from dr.config import format_duration
 from dr.report.model import Report, ResourceReport, human, stamp
-from dr.report.render_text import first_line, headline, outcome
+from dr.report.render_text import first_line, headline, outcome, rpo_text
 from dr.report.svg import STATUS_COLOR, gantt, rpo_chart
 
 CSS = """
@@ -103,7 +103,7 @@ def _drills(report: Report) -> str:
                "the RTO.</p></div>"
     rows = [[_e(stamp(d.started_at)), f"<code>{_e(d.run_id)}</code>",
              _pill("met" if d.met else "not-met", outcome(d)), _e(human(d.rto)), _e(human(d.rto_traffic)),
-             _e(format_duration(d.rto_objective)), _e(human(d.rpo)), _e(format_duration(d.rpo_objective)),
+             _e(format_duration(d.rto_objective)), _e(rpo_text(d)), _e(format_duration(d.rpo_objective)),
              _e(stamp(d.recovery_point_time))] for d in report.drills]
     last = report.drills[0]
     legend = "".join(f'<span><i style="background:{c}"></i>{_e(s)}</span>' for s, c in STATUS_COLOR.items()

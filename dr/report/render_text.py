@@ -28,7 +28,7 @@ STEP_HEADERS = ["STEP", "TYPE", "STATUS", "START", "DURATION"]
 
 def drill_rows(report: Report) -> list[list[str]]:
     return [[stamp(d.started_at), d.run_id, outcome(d), human(d.rto), human(d.rto_traffic),
-             format_duration(d.rto_objective), human(d.rpo), format_duration(d.rpo_objective)]
+             format_duration(d.rto_objective), rpo_text(d), format_duration(d.rpo_objective)]
             for d in report.drills]
 
 
@@ -43,6 +43,15 @@ def step_rows(drill: DrillReport) -> list[list[str]]:
 
 def outcome(d: DrillReport) -> str:
     return "met" if d.met else f"NOT MET ({d.status})"
+
+
+def rpo_text(d: DrillReport) -> str:
+    """The measured RPO, or why there is none: `n/a` (the drill restores no data), `unknown`."""
+    if d.rpo_status == "not applicable":
+        return "n/a"
+    if d.rpo is None:
+        return "unknown"
+    return human(d.rpo)
 
 
 def headline(report: Report) -> str:

@@ -58,6 +58,11 @@ def _config_child(value: Any, seg: str, here: str) -> Any:
     if isinstance(value, tuple) and _is_pairs(value):
         return _child(dict(value), seg, here)
     if isinstance(value, (tuple, list)):
+        if seg.isdigit() and not value and here.count(".") == 1:  # config.rds, config.mysql, ...
+            section = here.split(".", 1)[1]
+            raise RefError(f"{here}.{seg}: dr.yaml has no entry under `{section}:`, and this step needs "
+                           "one; add one, or run a runbook without this step (copy the shipped one and "
+                           "remove the step)")
         if seg.isdigit():
             return _child(list(value), seg, here)
         named = {getattr(v, "name", None): v for v in value}

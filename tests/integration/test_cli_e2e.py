@@ -66,15 +66,22 @@ def test_demo_runs_the_whole_cycle(tmp_path, env):
 
     if binaries() is not None:
         assert "CHECKSUM TABLE matches on every table" in text
+        assert "     shop      mysql  every 1h" in text  # the report shows the MySQL backup it made
     else:
         assert "skipped: MariaDB not installed" in text
     assert "RTO" in text and "met" in text  # the drill
     assert (tmp_path / "demo" / "dr-report.html").read_text().startswith("<!DOCTYPE html>")
     assert "never touched" in text
     assert (tmp_path / "demo" / "state" / "runs").is_dir()
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["dr-report.html", "dr.yaml", "state"]
+    assert sum(f.stat().st_size for f in (tmp_path / "demo").rglob("*") if f.is_file()) < 5_000_000  # no datadir
 
 
 def test_demo_json_output_is_one_document(tmp_path, env):
+    env = {**env, "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
     out = dr("--output", "json", "demo", cwd=tmp_path, env=env)
     doc = json.loads(out.stdout)
+    (workdir,) = (tmp_path / "tmp").iterdir()  # what the demo leaves in the temp dir: small
+    assert not (workdir / "mariadb").exists()
     assert all(p["dr_key"] for p in doc["proof"])

@@ -557,9 +557,10 @@ stack:
     shipped = world.dr("drill")  # the shipped drill restores app-db: this template would not use it
     assert shipped.code == 2 and "creates its own database (MainDB (AWS::RDS::DBInstance))" in shipped.err
     out = world.dr("--output", "json", "drill", "--runbook", str(_web_tier(world, "drill")))
-    # completed, and torn down; but no data was restored, so there is no RPO to call met: exit 3
-    assert out.code == 3 and out.doc["run"]["status"] == "completed", out.err[-3000:]
-    assert out.doc["measured"]["rpo_seconds"] is None and out.doc["measured"]["met"] is False
+    # completed and torn down; it restored no data, so its RPO is not applicable (not "met")
+    assert out.code == 0 and out.doc["run"]["status"] == "completed", out.err[-3000:]
+    measured = out.doc["measured"]
+    assert measured["rpo_seconds"] is None and measured["rpo_status"] == "not applicable" and measured["met"]
     run_id = out.doc["run"]["run_id"]
     ledger = world.journal(run_id)["created"]
     replica = next(e for e in ledger if e.get("logical_id") == "ReplicaDB")
@@ -603,7 +604,7 @@ stack:
 """)
     assert world.dr("drill").code == 2  # WordPress creates its own database: the shipped drill is refused
     drill = world.dr("drill", "--runbook", str(_web_tier(world, "drill")))
-    assert drill.code == 3 and "RPO <unknown>" in drill.out, drill.err[-3000:]  # no data restored
+    assert drill.code == 0 and "RPO not applicable (the runbook restores no data)" in drill.out, drill.out
     assert world.stacks() == [] and world.instances() == []
     failover = world.dr("restore", "--to-region", DR, "--yes", "--runbook", str(_web_tier(world, "failover")))
     assert failover.code == 0, failover.err[-3000:]
@@ -699,3 +700,27 @@ def test_failover_then_failback_with_rfc2136_puts_every_record_back(world, bind)
     back = world.dr("restore", "--failback", "--to-region", PRIMARY, "--yes")
     assert back.code == 0, back.out[-3000:]
     assert bind.dig(PRODUCTION, full=True) + bind.dig(PRODUCTION, "TXT", full=True) == before  # TTL 120, both A
+
+
+# --- a drill asks only the services it used (an emulator without RDS, a narrow IAM role) -------------
+
+
+def test_a_drill_without_databases_never_asks_rds(world, monkeypatch):
+    text = world.path.read_text()
+    start, end = text.index("rds:\n"), text.index("s3:\n")
+    world.path.write_text(text[:start] + text[end:])  # no rds entries; the LAMP template has no database
+    calls: list[str] = []
+    original = AwsSession._make_session
+
+    def recording(self):
+        session = original(self)
+        session.events.register("before-call", lambda model, **kw: calls.append(
+            f"{model.service_model.endpoint_prefix}:{model.name}"))
+        return session
+
+    monkeypatch.setattr(AwsSession, "_make_session", recording)
+    out = world.dr("drill", "--runbook", str(_web_tier(world, "drill")))
+    assert out.code == 0 and "RPO not applicable" in out.out, out  # completed, torn down; no data: no RPO
+    assert any(c.startswith("cloudformation:") for c in calls) and any(c.startswith("route53:") for c in calls)
+    assert not [c for c in calls if c.startswith("rds:")]
+    assert world.stacks() == []

@@ -55,3 +55,31 @@ def test_usage_errors_are_one_json_document_with_output_json(capsys):
     assert "usage: dr backup" in captured.err
     assert main(["runs", "list", "--bogus", "--output=json"]) == 2
     assert "unrecognized arguments: --bogus" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_make_demo_installs_only_what_the_demo_needs_and_the_metadata_builds_without_warnings():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((repo / "pyproject.toml").read_text())
+    assert project["project"]["license"] == "Apache-2.0"  # PEP 639: no setuptools deprecation warning
+    assert project["build-system"]["requires"] == ["setuptools>=77"]
+    makefile = (repo / "Makefile").read_text()
+    demo_deps = re.search(r"^demo: (.*)$", makefile, re.M).group(1).split()
+    assert demo_deps == ["$(VENV)/.installed-demo"]
+    demo_install = re.search(r"^\$\(VENV\)/\.installed-demo:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    assert "'.[sandbox]'" in demo_install and "test" not in demo_install and "--quiet" not in demo_install
+
+
+def test_the_shipped_drill_without_an_rds_entry_says_what_is_missing(config, capsys, tmp_path):
+    from dr.sandbox import world
+
+    config.write_text(BASE + f'stack: {{name: acme-web, template: "{world.TEMPLATE}"}}\n'
+                      'health: {url: "http://127.0.0.1:1/health"}\n'
+                      "dns: {provider: route53, zone: acme.example., record: www.acme.example.}\n")
+    assert main(["--config", str(config), "drill"]) == 2
+    err = capsys.readouterr().err
+    assert ("${config.rds.0.name}: config.rds.0: dr.yaml has no entry under `rds:`, and this step needs one; "
+            "add one, or run a runbook without this step") in err

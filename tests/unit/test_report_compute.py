@@ -212,3 +212,31 @@ def test_an_rds_copy_is_as_old_as_its_source_snapshot_not_the_copy():
     rec.results[0].recovery_points[0]["id"] = "dr-app-db-x"
     rec.results[0].recovery_points[1].update(id="dr-app-db-x", created=iso(copied))
     assert copy_events(rec, "us-west-2")[0].point_time == snapshot
+
+
+def test_a_missed_drill_names_the_objective_it_missed_never_the_rto_for_the_rpo(config):
+    rpo_missed = RunRecord(run_id="drill-20260330T100000Z-0002", kind="drill", status="completed",
+                           started_at=iso(NOW - 26 * H),
+                           summary={"rto_seconds": 2, "rto_traffic_seconds": 62, "rpo_seconds": 7200,
+                                    "rpo_status": "measured", "met": False})
+    (finding,) = [f for f in compute_report([rpo_missed], config, NOW, 30).findings if "last drill" in f]
+    assert finding.endswith("did not meet the objectives: RPO 2h vs objective 1h") and "RTO" not in finding
+    unknown = RunRecord(run_id="drill-20260330T100000Z-0003", kind="drill", status="completed",
+                        started_at=iso(NOW - 26 * H),
+                        summary={"rto_seconds": 2, "rpo_seconds": None, "rpo_status": "unknown",
+                                 "rpo_note": "step db restored no recovery point", "met": False})
+    (finding,) = [f for f in compute_report([unknown], config, NOW, 30).findings if "last drill" in f]
+    assert finding.endswith("RPO unknown (step db restored no recovery point)")
+
+
+def test_a_drill_that_restores_no_data_passes_on_its_rto_with_the_rpo_not_applicable(config):
+    from dr.report import render
+
+    stack_only = RunRecord(run_id="drill-20260330T100000Z-0004", kind="drill", status="completed",
+                           started_at=iso(NOW - 26 * H),
+                           summary={"rto_seconds": 3, "rto_traffic_seconds": 63, "rpo_seconds": None,
+                                    "rpo_status": "not applicable", "rpo_note": "the runbook restores no data",
+                                    "met": True})
+    report = compute_report([stack_only], config, NOW, 30)
+    assert report.drills[0].met and not [f for f in report.findings if "last drill" in f]
+    assert " met      3s           1m3s         30m            n/a " in render(report, "text")

@@ -36,7 +36,7 @@ def test_a_config_without_jobs_is_a_config_error(tmp_path, capsys):
     assert "nothing to schedule" in capsys.readouterr().err
 
 
-def mysql_only(port: int) -> str:
+def mysql_only(port: int, destination: str) -> str:
     return f"""\
 version: 1
 regions: {{primary: us-east-1, dr: us-west-2}}
@@ -45,7 +45,7 @@ kms: {{dr_key: alias/dr-backups}}
 state: {{path: ./state}}
 mysql:
   - {{name: office-lamp, host: 127.0.0.1, port: {port}, user: backup, tls: "off", databases: [app],
-     connect_timeout: 1s, key_file: ./no.key, destination: "file:///tmp/dr-test-never-written", schedule: every 1h}}
+     connect_timeout: 1s, key_file: ./no.key, destination: "file://{destination}", schedule: every 1h}}
 """
 
 
@@ -54,7 +54,8 @@ def test_once_records_a_failing_job_and_does_not_run_the_slot_twice(config_path,
     from dr.sandbox.mariadb import free_port
 
     generate_key_file(config_path.parent / "no.key")
-    config_path.write_text(mysql_only(free_port()))  # nothing listens there: the job fails
+    # nothing listens there: the job fails (and the test leaves nothing outside its tmp dir)
+    config_path.write_text(mysql_only(free_port(), str(config_path.parent / "never-written")))
     argv = ["--output", "json", "--config", str(config_path), "schedule", "--once",
             "--clock-start", "2026-03-02T13:05:00+00:00"]
     assert dr_main(argv) == 1

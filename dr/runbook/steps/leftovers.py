@@ -96,17 +96,56 @@ def _pages(client, op: str, key: str, **kwargs) -> list[dict[str, Any]]:
 def find(ctx: StepContext, region: str, match: DrillMatcher, *, dns: bool = True) -> list[Leftover]:
     """Everything of this drill in `region` (and in its DNS zone), in deletion order: stacks
     first (they take their resources with them)."""
+    used = services_used(ctx)
     found: list[Leftover] = []
-    found += _stacks(ctx, region, match)
-    found += _databases(ctx, region, match)
-    found += _snapshots(ctx, region, match)
-    if dns and ctx.config.dns is not None and ctx.config.dns.provider == "route53":
+    if "cloudformation" in used:
+        found += _stacks(ctx, region, match)
+    if "rds" in used:
+        found += _databases(ctx, region, match)
+        found += _snapshots(ctx, region, match)
+    if dns and "route53" in used:
         found += _records(ctx, match)
         found += _health_checks(ctx, match)
     ledger = _from_ledger(ctx, dns=dns)
     known = {item.key for item in ledger}
     found = ledger + [_proven(ctx, item) for item in found if item.key not in known]
     return sorted(found, key=lambda f: f.kind != "cloudformation-stack")
+
+
+def services_used(ctx: StepContext) -> set[str]:
+    """The AWS services this run can have made something in: from its steps, the stack's
+    template and its ledger. Only those are asked (an emulator without RDS, or an account
+    without the permission, must not fail a drill that never touched RDS)."""
+    route53 = ctx.config.dns is not None and ctx.config.dns.provider == "route53"
+    if not ctx.plan:  # called outside a run's plan (tests, a hand-made context): ask them all
+        return {"cloudformation", "rds"} | ({"route53"} if route53 else set())
+    used: set[str] = set()
+    for _, step_type, params in ctx.plan:
+        if step_type == "rds.restore":
+            used.add("rds")
+        elif step_type == "stack.launch":
+            used.add("cloudformation")
+            used |= _template_services(ctx, params)
+        elif step_type in ("dns.flip", "dns.restore") and route53:
+            used.add("route53")
+    for entry in ctx.ledger():
+        kind = str(entry.get("kind", ""))
+        used |= {"rds"} if kind.startswith("rds-") else {"cloudformation"} if kind == "cloudformation-stack" \
+            else {"route53"} if kind in ("dns-record", "route53-health-check") and route53 else set()
+    return used
+
+
+def _template_services(ctx: StepContext, params) -> set[str]:
+    path = (params or {}).get("template") if isinstance((params or {}).get("template"), str) else None
+    path = path or (str(ctx.config.stack.template) if ctx.config.stack is not None else None)
+    if not path or "${" in path:
+        return {"rds"}  # cannot tell: ask
+    try:
+        types = {str(v.get("Type", "")) for v in (cfn.load_template(path).doc.get("Resources") or {}).values()
+                 if isinstance(v, dict)}
+    except Exception:  # noqa: BLE001 - cannot tell: ask
+        return {"rds"}
+    return {"rds"} if any(t.startswith("AWS::RDS::") for t in types) else set()
 
 
 def _proven(ctx: StepContext, item: Leftover) -> Leftover:
