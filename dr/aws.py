@@ -28,6 +28,27 @@ def resolve_endpoint(cli_value: str | None, config_value: str | None) -> str | N
     return cli_value or os.environ.get("DR_ENDPOINT_URL") or config_value or None
 
 
+def _probe_endpoint(url: str, timeout: float = 3.0) -> None:
+    """A local AWS simulation (sandbox, moto, LocalStack) that is not running answers nothing,
+    and botocore would retry every call for half a minute. One TCP connect says so at once."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+    except OSError as exc:
+        raise EndpointUnreachable(
+            f"the AWS endpoint {url} does not answer ({exc.strerror or exc}); nothing was done",
+            hint="start it (`dr sandbox start`, or LocalStack), or fix aws.endpoint_url / --endpoint-url / "
+                 "$DR_ENDPOINT_URL") from None
+
+
+class EndpointUnreachable(ConfigError):
+    """The configured endpoint does not accept connections: no AWS call can work (exit 2)."""
+
+
 class AwsSession:
     """Makes and caches boto3 clients: `session.client("rds", "us-west-2")`."""
 
@@ -49,6 +70,9 @@ class AwsSession:
     def _make_session(self) -> boto3.Session:
         import boto3
         import botocore.exceptions
+
+        if self.endpoint_url:
+            _probe_endpoint(self.endpoint_url)
 
         try:
             session = boto3.Session(profile_name=self.profile)

@@ -156,7 +156,7 @@ def test_readiness_passes_when_the_dr_region_can_take_over(sb):
                      "template:region-mappings": True, "template:parameters": True,
                      "template:restored-data": True, "dns:read": True, "dns:record": True,
                      "dns:routing:simple": True}, out["checks"]
-    assert 0 <= out["rpo_seconds"] < 60 and out["newest_copy_time"]
+    assert 0 <= out["newest_copy_age_seconds"] < 60 and out["newest_copy_time"]
 
 
 def test_readiness_refuses_a_template_that_would_not_run_on_the_restored_data(sb):
@@ -192,7 +192,7 @@ def test_readiness_refuses_a_stale_copy_unless_data_loss_is_accepted(sb):
         Readiness().execute({}, sb.ctx(config, clock=later))
     out = Readiness().execute({"accept_data_loss": True, "resources": ["app-db"]}, sb.ctx(config, clock=later))
     (copy,) = [c for c in out["checks"] if c["name"] == "rds:app-db:copy"]
-    assert "data loss accepted" in copy["detail"] and out["rpo_seconds"] >= 7200
+    assert "data loss accepted" in copy["detail"] and out["newest_copy_age_seconds"] >= 7200
 
 
 # --- rds.restore --------------------------------------------------------------------------------------

@@ -370,6 +370,11 @@ def test_a_drill_rehearses_the_traffic_rto_with_the_production_ttl_and_the_repor
     assert out.code == 0
     flip = out.doc["run"]["steps"]["flip"]["outputs"]
     assert flip["ttl_from"] == "production record" and flip["previous_ttl"] == 60
+    measured, run_id = out.doc["measured"], out.doc["run"]["run_id"]
+    shown = world.dr("runs", "show", run_id)  # RTO and RPO in text too, one value each
+    assert f"RPO:      {measured['rpo_seconds']:.0f}s (objective 3600s" in shown.out
+    as_json = world.dr("--output", "json", "runs", "show", run_id).out
+    assert as_json.count('"rpo_seconds"') == 1  # not a second, different one under a step's outputs
     report = world.dr("report")
     assert "RTO HEALTHY" in report.out and "RTO TRAFFIC" in report.out
 

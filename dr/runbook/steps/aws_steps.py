@@ -60,7 +60,7 @@ class Readiness(StepType):
         Param("dns_check", "bool", default=True, help="check the DNS record, credentials and routing"),
         Param("resources", "list", default=None, help="rds names to check (default: all in dr.yaml)"),
     )
-    outputs = ("checks", "newest_copy_time", "rpo_seconds")
+    outputs = ("checks", "newest_copy_time", "newest_copy_age_seconds")
     iam_actions = (
         "kms:DescribeKey", "kms:Encrypt", "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots",
         "cloudformation:ValidateTemplate", "route53:ListHostedZonesByName", "route53:GetHostedZone",
@@ -92,7 +92,7 @@ class Readiness(StepType):
         now = ctx.clock.now()
         outputs = {"checks": [c.to_dict() for c in checks],
                    "newest_copy_time": iso(newest) if newest else None,
-                   "rpo_seconds": int((now - newest).total_seconds()) if newest else None}
+                   "newest_copy_age_seconds": int((now - newest).total_seconds()) if newest else None}
         failed = [c for c in checks if not c.ok]
         for c in checks:
             ctx.log(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}")
