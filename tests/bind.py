@@ -110,6 +110,11 @@ class DnsTestServer:
         self.log = self.base / self.log_name
         self.proc: subprocess.Popen | None = None
 
+    @classmethod
+    def missing(cls) -> str | None:
+        """Why this server cannot run here (with the apt-get line), or None."""
+        return cls.install_hint if _which(cls.program) is None else None
+
     def write_config(self) -> None:
         raise NotImplementedError
 
@@ -203,10 +208,10 @@ dns:
 
 
 def serve(cls, tmp_path_factory, monkeypatch):
-    """The body of a server fixture: skip when `cls.program` is missing, start a fresh server,
+    """The body of a server fixture: skip when the server is not installed, start a fresh one,
     put its secrets in $DR_TEST_TSIG and $DR_TEST_TSIG_READ, yield it, stop it."""
-    if _which(cls.program) is None:
-        pytest.skip(cls.install_hint)
+    if cls.missing():
+        pytest.skip(cls.missing())
     server = cls(tmp_path_factory.mktemp(cls.kind))
     server.start()
     monkeypatch.setenv("DR_TEST_TSIG", server.secret)

@@ -42,11 +42,17 @@ class PdnsServer(DnsTestServer):
     log_name = "pdns.log"
     output_to_log = True
 
+    @classmethod
+    def missing(cls) -> str | None:
+        if _which(cls.program) is None or _which("pdnsutil") is None or not SCHEMA.is_file():
+            return INSTALL_HINT
+        return None
+
     def __init__(self, base: Path):
         super().__init__(base)
+        if self.missing():
+            raise RuntimeError(self.missing())
         self.pdnsutil = _which("pdnsutil")
-        if self.pdnsutil is None or not SCHEMA.is_file():
-            raise RuntimeError(INSTALL_HINT)
         self.database = self.base / "pdns.sqlite3"
 
     def write_config(self) -> None:
