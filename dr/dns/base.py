@@ -17,6 +17,13 @@ A provider sees one record name at a time and only the address-like types dr man
   dr's credentials), `dns-record` (what the record holds now), `dns-routing` (a flip in `mode`
   can change it: `routing_problem`) and, where a harmless write exists, `dns-write`.
 
+A provider raises `AccessDenied` (an OperationFailed the runbook runner does not retry) when the
+service rejects dr's credentials, or accepts them for reading but not for the change.
+
+`current` returns values exactly as the service serves them (letter case included: a failback
+must write back `Prod-LB.example.net.`, not `prod-lb.example.net.`); comparisons (`same_as`,
+`points_at`, `plan_changes`) ignore case and order, as DNS does.
+
 `RecordState.to_json()` / `from_json()` round-trip exactly, so a state saved before a flip is
 what failback and undo put back. Everything in this module is pure: no I/O.
 """
@@ -36,6 +43,14 @@ from dr.errors import ConfigError, OperationFailed
 if TYPE_CHECKING:
     from dr.aws import AwsSession
     from dr.config import DnsSettings
+
+class AccessDenied(OperationFailed, ConfigError):
+    """The DNS service did not accept dr's credentials, or not for this change (a TSIG key the
+    server rejects, a key that may read the zone but not update it). Nothing was changed, and
+    retrying cannot help until dr.yaml or the server's configuration is fixed: it is also a
+    ConfigError, so the runbook runner fails the step at once instead of retrying it. Exit code 1,
+    as for OperationFailed."""
+
 
 MANAGED_TYPES = ("A", "AAAA", "CNAME")
 MODES = ("simple", "failover", "weighted")

@@ -17,22 +17,41 @@ second, then read back as gone; no other name is touched). Each run of it bumps 
 serial twice. An update-policy that grants the key only some names must also grant it
 `_dr-readiness.<zone>` TXT for dns-write to pass; the probe proves the key, the secret and
 the zone's policy for that name, not for each record.
+
+Answers are checked here, not by dnspython alone: a server that rejects dr's key answers NOTAUTH
+with a TSIG error (BIND, Knot: BADSIG, BADKEY) or without any signature (PowerDNS: NOTAUTH to a
+query, REFUSED to an update), and both become the same clear `AccessDenied` naming the server and
+the key, which the runbook runner does not retry. A refused UPDATE (REFUSED; Knot answers BADKEY
+for a key its acl lets query but not update) is followed by a signed read with the same key:
+when that works, the error says the key may read but not update, and names the setting that
+grants updates on BIND, Knot and PowerDNS.
+
+Values are kept exactly as served (letter case too), so a failback writes back what was there.
+Knot answers a query of type ANY with one record set (RFC 8482), so when an ANY answer holds at
+most one type, the other types a CNAME cannot sit next to are asked one by one.
 """
 
 from __future__ import annotations
 
+import socket
 import time
 from datetime import datetime, timezone
 
-from dr.dns.base import (MANAGED_TYPES, DnsProvider, Probe, RecordSet, RecordState, absolute, not_run, outside_zone,
-                         plan_changes, with_fix)
+from dr.dns.base import (MANAGED_TYPES, AccessDenied, DnsProvider, Probe, RecordSet, RecordState, absolute, not_run,
+                         outside_zone, plan_changes, with_fix)
 from dr.errors import ConfigError, DrError, OperationFailed
 
 PROBE_LABEL = "_dr-readiness"  # dns-write adds and deletes a TXT record `_dr-readiness.<zone>`
 
+# Types a CNAME cannot share its name with, asked one by one when an ANY answer may be minimal
+# (RFC 8482; Knot answers ANY with a single record set, over TCP too).
+OTHER_TYPES = ("TXT", "MX", "SRV", "NS", "DS", "CAA", "HINFO", "NAPTR", "PTR", "SSHFP", "TLSA", "LOC", "SPF",
+               "HTTPS", "SVCB", "URI", "DNAME", "RP", "CERT", "OPENPGPKEY", "SMIMEA", "AFSDB")
+
 _RCODE_HINTS = {
-    "REFUSED": "the server refused the update: check that the zone's update-policy (or allow-update) "
-               "grants the TSIG key named in dns.tsig.name, and that the record is inside dns.zone",
+    "REFUSED": "the server refused the update: check that the zone grants the TSIG key named in dns.tsig.name "
+               "updates (BIND: update-policy; Knot: an acl with action: update; PowerDNS: TSIG-ALLOW-DNSUPDATE "
+               "and ALLOW-DNSUPDATE-FROM), and that the record is inside dns.zone",
     "NOTAUTH": "the server does not accept the TSIG signature: check dns.tsig.name, dns.tsig.secret and "
                "dns.tsig.algorithm against the key configured on the server, and the clock of both hosts",
     "NOTZONE": "the record is not inside dns.zone",
@@ -41,7 +60,33 @@ _RCODE_HINTS = {
     "YXDOMAIN": "the record changed after dr read it (someone else edited it); rerun to read it again",
     "NXDOMAIN": "the record changed after dr read it (someone else edited it); rerun to read it again",
     "SERVFAIL": "the server failed to apply the update: see its log (is the zone loaded and writable?)",
+    "NOTIMP": "the server does not take dynamic updates for this zone (PowerDNS: dnsupdate=yes; a secondary "
+              "server: set dns.server to the primary)",
 }
+_READ_HINT = ("dns.server must be the primary name server of dns.zone, with the zone loaded, and the record "
+              "inside dns.zone")
+_TSIG_ERRORS = {"PeerBadKey": "BADKEY", "PeerBadSignature": "BADSIG", "PeerBadTime": "BADTIME",
+                "PeerBadTruncation": "BADTRUNC"}
+
+
+def grant_hint(key: str, zone: str) -> str:
+    """How to let TSIG key `key` update `zone`, on each server dr is tested against."""
+    return (f"let the key update the zone on the server. BIND: `update-policy {{ grant {key} zonesub ANY; }};` "
+            f"in the zone. Knot: an acl with `key: {key}` and `action: [query, update]` (`action: update` is "
+            f"what allows updates), listed in the zone's `acl:`. PowerDNS: the zone's TSIG-ALLOW-DNSUPDATE "
+            f"metadata (`pdnsutil set-meta {zone.rstrip('.')} TSIG-ALLOW-DNSUPDATE {key}`), with dnsupdate=yes "
+            "and dr's address in allow-dnsupdate-from or the zone's ALLOW-DNSUPDATE-FROM")
+
+
+class UnsignedAnswer(Exception):
+    """The server answered a TSIG-signed message without a signature (dnspython alone raises a bare
+    `FormError: response requires a TSIG but does not have one`, losing the answer). PowerDNS
+    answers so when it rejects the key: NOTAUTH to a query, REFUSED to an update."""
+
+    def __init__(self, reply, rcode: str):
+        super().__init__(f"answered {rcode} without a TSIG signature")
+        self.reply = reply
+        self.rcode = rcode
 
 
 def _dns():
@@ -97,23 +142,106 @@ class Rfc2136Provider(DnsProvider):
                                   hint="use the `secret` line of `tsig-keygen NAME`") from None
         return self._key
 
-    def _send(self, message, what: str):
+    def _tcp(self, message):
+        """Send `message` over TCP and return the answer, its TSIG checked here: PeerBadKey,
+        PeerBadSignature... when the server's TSIG record carries an error, BadSignature when the
+        answer's signature does not verify, UnsignedAnswer when a signed message got an unsigned
+        answer; dns.exception.Timeout; OSError when the server cannot be reached."""
+        dns = _dns()
+        wire = message.to_wire()  # signs it: message.mac is what the answer's signature covers
+        expiration = time.time() + self.timeout
+        try:
+            sock = socket.create_connection((self.server, self.port), timeout=self.timeout)
+        except socket.timeout:
+            raise dns.exception.Timeout(timeout=self.timeout) from None
+        with sock:
+            sock.setblocking(False)
+            dns.query.send_tcp(sock, wire, expiration)
+            try:  # keyring=False: parsed without any TSIG check, which follows
+                reply, _ = dns.query.receive_tcp(sock, expiration, keyring=False)
+            except EOFError:
+                raise ConnectionResetError("it closed the connection without answering") from None
+        if not (message.is_response(reply) or (reply.id == message.id and reply.flags & dns.flags.QR
+                                               and not reply.question)):
+            raise dns.query.BadResponse
+        if message.keyring is None:
+            return reply
+        if not reply.had_tsig:
+            raise UnsignedAnswer(reply, dns.rcode.to_text(reply.rcode()))
+        return dns.message.from_wire(reply.wire, keyring=message.keyring, request_mac=message.mac)
+
+    def _rejection(self, exc: Exception, *, update: bool) -> str | None:
+        """How the server answered, when `exc` says it did not accept dr's key for the message:
+        `NOTAUTH (TSIG error BADKEY)`, `NOTAUTH, unsigned`, ...; None for any other failure."""
+        dns = _dns()
+        if isinstance(exc, dns.tsig.PeerError):
+            return f"NOTAUTH (TSIG error {_TSIG_ERRORS.get(type(exc).__name__, type(exc).__name__)})"
+        if isinstance(exc, UnsignedAnswer) and exc.rcode in (("NOTAUTH", "REFUSED") if update else ("NOTAUTH",)):
+            return f"{exc.rcode}, unsigned"
+        return None
+
+    def _failure(self, exc: Exception, what: str, *, update: bool = False) -> Exception:
+        """The DrError to raise for a failed exchange (`exc` itself when it is none of dr's business)."""
+        dns = _dns()
+        name = self.settings.tsig.name
+        if isinstance(exc, dns.tsig.PeerError):
+            return AccessDenied(f"{what}: {self.where} rejected dr's TSIG key {name!r} ({type(exc).__name__}: {exc})",
+                                hint=_RCODE_HINTS["NOTAUTH"])
+        if isinstance(exc, UnsignedAnswer):
+            if self._rejection(exc, update=update):
+                return AccessDenied(f"{what}: {self.where} rejected dr's TSIG key {name!r} ({exc.rcode}, unsigned: "
+                                    "the server knows no key of that name and algorithm, or its secret differs)",
+                                    hint=_RCODE_HINTS["NOTAUTH"])
+            if exc.rcode in ("NOERROR", "NXDOMAIN"):
+                return AccessDenied(f"{what}: {self.where} answered {exc.rcode} without a TSIG signature to dr's "
+                                    "signed query, so its answer cannot be trusted",
+                                    hint=f"check that {self.where} is the server that holds TSIG key {name!r} and "
+                                         "that it supports TSIG (RFC 8945)")
+            return OperationFailed(f"{what}: {self.where} answered {exc.rcode} without a TSIG signature",
+                                   hint=_READ_HINT if exc.rcode == "REFUSED" else _RCODE_HINTS.get(exc.rcode))
+        if isinstance(exc, dns.message.UnknownTSIGKey):
+            return AccessDenied(f"{what}: {self.where} signed its answer with an unknown key ({exc})",
+                                hint=_RCODE_HINTS["NOTAUTH"])
+        if isinstance(exc, dns.exception.Timeout):
+            return OperationFailed(f"{what}: {self.where} did not answer within {self.timeout:.0f}s",
+                                   hint="check dns.server and dns.port, and that TCP to it is allowed")
+        if isinstance(exc, OSError):
+            return OperationFailed(f"{what}: cannot reach the name server {self.where} ({exc})",
+                                   hint="check dns.server and dns.port in dr.yaml")
+        if isinstance(exc, dns.exception.DNSException):
+            return OperationFailed(f"{what}: {self.where} sent an answer dr cannot use ({type(exc).__name__}: {exc})",
+                                   hint=f"check that {self.where} is a DNS server that supports TSIG (RFC 8945)")
+        return exc
+
+    def _send(self, message, what: str, *, zone: str | None = None):
+        """One signed exchange; raises a DrError saying what went wrong. With `zone`, `message`
+        is an UPDATE of that zone: a refusal of it says whether the key may read the zone."""
         dns = _dns()
         try:
-            return dns.query.tcp(message, self.server, timeout=self.timeout, port=self.port)
-        except dns.tsig.PeerError as exc:
-            raise OperationFailed(f"{what}: {self.where} rejected dr's TSIG key "
-                                  f"{self.settings.tsig.name!r} ({type(exc).__name__}: {exc})",
-                                  hint=_RCODE_HINTS["NOTAUTH"]) from None
-        except dns.message.UnknownTSIGKey as exc:
-            raise OperationFailed(f"{what}: {self.where} signed its answer with an unknown key ({exc})",
-                                  hint=_RCODE_HINTS["NOTAUTH"]) from None
-        except dns.exception.Timeout:
-            raise OperationFailed(f"{what}: {self.where} did not answer within {self.timeout:.0f}s",
-                                  hint="check dns.server and dns.port, and that TCP to it is allowed") from None
-        except OSError as exc:
-            raise OperationFailed(f"{what}: cannot reach the name server {self.where} ({exc})",
-                                  hint="check dns.server and dns.port in dr.yaml") from None
+            reply = self._tcp(message)
+        except Exception as exc:  # noqa: BLE001 - _failure re-raises what it does not know
+            answered = self._rejection(exc, update=True) if zone is not None else None
+            denied = self._update_denied(what, zone, answered) if answered else None
+            if denied is not None:
+                raise AccessDenied(denied[0], hint=denied[1]) from None
+            raise self._failure(exc, what, update=zone is not None) from None
+        if zone is not None and dns.rcode.to_text(reply.rcode()) in ("REFUSED", "NOTAUTH"):
+            rcode = dns.rcode.to_text(reply.rcode())
+            denied = self._update_denied(what, zone, rcode)
+            if denied is not None:
+                raise AccessDenied(denied[0], hint=denied[1])
+            raise AccessDenied(f"{what} on {self.where}: the server answered {rcode}", hint=_RCODE_HINTS[rcode])
+        return reply
+
+    def _update_denied(self, what: str, zone: str, answered: str) -> tuple[str, str] | None:
+        """When the server refused an UPDATE of `zone` (it `answered` REFUSED, NOTAUTH with a TSIG
+        error, ...) but a signed read with the same key works: the message and the fix saying that
+        the key may read but not update. None when the read fails too (the key itself is rejected)."""
+        if not self._probe_read(zone).ok:
+            return None
+        name = self.settings.tsig.name
+        return (f"{what}: {self.where} answered {answered} to the signed UPDATE: TSIG key {name!r} may read {zone} "
+                "(a signed query with it is answered and verified) but not update it", grant_hint(name, zone))
 
     def current(self, record: str) -> RecordState:
         dns = _dns()
@@ -127,14 +255,15 @@ class Rfc2136Provider(DnsProvider):
             rcode = dns.rcode.to_text(reply.rcode())
             if rcode not in ("NOERROR", "NXDOMAIN"):
                 raise OperationFailed(f"read {record} {rtype}: {self.where} answered {rcode}",
-                                      hint=_RCODE_HINTS.get(rcode))
+                                      hint=_READ_HINT if rcode == "REFUSED" else _RCODE_HINTS.get(rcode))
             if not reply.flags & dns.flags.AA:
                 raise OperationFailed(f"read {record}: {self.where} is not authoritative for {self.settings.zone}",
                                       hint="dns.server must be the primary name server of dns.zone")
             for rrset in reply.answer:
                 if rrset.name == name and dns.rdatatype.to_text(rrset.rdtype) == rtype:
+                    # exactly as served: a failback writes these back (comparisons ignore case)
                     sets.append(RecordSet(name=absolute(record), type=rtype, ttl=rrset.ttl,
-                                          values=tuple(sorted(r.to_text().lower() for r in rrset))))
+                                          values=tuple(sorted(r.to_text() for r in rrset))))
         return RecordState(absolute(record), tuple(sets))
 
     def apply(self, change: RecordState) -> None:
@@ -163,7 +292,7 @@ class Rfc2136Provider(DnsProvider):
         for action, s in ops:
             if action == "UPSERT":
                 update.replace(name, s.ttl, s.type, *s.values)
-        reply = self._send(update, f"update {change.name}")
+        reply = self._send(update, f"update {change.name}", zone=absolute(self.settings.zone))
         rcode = dns.rcode.to_text(reply.rcode())
         if rcode != "NOERROR":
             raise OperationFailed(f"update {change.name} on {self.where}: the server answered {rcode}",
@@ -176,15 +305,27 @@ class Rfc2136Provider(DnsProvider):
                                   hint="the server (or GSLB) rewrote the update; dr put the previous values "
                                        "back; check the server's policy and log")
 
-    def _other_types(self, record: str) -> list[str]:
-        """The types other than A, AAAA and CNAME (and DNSSEC's) that `record` holds."""
+    def _types_at(self, record: str, rtype: str) -> set[str]:
+        """The types of the record sets a signed, non-recursive query of `record` `rtype` answers."""
         dns = _dns()
-        query = dns.message.make_query(dns.name.from_text(record), "ANY")
+        name = dns.name.from_text(record)
+        query = dns.message.make_query(name, rtype)
         query.flags &= ~dns.flags.RD
         query.use_tsig(self.key())
-        reply = self._send(query, f"read {record} ANY")
-        return sorted({dns.rdatatype.to_text(r.rdtype) for r in reply.answer
-                       if dns.rdatatype.to_text(r.rdtype) not in (*MANAGED_TYPES, "RRSIG", "NSEC", "NSEC3")})
+        reply = self._send(query, f"read {record} {rtype}")
+        return {dns.rdatatype.to_text(r.rdtype) for r in reply.answer if r.name == name
+                and not (r.rdtype == dns.rdatatype.HINFO and any(b"RFC8482" in h.cpu for h in r))}
+
+    def _other_types(self, record: str) -> list[str]:
+        """The types other than A, AAAA and CNAME (and DNSSEC's) that `record` holds. An ANY answer
+        with at most one type may be minimal (RFC 8482: Knot's is, over TCP too), so then each
+        of OTHER_TYPES is asked for as well."""
+        found = self._types_at(record, "ANY")
+        if len(found - {"RRSIG"}) <= 1:
+            for rtype in OTHER_TYPES:
+                if rtype not in found:
+                    found |= self._types_at(record, rtype) & {rtype}
+        return sorted(found - {*MANAGED_TYPES, "RRSIG", "NSEC", "NSEC3"})
 
     def _check_cname_alone(self, record: str) -> None:
         """A CNAME cannot share its name with other data (RFC 1034 3.6.2); a server ignores such an
@@ -255,11 +396,21 @@ class Rfc2136Provider(DnsProvider):
                             f"({type(exc).__name__})", _RCODE_HINTS["NOTAUTH"])
         if isinstance(exc, dns.tsig.PeerBadKey):
             return with_fix(f"{what}: {self.where} has no {key}: the server knows no key of that name and "
-                            f"algorithm ({type(exc).__name__})", _RCODE_HINTS["NOTAUTH"])
+                            f"algorithm ({type(exc).__name__}; Knot also answers so for a key no acl of the zone "
+                            "names)", _RCODE_HINTS["NOTAUTH"])
         if isinstance(exc, dns.tsig.PeerBadTime):
             return with_fix(f"{what}: {self.where} rejected {key} because the clocks of dr's host and the "
                             f"server differ by more than the signature's fudge ({type(exc).__name__})",
                             "synchronise both clocks (NTP); " + _RCODE_HINTS["NOTAUTH"])
+        if isinstance(exc, UnsignedAnswer) and exc.rcode == "NOTAUTH":
+            return with_fix(f"{what}: {self.where} rejected {key}: it answered NOTAUTH without signing the answer, "
+                            "so it knows no key of that name and algorithm or the secret in dr.yaml differs from "
+                            "the server's (such an answer does not say which)", _RCODE_HINTS["NOTAUTH"])
+        if isinstance(exc, UnsignedAnswer):
+            return with_fix(f"{what}: {self.where} answered {exc.rcode} without a TSIG signature, so dr cannot tell "
+                            f"whether it accepts the key {tsig.name!r}",
+                            _READ_HINT if exc.rcode == "REFUSED" else
+                            f"check that {self.where} supports TSIG (RFC 8945)")
         if isinstance(exc, (dns.tsig.PeerError, dns.message.UnknownTSIGKey, dns.tsig.BadSignature,
                             dns.tsig.BadTime)):
             return with_fix(f"{what}: the signed exchange with {self.where} failed for {key} "
@@ -279,8 +430,8 @@ class Rfc2136Provider(DnsProvider):
         """Send a signed message; (reply, None) or (None, a probe detail saying what went wrong)."""
         dns = _dns()
         try:
-            return dns.query.tcp(message, self.server, timeout=self.timeout, port=self.port), None
-        except (DrError, OSError, dns.exception.DNSException) as exc:
+            return self._tcp(message), None
+        except (DrError, OSError, UnsignedAnswer, dns.exception.DNSException) as exc:
             return None, self._tsig_trouble(exc, what)
 
     def _probe_read(self, zone: str) -> Probe:
@@ -305,10 +456,6 @@ class Rfc2136Provider(DnsProvider):
                 f"{what}: {self.where} answered {rcode}",
                 "dns.server must be the primary name server of dns.zone, and its allow-query must let dr's "
                 "host ask" if rcode == "REFUSED" else _RCODE_HINTS.get(rcode)))
-        if not reply.had_tsig:
-            return Probe("dns-read", False, with_fix(
-                f"{what}: {self.where} answered without a TSIG signature, so dr cannot tell whether it "
-                f"accepts the key {tsig.name!r}", f"check that {self.where} supports TSIG (RFC 8945)"))
         if not reply.flags & dns.flags.AA:
             return Probe("dns-read", False, with_fix(
                 f"{what}: {self.where} is not authoritative for {zone}",
@@ -357,20 +504,26 @@ class Rfc2136Provider(DnsProvider):
         dns = _dns()
         update = dns.update.UpdateMessage(zone, keyring=self.key())
         build(update)
-        reply, trouble = self._exchange(update, what)
-        if trouble:
-            return trouble
+        try:
+            reply = self._tcp(update)
+        except (DrError, OSError, UnsignedAnswer, dns.exception.DNSException) as exc:
+            answered = self._rejection(exc, update=True)
+            denied = self._update_denied(what, zone, answered) if answered else None
+            return self._denied_detail(denied, zone) if denied else self._tsig_trouble(exc, what)
         rcode = dns.rcode.to_text(reply.rcode())
         if rcode == "NOERROR":
             return None
-        if rcode == "REFUSED":
-            return with_fix(f"{what}: {self.where} answered REFUSED: the zone's update-policy (or allow-update) "
-                            f"does not grant TSIG key {self.settings.tsig.name!r} the right to update {zone}",
-                            _RCODE_HINTS["REFUSED"] + f" (e.g. update-policy {{ grant {self.settings.tsig.name} "
-                            f"zonesub ANY; }}; a policy granting only some names must also grant "
-                            f"{PROBE_LABEL}.{zone} TXT)")
+        if rcode in ("REFUSED", "NOTAUTH"):
+            denied = self._update_denied(what, zone, rcode)
+            if denied:
+                return self._denied_detail(denied, zone)
         return with_fix(f"{what}: {self.where} answered {rcode}",
                         _RCODE_HINTS.get(rcode) or "see the server's log")
+
+    @staticmethod
+    def _denied_detail(denied: tuple[str, str], zone: str) -> str:
+        message, fix = denied
+        return with_fix(message, f"{fix}; a policy granting only some names must also grant {PROBE_LABEL}.{zone} TXT")
 
     def _probe_write(self, zone: str) -> Probe:
         """dns-write: add TXT `_dr-readiness.<zone>` (one UPDATE), delete it (a second UPDATE), and
