@@ -1017,8 +1017,9 @@ def _health(ck: _Checker, top: _Node) -> HealthSettings | None:
         return None
     before = len(ck.problems)
     url = ck.required("health", node, "url")
-    if url is not None and not (isinstance(url.value, str) and re.match(r"https?://", url.value)):
-        ck.bad("health.url", url, "expected an http(s) URL; {stack.OUTPUT} inserts a stack output")
+    if url is not None and not (isinstance(url.value, str) and re.match(r"https?://|\{stack\.", url.value)):
+        ck.bad("health.url", url, "expected an http(s) URL, or one that starts with a stack output that is a "
+                                  "URL itself: {stack.WebsiteURL}/health")
     consecutive = items.get("consecutive")
     if consecutive is not None and not (_is_whole(consecutive.value) and 1 <= consecutive.value <= 100):
         ck.bad("health.consecutive", consecutive, "expected a whole number from 1 to 100")

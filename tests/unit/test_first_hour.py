@@ -83,3 +83,22 @@ def test_the_shipped_drill_without_an_rds_entry_says_what_is_missing(config, cap
     err = capsys.readouterr().err
     assert ("${config.rds.0.name}: config.rds.0: dr.yaml has no entry under `rds:`, and this step needs one; "
             "add one, or run a runbook without this step") in err
+
+
+def test_a_health_url_may_start_with_a_stack_output_that_is_a_url(config, capsys):
+    from dr.sandbox import world
+
+    config.write_text(BASE + f'stack: {{name: acme-web, template: "{world.TEMPLATE}"}}\n'
+                      'health: {url: "{stack.WebsiteURL}/health"}\n')
+    assert main(["--config", str(config), "validate"]) == 0
+    config.write_text(BASE + 'health: {url: "www.example.com/health"}\n')
+    assert main(["--config", str(config), "validate"]) == 2
+    assert "health.url: expected an http(s) URL, or one that starts with a stack output" in capsys.readouterr().err
+
+
+def test_an_endpoint_that_does_not_answer_is_said_once_per_command_without_retries(config, capsys):
+    config.write_text(BASE.replace("state: {path: ./state}", "state: {path: ./state}\naws: {endpoint_url: "
+                                   "'http://127.0.0.1:9'}") + "rds:\n  - {name: app-db, instance: acme-prod-db}\n")
+    assert main(["--config", str(config), "validate", "--readiness"]) == 3
+    out = capsys.readouterr().out
+    assert "the AWS endpoint http://127.0.0.1:9 does not answer (Connection refused); nothing was done" in out
