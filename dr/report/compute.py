@@ -161,7 +161,7 @@ def _resource(name: str, kind: str, schedule: str, objective: timedelta, events:
     return ResourceReport(
         name=name, kind=kind, schedule=schedule, objective=objective, status=status, newest=newest,
         rpo=rpo, worst_rpo=worst, worst_rpo_at=worst_at,
-        copies=sum(1 for e in events if start <= e.available_at <= now),
+        copies=len({e.point_id for e in events if start <= e.available_at <= now}),  # points, not runs
         failures=len(failures), recent_failures=tuple(failures[:RECENT_FAILURES]),
         series=tuple(rpo_series(events, start, now, points)), covered_from=covered_from)
 

@@ -124,5 +124,22 @@ def human(td: timedelta | None) -> str:
     return format_duration(timedelta(seconds=seconds))
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """'1 copy', '2 copies', '0 copies'."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def period(days: int) -> str:
+    """'the last day', 'the last 30 days'."""
+    return "the last day" if days == 1 else f"the last {days} days"
+
+
+def short(td: timedelta | None) -> str:
+    """A step's duration: sub-second ones as '0.3s' (not '0s'), else as `human`."""
+    if td is not None and td < timedelta(seconds=10) and td.total_seconds() != int(td.total_seconds()):
+        return f"{td.total_seconds():.1f}s"
+    return human(td)
+
+
 def stamp(dt: datetime | None) -> str:
     return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else "<none>"

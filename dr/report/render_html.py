@@ -7,9 +7,9 @@ from html import escape
 
 import dr
 from dr.config import format_duration
-from dr.report.model import Report, ResourceReport, human, stamp
+from dr.report.model import Report, ResourceReport, human, period, plural, stamp
 from dr.report.render_text import first_line, headline, outcome, rpo_text
-from dr.report.svg import STATUS_COLOR, gantt, rpo_chart
+from dr.report.svg import STATUS_COLOR, gantt, gantt_legend, rpo_chart
 
 CSS = """
 :root{--ok:#2e7d32;--bad:#c62828;--warn:#ef6c00;--ink:#1f2933;--mute:#616e7c;--line:#d9e2ec;--bg:#f5f7fa}
@@ -85,7 +85,7 @@ def _resources(report: Report) -> str:
 def _chart_card(r: ResourceReport, report: Report) -> str:
     meta = (f"RPO now {_e(human(r.rpo))} · worst {_e(human(r.worst_rpo))}"
             + (f" on {_e(stamp(r.worst_rpo_at))}" if r.worst_rpo_at else "")
-            + f" · {r.copies} copies, {r.failures} failed runs")
+            + f" · {plural(r.copies, 'copy', 'copies')}, {plural(r.failures, 'failed run')}")
     if r.covered_from:
         meta += f" · first copy {_e(stamp(r.covered_from))}"
     failures = ""
@@ -115,26 +115,33 @@ def _drills(report: Report) -> str:
               f"RTO healthy {_e(human(last.rto))}, traffic moved {_e(human(last.rto_traffic))} "
               f"(objective {_e(format_duration(last.rto_objective))})"
               + (f" · {_e(first_line(last.error))}" if last.error else "")
-            + f'</p>{gantt(last)}<p class="legend">{legend}<span>red dashes: RTO objective; black dots: '
-              f"measured RTO</span></p></section>")
+            + f'</p>{gantt(last)}<p class="legend">{legend}<span>{_e(gantt_legend(last))}</span></p></section>')
+
+
+def _code(text: str) -> str:
+    """Escaped text with `backticked` commands shown as code, not as literal backticks."""
+    parts = _e(text).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: leave it as it is
+        return _e(text)
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
 def _list(title: str, items, klass: str = "card") -> str:
     if not items:
         return ""
     return f'<h2>{_e(title)}</h2><div class="{klass}"><ul class="plain">' + \
-        "".join(f"<li>{_e(i)}</li>" for i in items) + "</ul></div>"
+        "".join(f"<li>{_code(i)}</li>" for i in items) + "</ul></div>"
 
 
 def render_html(report: Report) -> str:
     status = "bad" if report.breach else "ok"
-    findings = "".join(f"<li>{_e(f)}</li>" for f in report.findings)
+    findings = "".join(f"<li>{_code(f)}</li>" for f in report.findings)
     banner = (f'<div class="banner {status}">{_e(headline(report))}'
               + (f"<ul>{findings}</ul>" if findings else "") + "</div>")
     run_failures = [f"{stamp(f.at)} {f.run_id}: {first_line(f.error)}" for f in report.run_failures]
     body = [
         "<header><h1>Disaster recovery report</h1>",
-        f'<p class="sub">The last {report.days} days: {_e(stamp(report.period_start))} to '
+        f'<p class="sub">{period(report.days).capitalize()}: {_e(stamp(report.period_start))} to '
         f"{_e(stamp(report.generated_at))}. Objectives: RPO <b>{_e(format_duration(report.rpo_objective))}"
         f"</b>, RTO <b>{_e(format_duration(report.rto_objective))}</b>. Copies from "
         f"<b>{_e(report.primary_region)}</b> to <b>{_e(report.dr_region)}</b>.</p></header>",

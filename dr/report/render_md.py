@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dr.config import format_duration
-from dr.report.model import Report, stamp
+from dr.report.model import Report, period, stamp
 from dr.report.render_text import (
     DRILL_HEADERS,
     RESOURCE_HEADERS,
@@ -27,7 +27,7 @@ def md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def render_md(report: Report) -> str:
-    out = [f"# DR report: the last {report.days} days", "",
+    out = [f"# DR report: {period(report.days)}", "",
            f"{stamp(report.period_start)} to {stamp(report.generated_at)}. Objectives: RPO "
            f"**{format_duration(report.rpo_objective)}**, RTO **{format_duration(report.rto_objective)}**. "
            f"Copies from `{report.primary_region}` to `{report.dr_region}`.", "",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dr.config import format_duration
-from dr.report.model import DrillReport, Report, human, stamp
+from dr.report.model import DrillReport, Report, human, period, plural, short, stamp
 
 
 def table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -36,8 +36,8 @@ def step_rows(drill: DrillReport) -> list[list[str]]:
     rows = []
     for s in drill.steps:
         offset = s.started_at - drill.started_at if s.started_at else None
-        rows.append([s.name, s.kind, s.status, f"+{human(offset)}" if offset is not None else "<none>",
-                     human(s.duration) if s.duration is not None else "<none>"])
+        rows.append([s.name, s.kind, s.status, f"+{short(offset)}" if offset is not None else "<none>",
+                     short(s.duration) if s.duration is not None else "<none>"])
     return rows
 
 
@@ -56,12 +56,12 @@ def rpo_text(d: DrillReport) -> str:
 
 def headline(report: Report) -> str:
     if report.breach:
-        return f"Status: OVER OBJECTIVE ({len(report.findings)} finding(s))"
+        return f"Status: OVER OBJECTIVE ({plural(len(report.findings), 'finding')})"
     return "Status: within objectives"
 
 
 def render_text(report: Report) -> str:
-    out = [f"DR report: the last {report.days} days ({stamp(report.period_start)} to "
+    out = [f"DR report: {period(report.days)} ({stamp(report.period_start)} to "
            f"{stamp(report.generated_at)})",
            f"Objectives: RPO {format_duration(report.rpo_objective)}, RTO "
            f"{format_duration(report.rto_objective)}. Copies from {report.primary_region} to "

@@ -6,13 +6,15 @@ scales to its container, so the same chart fits a screen and an A4 page.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from html import escape
 
 from dr.config import format_duration
-from dr.report.model import DrillReport, ResourceReport, human
+from dr.report.model import DrillReport, ResourceReport, human, short
 
 WIDTH = 900
+_SECOND_STEPS = [timedelta(seconds=s) for s in (1, 2, 5, 10, 15, 30)]
 _TIME_STEPS = [timedelta(minutes=m) for m in (1, 5, 10, 15, 30)] + \
     [timedelta(hours=h) for h in (1, 2, 3, 6, 12)] + [timedelta(days=d) for d in (1, 2, 7, 14, 30, 60, 91)]
 _VALUE_STEPS = [s.total_seconds() for s in _TIME_STEPS] + [182 * 86400.0, 365 * 86400.0]
@@ -53,11 +55,24 @@ def _time_label(t: datetime, span: timedelta) -> str:
     return t.strftime("%H:%M") if (t.hour, t.minute) != (0, 0) else t.strftime("%b %d")
 
 
+def chart_start(r: ResourceReport, start: datetime, end: datetime) -> datetime:
+    """Where the chart's time axis begins: the period's start, or, when the resource's first copy
+    came later (a new install), shortly before it, so the data fills the chart instead of a
+    sliver at its right edge after weeks of grey."""
+    first = r.covered_from
+    if first is None or first <= start:
+        return start
+    return max(start, first - (end - first) / 10)
+
+
 def rpo_chart(r: ResourceReport, start: datetime, end: datetime, height: int = 190) -> str:
     """RPO over the period (worst in each interval) against the objective line."""
     left, right, top, bottom = 58, 16, 14, 26
     w, h = WIDTH - left - right, height - top - bottom
     objective = r.objective.total_seconds()
+    start = chart_start(r, start, end)
+    series = [(t, v) for t, v in r.series if t > start]
+    r = replace(r, series=tuple(series))
     values = [v for _, v in r.series if v is not None]
     ymax = max([objective * 1.3] + [v * 1.08 for v in values])
     span = (end - start) or timedelta(seconds=1)
@@ -126,10 +141,7 @@ def gantt(d: DrillReport, row: int = 26) -> str:
     steps = [s for s in d.steps if s.started_at is not None]
     label_w, right, top = 230, 70, 24
     w = WIDTH - label_w - right
-    ends = [s.finished_at or s.started_at for s in steps] + [d.finished_at or d.started_at]
-    span = max(max(ends) - d.started_at, timedelta(seconds=1))
-    if d.rto_objective <= span * 3:
-        span = max(span, d.rto_objective * 1.05)
+    span = _span(d)
     height = top + row * max(len(steps), 1) + 28
 
     def x(t: timedelta) -> float:
@@ -139,18 +151,19 @@ def gantt(d: DrillReport, row: int = 26) -> str:
     parts = [f'<svg class="chart gantt" viewBox="0 0 {WIDTH} {height}" role="img" '
              f'aria-label="{_e(title)}" xmlns="http://www.w3.org/2000/svg">', f"<title>{_e(title)}</title>"]
     base = top + row * max(len(steps), 1)
-    tick = next((s for s in _TIME_STEPS if span / s <= 8), _TIME_STEPS[-1])
+    tick = next((s for s in _SECOND_STEPS + _TIME_STEPS if span / s <= 8), _TIME_STEPS[-1])
     t = timedelta(0)
     while t <= span:
         parts.append(f'<line class="grid" x1="{_f(x(t))}" x2="{_f(x(t))}" y1="{top - 6}" y2="{base}"/>'
-                     f'<text class="xlab" x="{_f(x(t))}" y="{base + 16}">+{_e(format_duration(t))}</text>')
+                     f'<text class="xlab" x="{_f(x(t))}" y="{base + 16}">'
+                     f'+{_e(format_duration(t) if t else "0s")}</text>')
         t += tick
     for i, s in enumerate(steps):
         y0 = top + i * row
         a = s.started_at - d.started_at
         b = (s.finished_at or s.started_at) - d.started_at
         color = STATUS_COLOR.get(s.status, "#607d8b")
-        dur = human(s.duration) if s.duration is not None else s.status
+        dur = short(s.duration) if s.duration is not None else s.status
         parts.append(f'<text class="glab" x="{label_w - 8}" y="{y0 + row / 2 + 4}">{_e(s.name)} '
                      f'<tspan class="gkind">{_e(s.kind)}</tspan></text>'
                      f'<rect x="{_f(x(a))}" y="{y0 + 5}" width="{_f(max(x(b) - x(a), 2))}" '
@@ -169,3 +182,25 @@ def gantt(d: DrillReport, row: int = 26) -> str:
         parts.append(f'<line class="measured" x1="{mx}" x2="{mx}" y1="{top - 6}" y2="{base}"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _span(d: DrillReport) -> timedelta:
+    steps = [s for s in d.steps if s.started_at is not None]
+    ends = [s.finished_at or s.started_at for s in steps] + [d.finished_at or d.started_at]
+    span = max(max(ends) - d.started_at, timedelta(seconds=1))
+    return max(span, d.rto_objective * 1.05) if d.rto_objective <= span * 3 else span
+
+
+def gantt_legend(d: DrillReport) -> str:
+    """What the Gantt's lines mean: only those it draws (an objective far beyond the drill's
+    length is said in words instead)."""
+    span = _span(d)
+    said = []
+    if d.rto_objective <= span:
+        said.append("red dashes: RTO objective")
+    else:
+        said.append(f"the RTO objective ({format_duration(d.rto_objective)}) is beyond the right edge: the drill "
+                    f"took {short(span)}")
+    if d.rto is not None and d.rto <= span:
+        said.append("black dots: measured RTO (healthy)")
+    return "; ".join(said)

@@ -85,7 +85,7 @@ def test_a_malformed_record_is_named_and_the_report_still_renders(history_world,
 def test_over_objective_exits_3(history_world, tmp_path):
     later = (datetime.now(timezone.utc) + timedelta(hours=3)).isoformat()
     out = dr("--config", str(history_world.config_path), "report", "--now", later, cwd=tmp_path)
-    assert out.returncode == 3 and "OVER OBJECTIVE (3 finding(s))" in out.stdout
+    assert out.returncode == 3 and "OVER OBJECTIVE (3 findings)" in out.stdout
 
 
 # --- the HTML report in a real browser ------------------------------------------------------------

@@ -240,3 +240,11 @@ def test_a_drill_that_restores_no_data_passes_on_its_rto_with_the_rpo_not_applic
     report = compute_report([stack_only], config, NOW, 30)
     assert report.drills[0].met and not [f for f in report.findings if "last drill" in f]
     assert " met      3s           1m3s         30m            n/a " in render(report, "text")
+
+
+def test_copies_counts_recovery_points_not_the_runs_that_recorded_them(config):
+    first = copy("app-db", NOW - 2 * H)
+    again = copy("app-db", NOW - 2 * H, available=NOW - H)  # a rerun in the same slot: same snapshot
+    again.run_id = again.run_id.replace("backup-", "backup-") + "b"
+    assert resource(compute_report([first, again], config, NOW, 30), "app-db").copies == 1
+    assert resource(compute_report([first, again, copy("app-db", NOW - H)], config, NOW, 30), "app-db").copies == 2

@@ -29,7 +29,7 @@ def small_report():
 EXPECTED_TEXT_HEAD = """\
 DR report: the last 30 days (2026-03-01 12:00 UTC to 2026-03-31 12:00 UTC)
 Objectives: RPO 1h, RTO 30m. Copies from us-east-1 to us-west-2.
-Status: OVER OBJECTIVE (2 finding(s))
+Status: OVER OBJECTIVE (2 findings)
 
 Resources (RPO = age of the newest copy in us-west-2)
   RESOURCE     KIND   SCHEDULE   NEWEST COPY           RPO NOW  OBJECTIVE  STATUS      WORST RPO  COPIES  FAILURES
@@ -106,3 +106,40 @@ def test_a_year_of_history_renders_a_bounded_html_file():
     records = history([("app-db", "rds-instance"), ("assets", "s3")], NOW, 365, every=6 * H)
     page = render(compute_report(records, config, NOW, 365), "html")
     assert len(page) < 400_000
+
+
+def test_words_fit_their_numbers_and_notes_show_commands_as_code():
+    from datetime import timedelta as td
+
+    from dr.report.model import period, plural, short
+
+    assert plural(1, "copy", "copies") == "1 copy" and plural(2, "copy", "copies") == "2 copies"
+    assert period(1) == "the last day" and period(30) == "the last 30 days"
+    assert short(td(seconds=0.3)) == "0.3s" and short(td(seconds=42)) == "42s"
+    from dr.report.render_html import _code
+
+    assert _code("run `dr drill` <now>") == "run <code>dr drill</code> &lt;now&gt;"
+
+
+def test_a_new_install_s_rpo_chart_fits_its_data_and_the_gantt_says_only_what_it_draws():
+    from datetime import datetime, timedelta, timezone
+
+    from dr.report.model import DrillReport, DrillStep, ResourceReport
+    from dr.report.svg import chart_start, gantt, gantt_legend
+
+    now = datetime(2026, 3, 31, 12, tzinfo=timezone.utc)
+    start, first = now - timedelta(days=30), now - timedelta(hours=2)
+    r = ResourceReport(name="app-db", kind="rds", schedule="every 1h", objective=timedelta(hours=1),
+                       status="ok", newest=None, rpo=timedelta(minutes=5), worst_rpo=None, worst_rpo_at=None,
+                       copies=2, failures=0, recent_failures=(), series=(), covered_from=first)
+    assert first - timedelta(minutes=13) < chart_start(r, start, now) < first  # not 30 days of grey
+    began = now - timedelta(seconds=4)
+    steps = (DrillStep("ready", "readiness", "completed", began, began + timedelta(seconds=0.4), None),
+             DrillStep("flip", "dns.flip", "completed", began + timedelta(seconds=1), now, None))
+    d = DrillReport(run_id="drill-x", started_at=began, finished_at=now, status="completed", met=True,
+                    rto=timedelta(seconds=3), rto_objective=timedelta(minutes=30), rpo=None,
+                    rpo_objective=timedelta(hours=1), recovery_point_time=None, steps=steps)
+    svg = gantt(d)
+    assert "+1s" in svg and "+2s" in svg and ">0.4s<" in svg  # axis labels under a minute; 0.4s, not 0s
+    assert 'class="objective"' not in svg
+    assert gantt_legend(d).startswith("the RTO objective (30m) is beyond the right edge")
