@@ -75,7 +75,9 @@ def human_age(delta: timedelta | None) -> str:
 
 
 def short_time(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "<none>"
+    from dr.render import human_time
+
+    return human_time(value)
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

@@ -141,7 +141,9 @@ def _watch(args: argparse.Namespace, app: App, check, clock) -> Outcome:
 
 
 def _changes_text(poll) -> str:
-    stamp = poll.checked_at.strftime("%Y-%m-%d %H:%M:%SZ")
+    from dr.render import human_time
+
+    stamp = human_time(poll.checked_at)
     worst = ", ".join(f"{r.name} {r.worst or 'check failed'}" for r in poll.results)
     if not poll.changes:
         return f"{stamp}  poll {poll.index}: no change ({worst})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dr.cli.app import App, Outcome, table
+from dr.render import human_time
 
 
 def register(sub) -> None:
@@ -22,7 +23,7 @@ def register(sub) -> None:
 
 def list_(args: argparse.Namespace, app: App) -> Outcome:
     records = app.context().runs.list(kind=args.kind, limit=args.limit)
-    rows = [[r.run_id, r.kind, r.status, r.started_at, r.finished_at or "<running>",
+    rows = [[r.run_id, r.kind, r.status, human_time(r.started_at), human_time(r.finished_at, "<running>"),
              str(len(r.results))] for r in records]
     text = table(["RUN", "KIND", "STATUS", "STARTED", "FINISHED", "RESOURCES"], rows) \
         or "No runs recorded yet."
@@ -32,8 +33,8 @@ def list_(args: argparse.Namespace, app: App) -> Outcome:
 def show(args: argparse.Namespace, app: App) -> Outcome:
     rec = app.context().runs.load(args.run_id)
     lines = [f"Run:      {rec.run_id}", f"Kind:     {rec.kind}", f"Status:   {rec.status}",
-             f"Command:  {rec.command or '<none>'}", f"Started:  {rec.started_at}",
-             f"Finished: {rec.finished_at or '<running>'}", f"Error:    {rec.error or '<none>'}"]
+             f"Command:  {rec.command or '<none>'}", f"Started:  {human_time(rec.started_at)}",
+             f"Finished: {human_time(rec.finished_at, '<running>')}", f"Error:    {rec.error or '<none>'}"]
     lines += _recovery_lines(rec.summary)
     lines.append("Resources:")
     for res in rec.results:
@@ -43,8 +44,8 @@ def show(args: argparse.Namespace, app: App) -> Outcome:
         if res.summary.get("hint"):
             lines.append(f"    fix: {res.summary['hint']}")
         for st in res.steps:
-            lines.append(f"    {st.name:<14} {st.status:<11} {st.started_at} -> "
-                         f"{st.finished_at or '…'}  {st.detail or ''}".rstrip())
+            lines.append(f"    {st.name:<14} {st.status:<11} {human_time(st.started_at)} -> "
+                         f"{human_time(st.finished_at, '…')}  {st.detail or ''}".rstrip())
         for p in res.recovery_points:
             lines.append(f"    recovery point: {p['id']} in {p['region']} ({p['role']})")
     if not rec.results:
@@ -67,7 +68,7 @@ def _recovery_lines(summary: dict) -> list[str]:
                 if isinstance(summary.get("rto_objective_seconds"), (int, float)) else "")]
     if isinstance(summary.get("rpo_seconds"), (int, float)):
         lines.append(f"RPO:      {summary['rpo_seconds']:.0f}s (objective {summary.get('rpo_objective_seconds', 0):.0f}s, "
-                     f"recovery point {summary.get('recovery_point_time') or '<unknown>'})")
+                     f"recovery point {human_time(summary.get('recovery_point_time'), '<unknown>')})")
     if "met" in summary:
         lines.append(f"Met:      {'yes' if summary['met'] else 'NO'}")
     if summary.get("preempted"):

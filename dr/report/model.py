@@ -142,4 +142,6 @@ def short(td: timedelta | None) -> str:
 
 
 def stamp(dt: datetime | None) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else "<none>"
+    from dr.render import human_time
+
+    return human_time(dt)

@@ -25,13 +25,20 @@ def test_endpoint_precedence(monkeypatch):
 
 
 def test_clients_are_cached_per_service_and_region_with_adaptive_retries():
-    session = AwsSession(endpoint_url="http://127.0.0.1:1")
+    import socket
+
+    listener = socket.socket()  # an endpoint that accepts connections (dr probes it once)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    session = AwsSession(endpoint_url=f"http://127.0.0.1:{port}")
     a = session.client("rds", "us-east-1")
     assert session.client("rds", "us-east-1") is a
     assert session.client("rds", "us-west-2") is not a
     assert a.meta.region_name == "us-east-1"
-    assert a.meta.endpoint_url == "http://127.0.0.1:1"
+    assert a.meta.endpoint_url == f"http://127.0.0.1:{port}"
     assert a.meta.config.retries["mode"] == "adaptive"
+    listener.close()
 
 
 def test_unknown_profile_is_a_config_error():

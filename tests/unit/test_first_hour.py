@@ -102,3 +102,18 @@ def test_an_endpoint_that_does_not_answer_is_said_once_per_command_without_retri
     assert main(["--config", str(config), "validate", "--readiness"]) == 3
     out = capsys.readouterr().out
     assert "the AWS endpoint http://127.0.0.1:9 does not answer (Connection refused); nothing was done" in out
+
+
+def test_text_shows_one_human_time_format_and_json_keeps_iso(config, capsys, tmp_path):
+    from dr.state.local import LocalStore
+    from dr.state.runs import RunRecord, RunStore
+
+    RunStore(LocalStore(tmp_path / "state")).save(RunRecord(
+        run_id="backup-20261201T120000Z-abcd", kind="backup", status="completed",
+        started_at="2026-12-01T12:00:00+00:00", finished_at="2026-12-01T12:00:09.5+00:00"))
+    assert main(["--config", str(config), "runs", "list"]) == 0
+    assert "2026-12-01 12:00:00 UTC  2026-12-01 12:00:09 UTC" in capsys.readouterr().out
+    assert main(["--config", str(config), "runs", "show", "backup-20261201T120000Z-abcd"]) == 0
+    assert "Started:  2026-12-01 12:00:00 UTC" in capsys.readouterr().out
+    assert main(["--config", str(config), "--output", "json", "runs", "list"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["started_at"] == "2026-12-01T12:00:00+00:00"

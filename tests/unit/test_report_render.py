@@ -27,18 +27,19 @@ def small_report():
 
 
 EXPECTED_TEXT_HEAD = """\
-DR report: the last 30 days (2026-03-01 12:00 UTC to 2026-03-31 12:00 UTC)
+DR report: the last 30 days (2026-03-01 12:00:00 UTC to 2026-03-31 12:00:00 UTC)
 Objectives: RPO 1h, RTO 30m. Copies from us-east-1 to us-west-2.
 Status: OVER OBJECTIVE (2 findings)
 
 Resources (RPO = age of the newest copy in us-west-2)
-  RESOURCE     KIND   SCHEDULE   NEWEST COPY           RPO NOW  OBJECTIVE  STATUS      WORST RPO  COPIES  FAILURES
-  app-db       rds    every 1h   2026-03-31 11:35 UTC  25m      1h         ok          2h45m      2       1
-  assets       s3     every 15m  2026-03-31 10:00 UTC  2h       1h         BREACH      2h         1       0
-  office-lamp  mysql  every 1h   <never>               <never>  1h         NO-COPY     <never>    0       0
-  app-rs       mongo  -          <never>               <never>  1h         unmeasured  <never>    0       0
+  RESOURCE     KIND   SCHEDULE   NEWEST COPY              RPO NOW  OBJECTIVE  STATUS      WORST RPO  COPIES  FAILURES
+  app-db       rds    every 1h   2026-03-31 11:35:00 UTC  25m      1h         ok          2h45m      2       1
+  assets       s3     every 15m  2026-03-31 10:00:00 UTC  2h       1h         BREACH      2h         1       0
+  office-lamp  mysql  every 1h   <never>                  <never>  1h         NO-COPY     <never>    0       0
+  app-rs       mongo  -          <never>                  <never>  1h         unmeasured  <never>    0       0
 
 Drills
+  DATE                     RUN                          OUTCOME  RTO HEALTHY  RTO TRAFFIC  RTO OBJECTIVE  RPO     RPO OBJECTIVE
 """
 
 
@@ -47,7 +48,7 @@ def test_text_is_exact():
     assert text.startswith(EXPECTED_TEXT_HEAD), text
     assert "Findings (over objective)\n  - assets: newest copy in us-west-2 is 2h old" in text
     assert "  - office-lamp: no copy in us-west-2 (objective 1h)\n" in text
-    assert "Failures in the period (1)\n  2026-03-31 10:10 UTC  app-db  backup-" in text
+    assert "Failures in the period (1)\n  2026-03-31 10:10:00 UTC  app-db  backup-" in text
     assert "Warnings\n  - skipped malformed run record runs/x.json\n" in text
     assert "Last drill, step by step" in text and "restore-db" in text
 
@@ -56,7 +57,7 @@ def test_markdown_tables():
     md = render(small_report(), "md")
     assert md.startswith("# DR report: the last 30 days\n")
     assert "| RESOURCE | KIND | SCHEDULE |" in md and "|---|---|" in md
-    assert "| assets | s3 | every 15m | 2026-03-31 10:00 UTC | 2h | 1h | BREACH |" in md
+    assert "| assets | s3 | every 15m | 2026-03-31 10:00:00 UTC | 2h | 1h | BREACH |" in md
     assert "## Drills" in md and "### Last drill, step by step" in md
 
 
