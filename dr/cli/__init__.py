@@ -34,6 +34,28 @@ Example:
 """
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions wrapped to the terminal paragraph by paragraph; indented lines (examples)
+    kept as they are."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        out = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if lines and not any(line.startswith(" ") for line in lines[1:]) and not lines[0].startswith(" "):
+                out.append(textwrap.fill(" ".join(lines), width, initial_indent=indent, subsequent_indent=indent))
+            else:
+                out.append("\n".join(indent + line for line in lines))
+        return "\n\n".join(out)
+
+
+def describe(summary: str, *examples: str) -> str:
+    """A command's description: what it does, then `Example:` lines (one command each)."""
+    return summary + "\n\nExample:\n" + "\n".join(f"  {e}" for e in examples)
+
+
 class UsageExit(Exception):
     """The command line is wrong (argparse's verdict); main() turns it into exit 2."""
 
@@ -81,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in COMMANDS:
         module.register(sub)
     for command in _commands(parser):
+        command.formatter_class = HelpFormatter
         group = command.add_argument_group("global options (also accepted before the command)")
         _global_options(group, top=False)
     return parser

@@ -9,22 +9,32 @@ from dr.errors import EXIT_FAILED
 
 
 def register(sub) -> None:
-    p = sub.add_parser("backup", help="back up, list recovery points, prune")
+    from dr.cli import describe
+
+    p = sub.add_parser("backup", help="back up, list recovery points, verify, prune", description=describe(
+        "Scheduled, encrypted, off-site copies: take them now (run), list every recovery point in both "
+        "regions (list), check them against their sources (verify), apply retention (prune).",
+        "dr backup run --dry-run", "dr backup list", "dr backup verify --name office-lamp",
+        "dr backup prune --dry-run"))
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
 
     run_p = verbs.add_parser(
         "run", help="one backup pass now",
-        description="Snapshot each configured RDS instance or Aurora cluster, copy it to the DR "
-                    "region encrypted with kms.dr_key, and record the run.\n\nExample:\n"
-                    "  dr backup run --dry-run\n  dr backup run --name app-db",
+        description="One backup pass over dr.yaml: snapshot each RDS instance or Aurora cluster and copy "
+                    "it to the DR region under kms.dr_key; copy each S3 bucket's new and changed objects "
+                    "to its DR bucket; dump, compress and encrypt each MySQL server to its destination. "
+                    "Every run is recorded (dr runs list).\n\nExample:\n"
+                    "  dr backup run --dry-run\n  dr backup run --only mysql\n  dr backup run --name app-db",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     run_p.add_argument("--only", choices=("rds", "s3", "mysql"), help="one kind of resource")
     run_p.add_argument("--name", help="one resource by its dr.yaml name")
     run_p.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     run_p.set_defaults(handler=run)
 
-    list_p = verbs.add_parser("list", help="recovery points in both regions, newest first")
+    list_p = verbs.add_parser("list", help="recovery points in both regions, newest first", description=describe(
+        "Every recovery point dr made, in both regions, newest first, with its age: RDS snapshots and "
+        "their DR copies, S3 copy runs, MySQL backups.", "dr backup list", "dr backup list --name app-db --all"))
     list_p.add_argument("--name", help="one resource by its dr.yaml name")
     list_p.add_argument("--all", action="store_true",
                         help="also show manual snapshots dr did not make")
@@ -33,12 +43,17 @@ def register(sub) -> None:
     verify_p = verbs.add_parser(
         "verify", help="check the DR copies against their sources (exit 3 if any differ)",
         description="S3: compare both listings now and report objects missing or different in "
-                    "the DR region.\n\nExample:\n  dr backup verify --name assets",
+                    "the DR region. MySQL: restore the newest backup into a scratch database on the "
+                    "verify server, compare row counts and checksums, drop it, and record the restore "
+                    "time.\n\nExample:\n  dr backup verify --name assets\n  dr backup verify --name office-lamp",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     verify_p.add_argument("--name", help="one resource by its dr.yaml name")
     verify_p.set_defaults(handler=verify)
 
-    prune_p = verbs.add_parser("prune", help="apply retention; prints what is kept and why")
+    prune_p = verbs.add_parser("prune", help="apply retention; prints what is kept and why", description=describe(
+        "Apply each resource's retention: keep what the policy keeps (never the newest good copy, "
+        "never what dr did not make), delete the rest, and say why for each.", "dr backup prune --dry-run",
+        "dr backup prune --name app-db"))
     prune_p.add_argument("--name", help="one resource by its dr.yaml name")
     prune_p.add_argument("--dry-run", action="store_true", help="print decisions; delete nothing")
     prune_p.set_defaults(handler=prune)

@@ -25,7 +25,12 @@ Example:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("mongo", help="MongoDB replica-set health across regions")
+    from dr.cli import describe
+
+    p = sub.add_parser("mongo", help="MongoDB replica-set health across regions", description=describe(
+        "Watch what MongoDB replicates by itself across regions: each member's lag, the oplog window, "
+        "and whether losing a region still leaves a majority.", "dr mongo status",
+        "dr mongo status --name app-rs --watch 30s"))
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
     sp = verbs.add_parser("status", help="replica-set health across regions (exit 3 if at risk)",

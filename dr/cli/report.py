@@ -30,7 +30,8 @@ Example:
 def register(sub) -> None:
     p = sub.add_parser("report", help="RPO/RTO report (text, json, md, html); exit 3 on a breach",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--format", choices=("text", "json", "md", "html"), default="text")
+    p.add_argument("--format", choices=("text", "json", "md", "html"), default="text",
+                   help="text (default), json, md (markdown), or html (one self-contained page)")
     p.add_argument("--out", metavar="PATH", help="write the report to PATH instead of stdout")
     p.add_argument("--days", type=int, default=30, help="the period, in days before now (default 30)")
     p.add_argument("--now", help=argparse.SUPPRESS)  # a fixed "now" (ISO time), for reproducible reports

@@ -34,8 +34,8 @@ def register_mysql(verbs) -> None:
                     "database and swapped in only once row counts and checksums match the "
                     "manifest (exit 3 if not; the target is then unchanged). The password comes "
                     "from $DR_RESTORE_PASSWORD (or the URI).\n\nExample:\n"
-                    "  DR_RESTORE_PASSWORD=... dr restore mysql --name office-lamp "
-                    "--to mysql://root@127.0.0.1:3306/app_restored",
+                    "  export DR_RESTORE_PASSWORD=...\n"
+                    "  dr restore mysql --name office-lamp --to mysql://root@127.0.0.1:3306/app_restored",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", required=True, help="the mysql entry in dr.yaml")
     p.add_argument("--backup", metavar="ID", help="a backup id (default: the newest)")

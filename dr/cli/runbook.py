@@ -23,15 +23,27 @@ def register(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
-    dp = verbs.add_parser("describe", help="step types: parameters, IAM actions, an example")
+    from dr.cli import describe as text
+
+    dp = verbs.add_parser("describe", help="step types: parameters, IAM actions, an example", description=text(
+        "Every step type a runbook may use (or one): what it does, its parameters with their types and "
+        "defaults, its outputs, the IAM actions it needs, and an example.", "dr runbook describe",
+        "dr runbook describe dns.flip"))
     dp.add_argument("type", nargs="?", help="one step type (default: all)")
     dp.set_defaults(handler=describe)
-    pp = verbs.add_parser("plan", help="the runbook's DAG in batches, references resolved where known")
+    pp = verbs.add_parser("plan", help="the runbook's DAG in batches, references resolved where known",
+                          description=text("The steps of a runbook in the batches they can run in, with "
+                                           "what each needs and the references resolved where they are "
+                                           "known before the run.", "dr runbook plan",
+                                           "dr runbook plan --runbook runbooks/failover.yaml"))
     pp.add_argument("--runbook", default=None, metavar="PATH",
                     help=f"the runbook (default: {DEFAULT_RUNBOOK})")
     pp.set_defaults(handler=plan)
-    vp = verbs.add_parser("validate", help="check a runbook: exit 0 if valid, 2 with every problem")
-    vp.add_argument("path")
+    vp = verbs.add_parser("validate", help="check a runbook: exit 0 if valid, 2 with every problem",
+                          description=text("Check a runbook against dr.yaml without running anything: "
+                                           "exit 0 if it is valid, 2 with every problem, its file and line.",
+                                           "dr runbook validate runbooks/drill.yaml"))
+    vp.add_argument("path", help="the runbook file")
     vp.set_defaults(handler=validate)
 
 

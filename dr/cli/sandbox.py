@@ -18,13 +18,21 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
-    sp = verbs.add_parser("start", help="start it (no-op if running); prints the endpoint")
-    sp.add_argument("--port", type=int, default=4566)
+    from dr.cli import describe
+
+    sp = verbs.add_parser("start", help="start it (no-op if running); prints the endpoint", description=describe(
+        "Start the two-region AWS simulation in the background (nothing happens if it runs already) and "
+        "print its endpoint. With --seed, also create the demo world (seeding again changes nothing) and "
+        "write dr.sandbox.yaml for it.", "dr sandbox start --seed", "dr sandbox start --port 4600"))
+    sp.add_argument("--port", type=int, default=4566, help="the port on 127.0.0.1 to listen on (default 4566)")
     sp.add_argument("--seed", action="store_true",
                     help="create the demo world and write dr.sandbox.yaml for it")
     sp.set_defaults(handler=start)
-    verbs.add_parser("stop", help="stop it").set_defaults(handler=stop)
-    verbs.add_parser("status", help="is it running, and where").set_defaults(handler=status)
+    verbs.add_parser("stop", help="stop it", description=describe(
+        "Stop the background simulation (what it held is gone).", "dr sandbox stop")).set_defaults(handler=stop)
+    verbs.add_parser("status", help="is it running, and where", description=describe(
+        "Say whether the simulation runs, and its endpoint; exit 1 when it does not.",
+        "dr sandbox status")).set_defaults(handler=status)
 
 
 def start(args: argparse.Namespace, app: App) -> Outcome:

@@ -28,8 +28,8 @@ ones stop at their next step and record where they were (a rerun continues them)
 
 Example:
   dr schedule                            # the daemon; /healthz and /metrics on :9650
-  dr schedule --once                     # run what is due now, then exit (cron, CronJob, EventBridge)
-  dr schedule --jitter 2m --json-logs    # spread starts over 2 minutes; one JSON object per log line
+  dr schedule --once                     # run what is due now, then exit (cron, EventBridge)
+  dr schedule --jitter 2m --json-logs    # starts spread over 2 minutes; JSON log lines
   dr schedule --timezone Europe/Paris    # read cron fields in Paris time
 """
 

@@ -117,3 +117,19 @@ def test_text_shows_one_human_time_format_and_json_keeps_iso(config, capsys, tmp
     assert "Started:  2026-12-01 12:00:00 UTC" in capsys.readouterr().out
     assert main(["--config", str(config), "--output", "json", "runs", "list"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["started_at"] == "2026-12-01T12:00:00+00:00"
+
+
+def test_every_command_has_a_description_an_example_and_help_for_each_option(monkeypatch):
+    from dr.cli import _commands, build_parser
+
+    monkeypatch.setenv("COLUMNS", "80")
+    problems = []
+    for command in _commands(build_parser()):
+        text = (command.description or "") + (command.epilog or "")
+        if not command.description or "Example" not in text:
+            problems.append(f"{command.prog}: no description with an example")
+        problems += [f"{command.prog}: {line!r} is over 100 characters"
+                     for line in command.format_help().splitlines() if len(line) > 100]
+        problems += [f"{command.prog}: {action.option_strings} has no help" for action in command._actions
+                     if action.help is None and action.option_strings and action.dest != "help"]
+    assert problems == []
