@@ -47,9 +47,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "moto_only(reason): needs moto; skipped with that reason against LocalStack")
     config.addinivalue_line(
-        "markers", "localstack_bug(reason, only=[ids]): fails on LocalStack for an emulator bug "
-        "(a strict xfail there: a fixed LocalStack turns it into a failure to notice); only= "
-        "limits it to those parametrize ids")
+        "markers", "localstack_bug(reason, only=[ids], since='4.14'): fails on LocalStack for an "
+        "emulator bug (a strict xfail there: a fixed LocalStack turns it into a failure to "
+        "notice); only= limits it to those parametrize ids, since= to LocalStack versions from it")
 
 
 def pytest_report_header(config):
@@ -62,6 +62,7 @@ def pytest_collection_modifyitems(config, items):
     a `localstack_bug` one is expected to fail there."""
     if not LOCALSTACK:
         return
+    version = _version(_localstack_health().get("version", ""))
     for item in items:
         if not item.get_closest_marker("integration"):
             continue
@@ -72,9 +73,18 @@ def pytest_collection_modifyitems(config, items):
             reason = moto.args[0] if moto.args else moto.kwargs.get("reason", "needs moto")
             item.add_marker(pytest.mark.skip(reason=f"moto only: {reason}"))
         elif (bug := item.get_closest_marker("localstack_bug")) is not None:
-            only = bug.kwargs.get("only")
-            if only is None or getattr(getattr(item, "callspec", None), "id", None) in only:
+            only, since = bug.kwargs.get("only"), bug.kwargs.get("since")
+            if ((only is None or getattr(getattr(item, "callspec", None), "id", None) in only)
+                    and (since is None or version >= _version(since))):
                 item.add_marker(pytest.mark.xfail(reason=f"LocalStack bug: {bug.args[0]}", strict=True))
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """"4.14.0" -> (4, 14, 0); anything unparsable counts as newest."""
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return (10**6,)
 
 
 def _localstack_health() -> dict:
