@@ -17,7 +17,7 @@ from queue import Full, Queue
 from urllib.parse import urlencode
 
 from dr.aws import AwsSession, aws_call
-from dr.backup.s3_diff import Change, ObjectInfo, diff
+from dr.backup.s3_diff import Change, ListingOrderError, ObjectInfo, diff
 from dr.clock import Clock
 from dr.config import Config, S3Resource
 from dr.errors import AwsError, DrError, Interrupted, OperationFailed
@@ -82,9 +82,23 @@ def changes(session: AwsSession, config: Config, resource: S3Resource) -> Iterat
     """The diff of source and destination, with both listings fetched ahead in the background:
     the two sides list in parallel, and copy workers never wait for the next page."""
     src, dst = session.client("s3", config.regions.primary), session.client("s3", config.regions.dr)
-    return diff(
+    return _in_key_order(diff(
         prefetch(list_objects(src, resource.source, resource.prefix, config.regions.primary)),
-        prefetch(list_objects(dst, resource.destination, resource.prefix, config.regions.dr)))
+        prefetch(list_objects(dst, resource.destination, resource.prefix, config.regions.dr))),
+        resource)
+
+
+def _in_key_order(changes: Iterator[Change], resource: S3Resource) -> Iterator[Change]:
+    """An endpoint that lists a key twice or out of order (LocalStack 4.14 at some page
+    boundaries) fails this resource like any S3 error, instead of escaping as a crash."""
+    try:
+        yield from changes
+    except ListingOrderError as exc:
+        raise OperationFailed(
+            f"comparing s3://{resource.source}/{resource.prefix} with "
+            f"s3://{resource.destination}/{resource.prefix}: {exc}",
+            hint="S3 lists every key once, in UTF-8 byte order; this endpoint did not, so nothing "
+                 "after that key was compared (an S3 emulator's bug?)") from exc
 
 
 _END = object()

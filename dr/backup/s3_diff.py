@@ -53,7 +53,8 @@ def _why_changed(src: ObjectInfo, dst: ObjectInfo) -> str:
 
 
 def diff(source: Iterable[ObjectInfo], destination: Iterable[ObjectInfo]) -> Iterator[Change]:
-    """Merge-join two listings sorted by key. Raises ValueError if either is out of order."""
+    """Merge-join two listings sorted by key. Raises ListingOrderError (a ValueError) if either
+    is out of order."""
     src_it, dst_it = _ordered(source, "source"), _ordered(destination, "destination")
     src, dst = next(src_it, None), next(dst_it, None)
     while src is not None or dst is not None:
@@ -71,11 +72,16 @@ def diff(source: Iterable[ObjectInfo], destination: Iterable[ObjectInfo]) -> Ite
             src, dst = next(src_it, None), next(dst_it, None)
 
 
+class ListingOrderError(ValueError):
+    """A listing not strictly in S3 key order (UTF-8 byte order, each key once): the diff of
+    anything after it would be wrong, so it stops there."""
+
+
 def _ordered(items: Iterable[ObjectInfo], side: str) -> Iterator[ObjectInfo]:
     previous = None
     for item in items:
         if previous is not None and item.key <= previous:
-            raise ValueError(f"the {side} listing is not in S3 key order at {item.key!r} "
+            raise ListingOrderError(f"the {side} listing is not in S3 key order at {item.key!r} "
                              f"(after {previous!r})")
         previous = item.key
         yield item

@@ -11,6 +11,7 @@ from dr.aws import AwsSession
 from dr.config import load_config
 from dr.context import Context, make_context
 from dr.sandbox import world as demo_world
+from tests.conftest import LOCALSTACK
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +34,25 @@ class SeededWorld:
 
 @pytest.fixture
 def seeded(endpoint, tmp_path) -> SeededWorld:
-    w = demo_world.seed(AwsSession(endpoint_url=endpoint))
+    seed = _seed_without_rds if LOCALSTACK else demo_world.seed
+    w = seed(AwsSession(endpoint_url=endpoint))
     state = tmp_path / "state"
     path = tmp_path / "dr.yaml"
     path.write_text(demo_world.config_text(endpoint, state))
     return SeededWorld(endpoint, path, state, w.dr_key_arn, w.primary_key_arn)
+
+
+def _seed_without_rds(session: AwsSession) -> demo_world.World:
+    """The demo world less its RDS databases, which LocalStack's community edition does not
+    emulate: the KMS keys, the buckets and the Route 53 zone (tests needing RDS skip there)."""
+    pkms, dkms = session.client("kms", demo_world.PRIMARY), session.client("kms", demo_world.DR)
+    pkey = pkms.create_key(Description="acme production data (us-east-1)")["KeyMetadata"]
+    pkms.create_alias(AliasName="alias/acme-prod", TargetKeyId=pkey["KeyId"])
+    dkey = dkms.create_key(Description="dr backups (us-west-2)")["KeyMetadata"]
+    dkms.create_alias(AliasName=demo_world.DR_KEY_ALIAS, TargetKeyId=dkey["KeyId"])
+    demo_world._seed_assets(session, dkey["Arn"])
+    demo_world._seed_dns(session)
+    return demo_world.World(primary_key_arn=pkey["Arn"], dr_key_arn=dkey["Arn"])
 
 
 class FakeRaw:

@@ -12,7 +12,7 @@ from dr.crypto import IntegrityError, KmsKeyProvider, decrypt_from, encrypt_to, 
 from dr.crypto.format import build_header
 from dr.errors import AwsError, DrError
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.localstack]
 
 DR = "us-west-2"
 CTX = {"dr:backup": "office-lamp/20261126-1300", "dr:kind": "mysql"}

@@ -13,7 +13,7 @@ from dr.runbook.steps.http_steps import WaitHealthy
 
 from .test_health import BASE_CONFIG, health_server, make_ctx  # noqa: F401 - fixture
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.localstack]
 
 ZONE = "example.com."
 WWW = "www.example.com."

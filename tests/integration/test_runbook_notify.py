@@ -12,7 +12,7 @@ from dr.runbook.steps import REGISTRY
 from dr.state.local import LocalStore
 from tests.unit.test_runbook_support import CONFIG, make_config
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.localstack]
 
 RUNBOOK = """\
 version: 1

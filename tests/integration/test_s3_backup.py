@@ -22,9 +22,11 @@ from dr.state.local import LocalStore
 
 from .conftest import FakeRaw
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.localstack]
 MiB = 1024 * 1024
 SRC, DST = "acme-assets", "acme-assets-dr"
+TAGS_BUG = ("a cross-region CopyObject (TaggingDirective COPY) drops the source's tags: "
+            "since 4.14 LocalStack looks them up in the destination region's tag store")
 
 
 def s3_error(status: int, code: str):
@@ -87,6 +89,7 @@ def count_calls(ctx):
     return calls
 
 
+@pytest.mark.localstack_bug(TAGS_BUG, since="4.14")
 def test_first_copy_is_server_side_encrypted_with_dr_key_and_keeps_metadata_and_tags(buckets):
     buckets.put("img/a.jpg", b"jpeg-bytes", ContentType="image/jpeg", CacheControl="max-age=60",
                 ContentDisposition='attachment; filename="a.jpg"', Metadata={"owner": "ann"},
@@ -134,6 +137,7 @@ def test_changed_objects_are_copied_again(buckets):
     assert buckets.dst_body("a") == b"one, longer" and buckets.dst_body("c") == b"new"
 
 
+@pytest.mark.localstack_bug(TAGS_BUG, only=["5242880-0"], since="4.14")  # part copies keep the tags
 @pytest.mark.parametrize("size, parts", [(5 * MiB, 0), (5 * MiB + 1, 2), (12 * MiB + 3, 3)])
 def test_multipart_threshold(buckets, size, parts):
     buckets.write_config(multipart_threshold="5MiB")

@@ -10,7 +10,7 @@ import pytest
 from dr.errors import AwsError, DrError
 from dr.state import S3Store
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.localstack]
 
 REGION = "us-west-2"
 BUCKET = "acme-dr-state"
