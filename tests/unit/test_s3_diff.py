@@ -49,6 +49,23 @@ def test_out_of_order_listing_is_an_error_not_a_wrong_diff():
         list(diff([obj("b"), obj("a")], []))
 
 
+def test_a_key_listed_twice_fails_the_resource_with_what_and_where():
+    """LocalStack 4.14 lists some keys twice at page boundaries: one resource fails, clearly,
+    after the changes before that key (the run does not crash)."""
+    from dr.backup.s3 import _in_key_order
+    from dr.config import S3Resource
+    from dr.errors import OperationFailed
+
+    resource = S3Resource("assets", "prod-assets", "dr-assets", prefix="img/")
+    changes = _in_key_order(diff([obj("img/a"), obj("img/b"), obj("img/b")], []), resource)
+    assert next(changes).key == "img/a"
+    with pytest.raises(OperationFailed) as caught:
+        list(changes)
+    assert "s3://prod-assets/img/ with s3://dr-assets/img/" in str(caught.value)
+    assert "not in S3 key order at 'img/b'" in str(caught.value)
+    assert "emulator" in caught.value.hint
+
+
 def test_streams_are_consumed_lazily():
     def endless():
         i = 0
