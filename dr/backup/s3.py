@@ -17,6 +17,8 @@ from queue import Full, Queue
 from urllib.parse import urlencode
 
 from dr.aws import AwsSession, aws_call
+from dr.backup import s3_deep
+from dr.backup.s3_deep import GONE, HEADERS
 from dr.backup.s3_diff import Change, ListingOrderError, ObjectInfo, diff
 from dr.clock import Clock
 from dr.config import Config, S3Resource
@@ -29,11 +31,7 @@ log = logging.getLogger(__name__)
 MIN_PART = 5 * 1024**2
 MAX_PARTS = 10_000
 SAMPLE = 1000  # keys recorded per category in a run manifest
-GONE = ("NoSuchKey", "404", "NotFound")
 CHANGED = ("PreconditionFailed", "412")
-# Object headers CopyObject keeps with MetadataDirective=COPY; multipart copies set them by hand.
-_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding",
-            "ContentLanguage", "Expires", "WebsiteRedirectLocation")
 
 
 def bucket_region(session: AwsSession, bucket: str, region: str, role: str) -> str:
@@ -295,7 +293,7 @@ class S3Sync:
         tags = aws_call(self.src.get_object_tagging, Bucket=self.r.source, Key=obj.key,
                         **{**where, "action": "reading tags of",
                            "region": self.config.regions.primary})["TagSet"]
-        headers = {k: head[k] for k in _HEADERS if head.get(k) is not None}
+        headers = {k: head[k] for k in HEADERS if head.get(k) is not None}
         metadata = dict(head.get("Metadata", {}))
         metadata["dr-source-etag"] = obj.etag.strip('"')
         if head.get("VersionId"):
@@ -460,36 +458,59 @@ class VerifyResult:
     extra: int = 0
     same: int = 0
     examples: list[str] = field(default_factory=list)
+    deep: s3_deep.DeepResult | None = None  # with --deep: metadata, tags and key of a sample
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.different)
+        return not (self.missing or self.different or (self.deep and self.deep.different))
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "missing": self.missing, "different": self.different,
                 "only_in_destination": self.extra, "in_sync": self.same,
-                "examples": self.examples}
+                "examples": self.examples,
+                **({"deep": self.deep.to_dict()} if self.deep is not None else {})}
 
 
-def verify(session: AwsSession, config: Config, resource: S3Resource) -> VerifyResult:
-    """Compare the two listings now: what is missing or different in the DR region."""
+@dataclass(frozen=True)
+class Deep:
+    """`--deep`: check `sample` in-sync objects chosen at random (None: every one) against the
+    DR key's ARN."""
+
+    dr_key_arn: str
+    sample: int | None = 100
+
+
+def verify(session: AwsSession, config: Config, resource: S3Resource,
+           deep: Deep | None = None) -> VerifyResult:
+    """Compare the two listings now: what is missing or different in the DR region. With `deep`,
+    also HEAD and read the tags of both sides of a sample of the objects in sync."""
     check_buckets(session, config, resource)
     result = VerifyResult()
-    for change in changes(session, config, resource):
-        if change.action == "same":
-            result.same += 1
-            continue
-        if change.action == "extra":
-            result.extra += 1
-            continue
-        if change.destination is None:
-            result.missing += 1
-            label = "missing"
-        else:
-            result.different += 1
-            label = change.reason
-        if len(result.examples) < 20:
-            result.examples.append(f"{change.key}: {label}")
+
+    def listed_in_sync() -> Iterator[ObjectInfo]:
+        for change in changes(session, config, resource):
+            if change.action == "same":
+                result.same += 1
+                yield change.source
+                continue
+            if change.action == "extra":
+                result.extra += 1
+                continue
+            if change.destination is None:
+                result.missing += 1
+                label = "missing"
+            else:
+                result.different += 1
+                label = change.reason
+            if len(result.examples) < 20:
+                result.examples.append(f"{change.key}: {label}")
+
+    if deep is None:
+        for _ in listed_in_sync():
+            pass
+        return result
+    chosen = s3_deep.sample(listed_in_sync(), deep.sample)
+    result.deep = s3_deep.check(session, config, resource, chosen, deep.dr_key_arn)
     return result
 
 
