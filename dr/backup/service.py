@@ -266,6 +266,10 @@ class _Runner:
             step.status, step.error = "failed", str(exc)
             result.status, result.error = "failed", str(exc)
             log.error("%s: %s", resource.name, exc)
+        except Exception as exc:  # a bug or an unexpected library error: record it, go on
+            log.exception("%s: unexpected error", resource.name)
+            step.status, step.error = "failed", f"unexpected error: {exc!r}"
+            result.status, result.error = "failed", f"unexpected error: {exc!r}"
         finally:
             step.finished_at = result.finished_at = iso(self.ctx.clock.now())
             self.save()
