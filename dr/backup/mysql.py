@@ -109,7 +109,7 @@ def run_backup(ctx: Context, resource: MysqlResource, kms_key_arn: str | None, n
     provider = key_provider(ctx, resource)
     data_name = f"{resource.name}/{bid}{DATA_SUFFIX}"
     if lease is not None:
-        lease.hold(destination=resource.destination, names=[data_name, manifest_name])
+        lease.hold(files=[dest.describe(data_name), dest.describe(manifest_name)])
     sink = None
     try:
         with dest.open_writer(data_name, expected_bytes=lambda: _newest_size(dest, resource)) \
@@ -248,8 +248,9 @@ def _restore_record(ctx: Context, resource: MysqlResource, target: str):
     return record, result
 
 
-def verify(ctx: Context, resource: MysqlResource) -> dict:
-    """Restore the newest backup into a scratch database on the verify server, compare, drop."""
+def verify(ctx: Context, resource: MysqlResource, backup: str | None = None, lease=None) -> dict:
+    """Restore `backup` (default: the newest) into a scratch database on the verify server,
+    compare, drop. `lease` is told the scratch database's name before it is created."""
     from dr.mysql.conn import connect
     from dr.mysql.sqltext import quote_ident
     from dr.mysql.restore import restore as load
@@ -259,10 +260,12 @@ def verify(ctx: Context, resource: MysqlResource) -> dict:
                          hint="add mysql[].verify: {host, port, user, password: {env: NAME}} "
                               "(a scratch server: never production)")
     spec = connection_spec(resource.verify)
-    chosen = open_backup(ctx, resource, None)[0]
+    chosen = open_backup(ctx, resource, backup)[0]
     results = {}
     for db in resource.databases:
         scratch = f"dr_verify_{secrets.token_hex(3)}"
+        if lease is not None:
+            lease.hold(databases=[scratch])
         _, stream = open_backup(ctx, resource, chosen.id)
         try:
             result = load(stream, spec, target_db=scratch, source_db=db, threads=resource.threads,

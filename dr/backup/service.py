@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,6 +12,8 @@ from datetime import datetime
 import dr
 from dr.backup import rds, rds_api, s3
 from dr.backup.catalog import RecoveryPoint, list_rds_points
+from dr.backup.cleanup import Cleanup, sweep
+from dr.backup.leases import RunLease
 from dr.backup.prune import PruneDecision, plan_prune
 from dr.backup.rds import RdsBackupItem, RdsExecutor
 from dr.backup.s3 import S3PlanItem
@@ -63,11 +66,12 @@ class BackupOutcome:
     s3_plan: list[S3PlanItem] = field(default_factory=list)
     mysql_plan: list[dict] = field(default_factory=list)
     record: RunRecord | None = None
+    cleanup: list[Cleanup] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d: dict = {"dry_run": self.dry_run,
                    "plan": [i.to_dict() for i in self.plan] + [i.to_dict() for i in self.s3_plan]
-                   + self.mysql_plan}
+                   + self.mysql_plan, "cleanup": [c.to_dict() for c in self.cleanup]}
         if self.record is not None:
             d["run"] = self.record.to_dict()
         return d
@@ -89,10 +93,22 @@ def run_backup(ctx: Context, *, only: str | None = None, name: str | None = None
     if dry_run:
         return BackupOutcome(dry_run=True, plan=plan, s3_plan=s3_plan, mysql_plan=mysql_plan)
 
-    record = RunRecord(run_id=new_run_id("backup", now), kind="backup", status="running",
+    run_id = new_run_id("backup", now)
+    cleanup = sweep(ctx, sel.mysql, servers=("server",), by=run_id)
+    record = RunRecord(run_id=run_id, kind="backup", status="running",
                        started_at=iso(now), command=ctx.command,
                        plan=[i.to_dict() for i in plan] + [i.to_dict() for i in s3_plan]
-                       + mysql_plan, dr_version=dr.__version__, error=key_error)
+                       + mysql_plan, dr_version=dr.__version__, error=key_error,
+                       summary={"cleanup": [c.to_dict() for c in cleanup]} if cleanup else {})
+    with RunLease(ctx.store, run_id, "backup", ctx.clock) as lease:
+        _run_all(ctx, sel, record, plan, s3_plan, mysql_plan, dr_key, now, lease)
+    return BackupOutcome(dry_run=False, plan=plan, s3_plan=s3_plan, mysql_plan=mysql_plan,
+                         record=record, cleanup=cleanup)
+
+
+def _run_all(ctx: Context, sel: Selection, record: RunRecord, plan, s3_plan, mysql_plan,
+             dr_key: DrKey | None, now: datetime, lease: RunLease) -> None:
+    config = ctx.config
     runner = _Runner(ctx, record)
     runner.save()
     by_name = {r.name: r for r in sel.rds}
@@ -112,10 +128,8 @@ def run_backup(ctx: Context, *, only: str | None = None, name: str | None = None
     for resource, item in zip(sel.mysql, mysql_plan):
         result = runner.start_result(resource.name, "mysql", item["blocked"])
         if not item["blocked"]:
-            runner.run_mysql(resource, result, dr_key, now)
+            runner.run_mysql(resource, result, dr_key, now, lease)
     runner.finish()
-    return BackupOutcome(dry_run=False, plan=plan, s3_plan=s3_plan, mysql_plan=mysql_plan,
-                         record=record)
 
 
 def _mysql_plan_item(resource: MysqlResource, now: datetime, key_error: str | None) -> dict:
@@ -243,7 +257,7 @@ class _Runner:
         self.save()
 
     def run_mysql(self, resource: MysqlResource, result: ResourceResult, dr_key: DrKey | None,
-                  now: datetime) -> None:
+                  now: datetime, lease: RunLease | None = None) -> None:
         from dr.backup import mysql
 
         step = StepRecord(name="dump", status="running", started_at=iso(self.ctx.clock.now()),
@@ -251,7 +265,8 @@ class _Runner:
         result.steps.append(step)
         self.save()
         try:
-            summary = mysql.run_backup(self.ctx, resource, dr_key.arn if dr_key else None, now)
+            summary = mysql.run_backup(self.ctx, resource, dr_key.arn if dr_key else None, now,
+                                       lease=lease)
             step.status = result.status = "completed"
             result.summary = summary
             result.recovery_points.append({
@@ -312,30 +327,70 @@ def verify(ctx: Context, name: str | None = None) -> dict:
                          hint="dr backup list shows its copies and their age")
     results: dict = {r.name: s3.verify(ctx.aws, ctx.config, r) for r in sel.s3}
     if sel.mysql:
-        now = ctx.clock.now()
-        record = RunRecord(run_id=new_run_id("verify", now), kind="verify", status="running",
-                           started_at=iso(now), command=ctx.command, dr_version=dr.__version__)
-        for resource in sel.mysql:
-            result = ResourceResult(name=resource.name, kind="mysql", status="running",
-                                    started_at=iso(ctx.clock.now()))
-            record.results.append(result)
-            try:
-                found = mysql.verify(ctx, resource)
+        record = verify_mysql(ctx, [(r, None) for r in sel.mysql])
+        for result in record.results:
+            results[result.name] = MysqlVerify(result.summary)
+    return results
+
+
+def verify_mysql(ctx: Context, targets: list[tuple[MysqlResource, str | None]],
+                 command: str | None = None) -> RunRecord:
+    """Verify each (resource, backup id or None for the newest): restore into a scratch
+    database on its verify server, compare, drop; one run of kind "verify" records it all
+    (per resource: the backup verified, ok or the mismatches, the time the restore took and
+    the time the whole verification took). Stale scratch databases are cleaned up first."""
+    from dr.backup import mysql
+
+    now = ctx.clock.now()
+    run_id = new_run_id("verify", now)
+    cleanup = sweep(ctx, [r for r, _ in targets], servers=("verify",), by=run_id)
+    record = RunRecord(run_id=run_id, kind="verify", status="running", started_at=iso(now),
+                       command=command or ctx.command, dr_version=dr.__version__,
+                       summary={"cleanup": [c.to_dict() for c in cleanup]} if cleanup else {})
+    with RunLease(ctx.store, run_id, "verify", ctx.clock) as lease:
+        ctx.runs.save(record)
+        try:
+            for resource, backup in targets:
+                result = ResourceResult(name=resource.name, kind="mysql", status="running",
+                                        started_at=iso(ctx.clock.now()))
+                record.results.append(result)
+                ctx.runs.save(record)
+                t0 = time.monotonic()
+                try:
+                    found = mysql.verify(ctx, resource, backup, lease=lease)
+                    result.status = "completed" if found["ok"] else "failed"
+                    if not found["ok"]:
+                        result.error = "; ".join(m for d in found["databases"].values()
+                                                 for m in d["mismatches"])
+                except DrError as exc:
+                    found = {"ok": False, "error": str(exc)}
+                    if backup is not None:
+                        found["backup_id"] = backup
+                    result.status, result.error = "failed", str(exc)
+                except Exception as exc:  # a bug or an unexpected library error: record it
+                    log.exception("%s: unexpected error while verifying", resource.name)
+                    found = {"ok": False, "error": f"unexpected error: {exc!r}"}
+                    if backup is not None:
+                        found["backup_id"] = backup
+                    result.status, result.error = "failed", found["error"]
+                found["verify_seconds"] = round(time.monotonic() - t0, 3)
                 result.summary = found
-                result.status = "completed" if found["ok"] else "failed"
-                if not found["ok"]:
-                    result.error = "; ".join(m for d in found["databases"].values()
-                                             for m in d["mismatches"])
-            except DrError as exc:
-                found = {"ok": False, "error": str(exc)}
-                result.status, result.error = "failed", str(exc)
-            result.finished_at = iso(ctx.clock.now())
-            results[resource.name] = MysqlVerify(found)
+                result.finished_at = iso(ctx.clock.now())
+                ctx.runs.save(record)
+        except BaseException as exc:
+            record.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            record.error = str(exc) or type(exc).__name__
+            for result in record.results:
+                if result.status == "running":
+                    result.status, result.finished_at = record.status, iso(ctx.clock.now())
+            record.finished_at = iso(ctx.clock.now())
+            ctx.runs.save(record)
+            raise
         record.status = "completed" if all(r.status == "completed" for r in record.results) \
             else "failed"
         record.finished_at = iso(ctx.clock.now())
         ctx.runs.save(record)
-    return results
+    return record
 
 
 @dataclass
@@ -378,10 +433,11 @@ class PruneOutcome:
     failed: dict[str, str] = field(default_factory=dict)
     mysql: list[dict] = field(default_factory=list)
     record: RunRecord | None = None
+    cleanup: list[Cleanup] = field(default_factory=list)
 
     def to_dict(self, now: datetime) -> dict:
         d = {"dry_run": self.dry_run, "decisions": [x.to_dict(now) for x in self.decisions],
-             "mysql": self.mysql,
+             "mysql": self.mysql, "cleanup": [c.to_dict() for c in self.cleanup],
              "unmanaged_untouched": [p.to_dict(now) for p in self.unmanaged],
              "deleted": self.deleted, "failed": self.failed}
         if self.record is not None:
@@ -396,27 +452,34 @@ def prune(ctx: Context, *, name: str | None = None, dry_run: bool = False) -> Pr
     decisions = plan_prune(points, {r.name: r for r in resources}, now)
     outcome = PruneOutcome(dry_run=dry_run, decisions=decisions,
                            unmanaged=[p for p in points if not p.managed])
+    run_id = new_run_id("prune", now)
+    # leftovers of interrupted runs: files, uploads, scratch/staging databases, stuck records
+    outcome.cleanup = sweep(ctx, select(ctx, None, name).mysql, servers=("server", "verify"),
+                            dry_run=dry_run, scan_records=True, by=run_id)
     if dry_run:
         _prune_mysql(ctx, name, now, outcome)
         return outcome
-    record = RunRecord(run_id=new_run_id("prune", now), kind="prune", status="running",
+    record = RunRecord(run_id=run_id, kind="prune", status="running",
                        started_at=iso(now), command=ctx.command,
-                       plan=[d.to_dict(now) for d in decisions], dr_version=dr.__version__)
-    ctx.runs.save(record)
-    by_name = {r.name: r for r in resources}
-    for d in decisions:
-        if d.keep:
-            continue
-        try:
-            _delete_if_still_ours(ctx, d.point, by_name[d.point.resource])
-            outcome.deleted.append(d.point.arn or d.point.id)
-        except DrError as exc:
-            outcome.failed[d.point.arn or d.point.id] = str(exc)
-    _prune_mysql(ctx, name, now, outcome)
-    record.status = "failed" if outcome.failed else "completed"
-    record.error = "; ".join(f"{k}: {v}" for k, v in outcome.failed.items()) or None
-    record.finished_at = iso(ctx.clock.now())
-    ctx.runs.save(record)
+                       plan=[d.to_dict(now) for d in decisions], dr_version=dr.__version__,
+                       summary={"cleanup": [c.to_dict() for c in outcome.cleanup]}
+                       if outcome.cleanup else {})
+    with RunLease(ctx.store, run_id, "prune", ctx.clock):
+        ctx.runs.save(record)
+        by_name = {r.name: r for r in resources}
+        for d in decisions:
+            if d.keep:
+                continue
+            try:
+                _delete_if_still_ours(ctx, d.point, by_name[d.point.resource])
+                outcome.deleted.append(d.point.arn or d.point.id)
+            except DrError as exc:
+                outcome.failed[d.point.arn or d.point.id] = str(exc)
+        _prune_mysql(ctx, name, now, outcome)
+        record.status = "failed" if outcome.failed else "completed"
+        record.error = "; ".join(f"{k}: {v}" for k, v in outcome.failed.items()) or None
+        record.finished_at = iso(ctx.clock.now())
+        ctx.runs.save(record)
     outcome.record = record
     return outcome
 

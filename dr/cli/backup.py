@@ -74,6 +74,7 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
     if not outcome.plan and not outcome.s3_plan and not outcome.mysql_plan:
         lines.append("Nothing to back up: dr.yaml has no rds, s3 or mysql entries.")
     code = 0
+    lines += cleanup_lines(outcome.cleanup)
     if outcome.record is not None:
         rec = outcome.record
         lines.append(f"Run {rec.run_id}: {rec.status}")
@@ -185,8 +186,16 @@ def prune(args: argparse.Namespace, app: App) -> Outcome:
                              "; ".join(m["reasons"])] for m in outcome.mysql]))
     if outcome.unmanaged:
         lines.append(f"{len(outcome.unmanaged)} snapshot(s) not made by dr: never touched.")
+    lines += cleanup_lines(outcome.cleanup)
     if not outcome.dry_run:
         lines.append(f"Deleted {len(outcome.deleted)}; failed {len(outcome.failed)}.")
         lines += [f"  {k}: {v}" for k, v in outcome.failed.items()]
     return Outcome(data=outcome.to_dict(now), text="\n".join(lines),
                    exit_code=EXIT_FAILED if outcome.failed else 0)
+
+
+def cleanup_lines(cleanup) -> list[str]:
+    """What was left by runs that never finished, and what was done about it."""
+    if not cleanup:
+        return []
+    return ["Leftovers of interrupted runs:"] + [f"  {c.line()}" for c in cleanup]
