@@ -19,7 +19,7 @@ from dr.backup.rds import RdsBackupItem, RdsExecutor
 from dr.backup.s3 import S3PlanItem
 from dr.config import MysqlResource, RdsResource, S3Resource
 from dr.context import Context
-from dr.errors import DrError, Interrupted, UsageError
+from dr.errors import DrError, Interrupted, OperationFailed, UsageError
 from dr.kms import DrKey, resolve_dr_key
 from dr.state.runs import ResourceResult, RunRecord, StepRecord, iso, new_run_id, parse_iso
 
@@ -355,27 +355,7 @@ def verify_mysql(ctx: Context, targets: list[tuple[MysqlResource, str | None]],
                                         started_at=iso(ctx.clock.now()))
                 record.results.append(result)
                 ctx.runs.save(record)
-                t0 = time.monotonic()
-                try:
-                    found = mysql.verify(ctx, resource, backup, lease=lease)
-                    result.status = "completed" if found["ok"] else "failed"
-                    if not found["ok"]:
-                        result.error = "; ".join(m for d in found["databases"].values()
-                                                 for m in d["mismatches"])
-                except DrError as exc:
-                    found = {"ok": False, "error": str(exc)}
-                    if backup is not None:
-                        found["backup_id"] = backup
-                    result.status, result.error = "failed", str(exc)
-                except Exception as exc:  # a bug or an unexpected library error: record it
-                    log.exception("%s: unexpected error while verifying", resource.name)
-                    found = {"ok": False, "error": f"unexpected error: {exc!r}"}
-                    if backup is not None:
-                        found["backup_id"] = backup
-                    result.status, result.error = "failed", found["error"]
-                found["verify_seconds"] = round(time.monotonic() - t0, 3)
-                result.summary = found
-                result.finished_at = iso(ctx.clock.now())
+                _verify_one(ctx, resource, backup, result, lease, run_id)
                 ctx.runs.save(record)
         except BaseException as exc:
             record.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
@@ -391,6 +371,71 @@ def verify_mysql(ctx: Context, targets: list[tuple[MysqlResource, str | None]],
         record.finished_at = iso(ctx.clock.now())
         ctx.runs.save(record)
     return record
+
+
+def _verify_one(ctx: Context, resource: MysqlResource, backup: str | None,
+                result: ResourceResult, lease: RunLease, run_id: str) -> None:
+    """Verify one backup into `result`, and record its verdict per backup (dr.backup.verified):
+    `verified`, `failed` (it does not restore or does not match), or none when the attempt
+    could not judge the backup (no verify server, the server or the destination unreachable)."""
+    from dr.backup import mysql, verified
+    from dr.crypto.errors import IntegrityError
+    from dr.mysql.errors import RestoreError, StreamFormatError
+
+    t0 = time.monotonic()
+    chosen = None
+    verdict = None
+    try:
+        backups = mysql.list_backups(mysql.destination(ctx, resource, None), resource)
+        chosen = backups[0] if backup is None and backups else \
+            next((b for b in backups if b.id == backup), None)
+        if chosen is None:
+            raise OperationFailed(
+                f"no backup {backup} of {resource.name}" if backup else
+                f"no complete backup of {resource.name} in {resource.destination}",
+                hint=f"run `dr backup run --name {resource.name}` first")
+        found = mysql.verify(ctx, resource, chosen.id, lease=lease)
+        verdict = verified.VERIFIED if found["ok"] else verified.FAILED
+        result.status = "completed" if found["ok"] else "failed"
+        if not found["ok"]:
+            result.error = "; ".join(m for d in found["databases"].values() for m in d["mismatches"])
+    except DrError as exc:
+        found = {"ok": False, "error": str(exc)}
+        result.status, result.error = "failed", str(exc)
+        if chosen is not None and isinstance(exc, (IntegrityError, StreamFormatError, RestoreError)):
+            verdict = verified.FAILED  # the backup itself did not decrypt, parse or restore
+    except Exception as exc:  # a bug or an unexpected library error: record it, go on
+        log.exception("%s: unexpected error while verifying", resource.name)
+        found = {"ok": False, "error": f"unexpected error: {exc!r}"}
+        result.status, result.error = "failed", found["error"]
+    if chosen is not None:
+        found.setdefault("backup_id", chosen.id)
+        found.setdefault("created", iso(chosen.created))
+    found["verify_seconds"] = round(time.monotonic() - t0, 3)
+    found["verdict"] = verdict
+    result.summary = found
+    result.finished_at = iso(ctx.clock.now())
+    if verdict is not None:
+        try:
+            verified.record(ctx.store, resource.name, chosen.id, {
+                "status": verdict, "at": result.finished_at, "run_id": run_id,
+                "created": iso(chosen.created), "restore_seconds": found.get("restore_seconds"),
+                "verify_seconds": found["verify_seconds"],
+                "error": None if verdict == verified.VERIFIED else result.error})
+        except DrError as exc:
+            log.error("%s: could not record the verification of %s: %s", resource.name,
+                      chosen.id, exc)
+            result.summary["record_error"] = str(exc)
+
+
+def newest_unverified(ctx: Context, resource: MysqlResource):
+    """The newest backup of `resource` with no verification outcome yet (None: all done)."""
+    from dr.backup import mysql, verified
+
+    done = verified.load(ctx.store, resource.name)
+    for b in mysql.list_backups(mysql.destination(ctx, resource, None), resource):
+        return None if b.id in done else b
+    return None
 
 
 @dataclass
@@ -487,7 +532,7 @@ def prune(ctx: Context, *, name: str | None = None, dry_run: bool = False) -> Pr
 def _prune_mysql(ctx: Context, name: str | None, now: datetime, outcome: PruneOutcome) -> None:
     """Retention over MySQL backups; the manifest goes first, so a crash never leaves a listed
     backup without its data."""
-    from dr.backup import mysql
+    from dr.backup import mysql, verified
     from dr.backup.retention import Candidate, apply_policy
 
     for resource in select(ctx, None, name).mysql:
@@ -495,6 +540,7 @@ def _prune_mysql(ctx: Context, name: str | None, now: datetime, outcome: PruneOu
         backups = {b.id: b for b in mysql.list_backups(dest, resource)}
         decisions = apply_policy([Candidate(b.id, b.created) for b in backups.values()],
                                  resource.retention, now)
+        gone: list[str] = []
         for d in decisions:
             outcome.mysql.append({"resource": resource.name, "id": d.id, "created": iso(d.created),
                                   "action": "keep" if d.keep else "delete",
@@ -505,8 +551,15 @@ def _prune_mysql(ctx: Context, name: str | None, now: datetime, outcome: PruneOu
                 dest.delete(f"{resource.name}/{d.id}{mysql.MANIFEST_SUFFIX}")
                 dest.delete(backups[d.id].data_name)
                 outcome.deleted.append(dest.describe(backups[d.id].data_name))
+                gone.append(d.id)
             except DrError as exc:
                 outcome.failed[d.id] = str(exc)
+        if gone:
+            try:
+                verified.forget(ctx.store, resource.name, gone)
+            except DrError as exc:
+                log.warning("%s: could not forget the verifications of pruned backups: %s",
+                            resource.name, exc)
 
 
 def _delete_if_still_ours(ctx: Context, point: RecoveryPoint, resource: RdsResource) -> None:

@@ -131,19 +131,37 @@ def list_(args: argparse.Namespace, app: App) -> Outcome:
                         human_age(now - parse_iso(newest)) if newest else "<never>"])
     from dr.backup.service import list_mysql_backups
 
-    my_rows = [[b.resource, b.id, short_time(b.created), human_age(now - b.created),
-                str(b.manifest.get("stored_bytes")), str(b.manifest.get("dump", {}).get("rows")),
-                b.manifest.get("encryption", {}).get("kind", "?")]
-               for b in list_mysql_backups(ctx, args.name)]
+    from dr.backup import verified
+
+    my_backups = list_mysql_backups(ctx, args.name)
+    checks = {name: verified.load(ctx.store, name) for name in {b.resource for b in my_backups}}
+    my_rows, my_data = [], []
+    for b in my_backups:
+        check = checks[b.resource].get(b.id)
+        my_rows.append([b.resource, b.id, short_time(b.created), human_age(now - b.created),
+                        str(b.manifest.get("stored_bytes")),
+                        str(b.manifest.get("dump", {}).get("rows")),
+                        b.manifest.get("encryption", {}).get("kind", "?"), _verified_cell(check)])
+        my_data.append({"resource": b.resource, "id": b.id, "created": b.created.isoformat(),
+                        "stored_bytes": b.manifest.get("stored_bytes"),
+                        "rows": b.manifest.get("dump", {}).get("rows"), "verification": check})
     if my_rows:
-        parts.append(table(["MYSQL", "BACKUP", "CREATED", "AGE", "STORED-BYTES", "ROWS", "KEY"],
-                           my_rows))
+        parts.append(table(["MYSQL", "BACKUP", "CREATED", "AGE", "STORED-BYTES", "ROWS", "KEY",
+                            "VERIFIED"], my_rows))
     if s3_rows:
         parts.append(table(["S3", "RUN", "STATUS", "AGE", "COPIED", "IN-SYNC", "FAILED", "BYTES",
                             "NEWEST-CHANGE-COPIED"], s3_rows))
     text = "\n\n".join(parts) or "No recovery points yet: run `dr backup run`."
     return Outcome(data={"now": now.isoformat(), "recovery_points": [p.to_dict(now) for p in shown],
-                         "s3_runs": s3_runs}, text=text)
+                         "s3_runs": s3_runs, "mysql_backups": my_data}, text=text)
+
+
+def _verified_cell(check: dict | None) -> str:
+    """`yes 2030-01-02 03:04Z`, `FAILED 2030-...`, or `no` (not verified yet)."""
+    if not check:
+        return "no"
+    when = str(check.get("at") or "")[:16].replace("T", " ")
+    return f"{'yes' if check.get('status') == 'verified' else 'FAILED'} {when}Z".strip()
 
 
 def verify(args: argparse.Namespace, app: App) -> Outcome:
