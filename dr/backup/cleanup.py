@@ -24,7 +24,8 @@ stale, never by age alone:
   it leaves those databases alone and says so;
 * a run record stuck at `running` is marked `interrupted`, saying why, when its lease is dead or
   stale; a record with no lease at all (written by an older dr, or a restore) only by `dr backup
-  prune`, once it has been running for NO_LEASE_STALE_AFTER (24 h).
+  prune`, once it has been running for NO_LEASE_STALE_AFTER (24 h) (each record is looked at
+  once: prune remembers how far it got, and looks back at most RECORD_SCAN, 7 days).
 
 `<db>__dr_old_<hex>` databases (a restore's swap killed before it dropped the target's previous
 tables) hold the only copy of that data: they are reported, never dropped.
@@ -49,6 +50,7 @@ STAGING_STALE_AFTER = timedelta(hours=6)
 NO_LEASE_STALE_AFTER = timedelta(hours=24)
 RECORD_SCAN = timedelta(days=7)  # how far back prune looks for records stuck without a lease
 RECORD_KINDS = ("backup", "verify", "prune", "restore")  # drills and failovers have their own lease
+SCAN_MARK = "cleanup/records-scanned.json"  # how far prune's scan of unleased records got
 SCRATCH = re.compile(r"dr_verify_[0-9a-f]{6}")
 STAGING = re.compile(r"(?P<target>.{1,40})__dr_staging_[0-9a-f]{8}")
 OLD = re.compile(r".{1,40}__dr_old_[0-9a-f]+")
@@ -306,11 +308,16 @@ def mark_interrupted(record: RunRecord, error: str, ended: datetime, now: dateti
 
 def _unleased_records(ctx: Context, now: datetime, leased: set, by: str,
                       dry_run: bool) -> list[Cleanup]:
-    """Records still `running` after NO_LEASE_STALE_AFTER with no lease (older dr, restores)."""
+    """Records still `running` after NO_LEASE_STALE_AFTER with no lease (older dr, restores).
+
+    Each record is read once: the scan remembers how far it got (SCAN_MARK), and never looks
+    further back than RECORD_SCAN."""
     from dr.report.load import run_keys
 
-    first = (now - RECORD_SCAN).strftime("%Y%m%dT%H%M%SZ")
-    last = (now - NO_LEASE_STALE_AFTER).strftime("%Y%m%dT%H%M%SZ")
+    stamp_of = "%Y%m%dT%H%M%SZ"
+    mark = ctx.store.get_json(SCAN_MARK) or {}
+    first = max(str(mark.get("through") or ""), (now - RECORD_SCAN).strftime(stamp_of))
+    last = (now - NO_LEASE_STALE_AFTER).strftime(stamp_of)
     out = []
     for key, kind, stamp in run_keys(ctx.store):
         if kind not in RECORD_KINDS or stamp is None or not first <= stamp <= last:
@@ -338,4 +345,6 @@ def _unleased_records(ctx: Context, now: datetime, leased: set, by: str,
             out.append(Cleanup("run record", what, f"stuck at running: {why}", "marked interrupted"))
         except Exception as exc:  # noqa: BLE001
             out.append(Cleanup("run record", what, f"stuck at running: {why}", "failed", str(exc)))
+    if not dry_run and not any(c.status == "failed" for c in out):
+        ctx.store.put_json(SCAN_MARK, {"through": last, "at": iso(now), "by": by})
     return out

@@ -315,7 +315,7 @@ def list_s3_runs(ctx: Context, name: str | None = None) -> list[dict]:
     return sorted(runs, key=lambda m: m["run_id"].split("-", 1)[-1], reverse=True)
 
 
-def verify(ctx: Context, name: str | None = None) -> dict:
+def verify(ctx: Context, name: str | None = None, backup: str | None = None) -> dict:
     """S3: the listings compared now. MySQL: the newest backup restored into a scratch database
     on the verify server and compared with its manifest (the restore time is the measured RTO of
     that database); recorded as a run of kind "verify"."""
@@ -326,8 +326,10 @@ def verify(ctx: Context, name: str | None = None) -> dict:
         raise UsageError(f"dr backup verify checks s3 and mysql resources; {name} is rds",
                          hint="dr backup list shows its copies and their age")
     results: dict = {r.name: s3.verify(ctx.aws, ctx.config, r) for r in sel.s3}
+    if backup is not None and not sel.mysql:
+        raise UsageError(f"--backup {backup}: {name} is not a mysql resource")
     if sel.mysql:
-        record = verify_mysql(ctx, [(r, None) for r in sel.mysql])
+        record = verify_mysql(ctx, [(r, backup) for r in sel.mysql])
         for result in record.results:
             results[result.name] = MysqlVerify(result.summary)
     return results
@@ -451,9 +453,15 @@ class MysqlVerify:
 
     def lines(self) -> list[str]:
         if "error" in self.found:
-            return [f"  {self.found['error']}"]
+            head = f"  backup {self.found['backup_id']}: " if self.found.get("backup_id") else "  "
+            tail = (f"\n  recorded as {self.found['verdict']}" if self.found.get("verdict") else
+                    "\n  the backup stays unverified: this attempt could not judge it"
+                    if self.found.get("backup_id") else "")
+            return [f"{head}{self.found['error']}{tail}"]
         out = [f"  backup {self.found['backup_id']} ({self.found['created']}) restored in "
-               f"{self.found['restore_seconds']}s"]
+               f"{self.found['restore_seconds']}s (the whole verification: "
+               f"{self.found.get('verify_seconds')}s); recorded as "
+               f"{self.found.get('verdict') or 'not judged'}"]
         for db, r in self.found["databases"].items():
             out.append(f"  {db}: {r['tables']} tables, {r['rows']} rows, "
                        + ("checksums match" if r["ok"] else "; ".join(r["mismatches"])))

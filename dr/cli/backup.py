@@ -33,9 +33,16 @@ def register(sub) -> None:
     verify_p = verbs.add_parser(
         "verify", help="check the DR copies against their sources (exit 3 if any differ)",
         description="S3: compare both listings now and report objects missing or different in "
-                    "the DR region.\n\nExample:\n  dr backup verify --name assets",
+                    "the DR region.\nMySQL: restore a backup (default: the newest) into a scratch "
+                    "database on mysql[].verify, compare row counts and checksums with its "
+                    "manifest, drop it, and record the backup as verified or failed (`dr backup "
+                    "list` shows it; `dr schedule` does it every mysql[].verify.every).\n\n"
+                    "Example:\n  dr backup verify --name assets\n"
+                    "  dr backup verify --name office-lamp --backup office-lamp-20300101-1000",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     verify_p.add_argument("--name", help="one resource by its dr.yaml name")
+    verify_p.add_argument("--backup", metavar="ID",
+                          help="MySQL: this backup instead of the newest (needs --name)")
     verify_p.set_defaults(handler=verify)
 
     prune_p = verbs.add_parser("prune", help="apply retention; prints what is kept and why")
@@ -168,7 +175,11 @@ def verify(args: argparse.Namespace, app: App) -> Outcome:
     from dr.backup.service import verify as verify_service
     from dr.errors import EXIT_BREACH
 
-    results = verify_service(app.context(), args.name)
+    from dr.errors import UsageError
+
+    if args.backup and not args.name:
+        raise UsageError("--backup needs --name: the backup of which resource?")
+    results = verify_service(app.context(), args.name, backup=args.backup)
     lines = []
     for name, result in results.items():
         if hasattr(result, "lines"):  # mysql
