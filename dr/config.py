@@ -1249,6 +1249,8 @@ mysql:                        # self-managed MySQL/MariaDB: dumped, compressed, 
   #   tls: required                # required | preferred | off: the dump may cross the Internet
   #   schedule: every 1h
   #   retention: {daily: 7}
+  #   verify: {host: 127.0.0.1, port: 3307, user: root, password: {env: DR_VERIFY_PASSWORD}, every: 1d}
+  #                                # a scratch server: `dr schedule` restores the newest backup there daily
 
 mongo:                        # MongoDB replica sets spread across regions: watched, not copied
   # - name: app-rs

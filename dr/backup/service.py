@@ -318,16 +318,14 @@ def list_s3_runs(ctx: Context, name: str | None = None) -> list[dict]:
 def verify(ctx: Context, name: str | None = None, backup: str | None = None) -> dict:
     """S3: the listings compared now. MySQL: the newest backup restored into a scratch database
     on the verify server and compared with its manifest (the restore time is the measured RTO of
-    that database); recorded as a run of kind "verify"."""
-    from dr.backup import mysql
-
+    that database); recorded as a run of kind "verify" and per backup (dr.backup.verified)."""
     sel = select(ctx, None, name)
     if name is not None and not (sel.s3 or sel.mysql):
         raise UsageError(f"dr backup verify checks s3 and mysql resources; {name} is rds",
                          hint="dr backup list shows its copies and their age")
-    results: dict = {r.name: s3.verify(ctx.aws, ctx.config, r) for r in sel.s3}
     if backup is not None and not sel.mysql:
         raise UsageError(f"--backup {backup}: {name} is not a mysql resource")
+    results: dict = {r.name: s3.verify(ctx.aws, ctx.config, r) for r in sel.s3}
     if sel.mysql:
         record = verify_mysql(ctx, [(r, backup) for r in sel.mysql])
         for result in record.results:
@@ -341,8 +339,6 @@ def verify_mysql(ctx: Context, targets: list[tuple[MysqlResource, str | None]],
     database on its verify server, compare, drop; one run of kind "verify" records it all
     (per resource: the backup verified, ok or the mismatches, the time the restore took and
     the time the whole verification took). Stale scratch databases are cleaned up first."""
-    from dr.backup import mysql
-
     now = ctx.clock.now()
     run_id = new_run_id("verify", now)
     cleanup = sweep(ctx, [r for r, _ in targets], servers=("verify",), by=run_id)
