@@ -215,6 +215,7 @@ class MysqlResource:
     key_file: str | None = None  # a local key (dr keygen) instead of KMS
     threads: int = 2
     verify: MysqlServer | None = None  # a scratch server for `dr backup verify`
+    verify_every: Schedule | None = None  # verify.every: `dr schedule` verifies the newest backup
 MiB, GiB = 1024**2, 1024**3
 
 
@@ -860,12 +861,13 @@ def _mysql_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str],
     if threads is not None and not (_is_whole(threads.value) and 1 <= threads.value <= 16):
         ck.bad(f"{path}.threads", threads, "expected a whole number from 1 to 16")
     key_file = items.get("key_file")
-    verify = None
+    verify = verify_every = None
     if items.get("verify") is not None:
-        vitems = ck.mapping(f"{path}.verify", items["verify"], _SERVER_KEYS,
-                            "expected a mapping like {host: 127.0.0.1, port: 3307, user: root}")
+        vitems = ck.mapping(f"{path}.verify", items["verify"], _SERVER_KEYS + ("every",),
+                            "expected a mapping like {host: 127.0.0.1, port: 3307, user: root, every: 1d}")
         if vitems is not None:
             verify = _server(ck, f"{path}.verify", items["verify"], vitems, base_dir)
+            verify_every = _verify_every(ck, f"{path}.verify.every", vitems.get("every"))
     schedule = _schedule(ck, f"{path}.schedule", items.get("schedule"))
     retention = _retention(ck, f"{path}.retention", items.get("retention"))
     if len(ck.problems) > before:
@@ -876,7 +878,23 @@ def _mysql_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str],
         engine=engine.value if engine is not None else "python",
         key_file=str((base_dir / str(key_file.value)).absolute()) if key_file is not None
         and key_file.value else None,
-        threads=threads.value if threads is not None else 2, verify=verify)
+        threads=threads.value if threads is not None else 2, verify=verify, verify_every=verify_every)
+
+
+def _verify_every(ck: _Checker, path: str, node: _Node | None) -> Schedule | None:
+    """`every: 1d` (a duration), or a schedule (`every 12h`, a cron): how often `dr schedule`
+    verifies the newest backup not verified yet; absent: only `dr backup verify` verifies."""
+    if node is None or node.value is None:
+        return None
+    text = node.value
+    if isinstance(text, str) and text.strip() and text.split()[0].lower() != "every" \
+            and len(text.split()) == 1:
+        text = f"every {text.strip()}"
+    try:
+        return parse_schedule(text)
+    except ValueError as e:
+        ck.add(path, node.line, f"{e} (e.g. every: 1d)")
+        return None
 
 
 def _mongo_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str]) -> MongoResource | None:
@@ -1253,6 +1271,8 @@ mysql:                        # self-managed MySQL/MariaDB: dumped, compressed, 
   #   tls: required                # required | preferred | off: the dump may cross the Internet
   #   schedule: every 1h
   #   retention: {daily: 7}
+  #   verify: {host: 127.0.0.1, port: 3307, user: root, password: {env: DR_VERIFY_PASSWORD}, every: 1d}
+  #                                # a scratch server: `dr schedule` restores the newest backup there daily
 
 mongo:                        # MongoDB replica sets spread across regions: watched, not copied
   # - name: app-rs

@@ -140,9 +140,10 @@ FEATURES: dict[str, tuple[Grant, ...]] = {
     "s3-mirror": (_g("s3_destination_objects", "s3:DeleteObject"),),
     # dr/backup/destination.py: GetBucketLocation (check), multipart upload (Create/Upload/
     # Complete/Abort = PutObject, AbortMultipartUpload) under the DR key, GetObject (restore,
-    # verify), ListObjectsV2, DeleteObject (prune).
+    # verify), ListObjectsV2, DeleteObject (prune); dr/backup/cleanup.py: ListMultipartUploads
+    # and AbortMultipartUpload for the uploads of killed runs.
     "mysql-s3": (
-        _g("backup_buckets", "s3:ListBucket", "s3:GetBucketLocation"),
+        _g("backup_buckets", "s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"),
         _g("backup_objects", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"),
         _g("dr_key_via_s3", "kms:GenerateDataKey", "kms:Decrypt"),
     ),

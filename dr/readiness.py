@@ -68,6 +68,8 @@ def check_readiness(ctx: Context) -> list[Check]:
         checks.append(_fresh(f"mysql:{m.name}:backup", backups[0].created.isoformat()
                              if backups else None, now, config, f"the newest backup in "
                              f"{m.destination} was taken"))
+        if backups:
+            checks.append(_verified(ctx, m, backups, now))
     for m in config.mongo:
         from dr.monitor import check_replica_set
 
@@ -108,6 +110,53 @@ def check_readiness(ctx: Context) -> list[Check]:
             f"({'within' if fresh else 'over'} the RPO objective "
             f"{format_duration(config.objectives.rpo)})"))
     return checks
+
+
+def _verified(ctx: Context, m, backups: list, now) -> Check:
+    """Whether the MySQL backups are proven restorable (restored into a scratch database and
+    compared: `dr backup verify`, or `dr schedule` with mysql[].verify.every).
+
+    Fails when the newest backup failed its verification (a failover would restore it), when no
+    backup was ever verified, and when verification is scheduled but none succeeded for two of
+    its intervals (it stopped). The newest backup merely not verified *yet* passes, naming the
+    newest verified one: backups are more frequent than verifications (each is a full restore),
+    so failing on it would keep readiness red between two verifications."""
+    from dr.backup import verified
+    from dr.state.runs import parse_iso_or_none
+
+    name = f"mysql:{m.name}:verified"
+    try:
+        done = verified.load(ctx.store, m.name)
+    except DrError as exc:
+        return Check(name, False, str(exc))
+    newest = backups[0]
+    mine = done.get(newest.id)
+    fix = (f"add mysql[].verify {{host, port, user, password, every: 1d}} (a scratch server) and "
+           f"run `dr backup verify --name {m.name}`" if m.verify is None or m.verify_every is None
+           else f"`dr backup verify --name {m.name}`")
+    if mine and mine.get("status") == verified.FAILED:
+        return Check(name, False, f"the newest backup {newest.id} FAILED its verification "
+                                  f"({mine.get('at')}): {mine.get('error') or 'see the verify run'}; "
+                                  f"a failover would restore it (details: dr runs show {mine.get('run_id')})")
+    if mine:
+        return Check(name, True, f"the newest backup {newest.id} was verified at {mine.get('at')} "
+                                 f"(restored in {mine.get('restore_seconds')}s)")
+    good = [(b, done[b.id]) for b in backups if done.get(b.id, {}).get("status") == verified.VERIFIED]
+    if not good:
+        return Check(name, False, f"no backup of {m.name} has been proven restorable: none was "
+                                  f"restored and compared yet ({fix})")
+    b, entry = good[0]
+    at = parse_iso_or_none(entry.get("at"))
+    age = now - at if at else None
+    if m.verify_every is not None and age is not None and \
+            age > 2 * m.verify_every.nominal_interval():
+        return Check(name, False, f"verification has stopped: the newest verified backup, {b.id}, "
+                                  f"was verified {format_duration(age)} ago, more than twice "
+                                  f"verify.every ({m.verify_every}); the newest backup {newest.id} "
+                                  "is not verified (check `dr schedule` and the verify server)")
+    return Check(name, True, f"the newest backup {newest.id} is not verified yet; the newest "
+                             f"verified one is {b.id}"
+                             + (f" (verified {format_duration(age)} ago)" if age else ""))
 
 
 def _shipped_flip_modes() -> tuple[str, ...]:

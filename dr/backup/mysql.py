@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dr.backup.destination import Destination
+from dr.backup.destination import Destination, DestinationWriteError
 from dr.config import MysqlResource, MysqlServer
 from dr.context import Context
-from dr.errors import OperationFailed, UsageError
+from dr.errors import DrError, OperationFailed, UsageError
 from dr.state.runs import iso, parse_iso
 
 log = logging.getLogger(__name__)
@@ -85,10 +85,14 @@ def list_backups(dest: Destination, resource: MysqlResource) -> list[Backup]:
     return sorted(found, key=lambda b: b.created, reverse=True)
 
 
-def run_backup(ctx: Context, resource: MysqlResource, kms_key_arn: str | None, now: datetime) -> dict:
+def run_backup(ctx: Context, resource: MysqlResource, kms_key_arn: str | None, now: datetime,
+               lease=None) -> dict:
     """One backup for the current slot; returns the summary for the run record.
 
-    Raises DrError on failure; nothing that looks complete is left behind."""
+    Raises DrError on failure; nothing that looks complete is left behind: a failed data write
+    leaves no file, and a manifest that cannot be written takes the data with it. `lease`
+    (dr.backup.leases.RunLease) is told which files this run writes, so no cleanup elsewhere
+    takes them for an interrupted run's leftovers."""
     import zstandard
 
     from dr.crypto import encrypt_to
@@ -104,18 +108,30 @@ def run_backup(ctx: Context, resource: MysqlResource, kms_key_arn: str | None, n
         return {**_summary(existing), "already_done": True}
     provider = key_provider(ctx, resource)
     data_name = f"{resource.name}/{bid}{DATA_SUFFIX}"
-    with dest.open_writer(data_name) as sink:
-        writer = encrypt_to(sink, provider, context_for(resource, bid))
-        try:
-            compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=2)
-            with compressor.stream_writer(writer, closefd=False) as zwriter:
-                manifest = dump(connection_spec(resource.server), resource.databases, zwriter,
-                                threads=resource.threads, clock=ctx.clock)
-            writer.close()
-        except BaseException:
-            writer.abort()
-            raise
-        stored = sink.bytes_written
+    if lease is not None:
+        lease.hold(files=[dest.describe(data_name), dest.describe(manifest_name)])
+    sink = None
+    try:
+        with dest.open_writer(data_name, expected_bytes=lambda: _newest_size(dest, resource)) \
+                as sink:
+            writer = encrypt_to(sink, provider, context_for(resource, bid))
+            try:
+                compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=2)
+                with compressor.stream_writer(writer, closefd=False) as zwriter:
+                    manifest = dump(connection_spec(resource.server), resource.databases, zwriter,
+                                    threads=resource.threads, clock=ctx.clock)
+                writer.close()
+            except BaseException:
+                writer.abort()
+                raise
+            stored = sink.bytes_written
+    except Exception:
+        # wrappers (zstd flushing into the aborted writer, the dump) may raise over the sink's
+        # own error: the destination's error is the one that says what to fix
+        failure = getattr(sink, "failure", None)
+        if isinstance(failure, DestinationWriteError):
+            raise failure from None
+        raise
     doc = {
         "format": FORMAT, "id": bid, "name": resource.name, "created": iso(manifest.started_at),
         "data": data_name, "stored_bytes": stored, "compression": f"zstd-{ZSTD_LEVEL}",
@@ -123,8 +139,37 @@ def run_backup(ctx: Context, resource: MysqlResource, kms_key_arn: str | None, n
                        "context": context_for(resource, bid)},
         "dump": manifest.to_dict(),
     }
-    dest.put_json(manifest_name, doc)
+    try:
+        dest.put_json(manifest_name, doc)
+    except BaseException as exc:
+        removed = _remove_quietly(dest, data_name)
+        if isinstance(exc, DrError):
+            raise OperationFailed(
+                f"the backup data {dest.describe(data_name)} ({stored:,} bytes) "
+                f"was written, but its manifest could not be: {exc.message}; "
+                + ("the data was removed too, so nothing that could pass for a backup is left"
+                   if removed else "the data could not be removed: delete it by hand"),
+                hint=exc.hint) from None
+        raise
     return _summary(doc)
+
+
+def _newest_size(dest: Destination, resource: MysqlResource) -> int | None:
+    """The newest complete backup's size: about what the next one needs (for a full disk)."""
+    try:
+        newest = list_backups(dest, resource)[:1]
+        return int(newest[0].manifest["stored_bytes"]) if newest else None
+    except Exception:  # noqa: BLE001 - only an estimate for a message
+        return None
+
+
+def _remove_quietly(dest: Destination, name: str) -> bool:
+    try:
+        dest.delete(name)
+        return True
+    except Exception as exc:  # noqa: BLE001 - the caller reports the first error
+        log.error("could not remove %s: %s", dest.describe(name), exc)
+        return False
 
 
 def _summary(doc: dict) -> dict:
@@ -203,8 +248,9 @@ def _restore_record(ctx: Context, resource: MysqlResource, target: str):
     return record, result
 
 
-def verify(ctx: Context, resource: MysqlResource) -> dict:
-    """Restore the newest backup into a scratch database on the verify server, compare, drop."""
+def verify(ctx: Context, resource: MysqlResource, backup: str | None = None, lease=None) -> dict:
+    """Restore `backup` (default: the newest) into a scratch database on the verify server,
+    compare, drop. `lease` is told the scratch database's name before it is created."""
     from dr.mysql.conn import connect
     from dr.mysql.sqltext import quote_ident
     from dr.mysql.restore import restore as load
@@ -214,10 +260,12 @@ def verify(ctx: Context, resource: MysqlResource) -> dict:
                          hint="add mysql[].verify: {host, port, user, password: {env: NAME}} "
                               "(a scratch server: never production)")
     spec = connection_spec(resource.verify)
-    chosen = open_backup(ctx, resource, None)[0]
+    chosen = open_backup(ctx, resource, backup)[0]
     results = {}
     for db in resource.databases:
         scratch = f"dr_verify_{secrets.token_hex(3)}"
+        if lease is not None:
+            lease.hold(databases=[scratch])
         _, stream = open_backup(ctx, resource, chosen.id)
         try:
             result = load(stream, spec, target_db=scratch, source_db=db, threads=resource.threads,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,12 +12,14 @@ from datetime import datetime
 import dr
 from dr.backup import rds, rds_api, s3
 from dr.backup.catalog import RecoveryPoint, list_rds_points
+from dr.backup.cleanup import Cleanup, sweep
+from dr.backup.leases import RunLease
 from dr.backup.prune import PruneDecision, plan_prune
 from dr.backup.rds import RdsBackupItem, RdsExecutor
 from dr.backup.s3 import S3PlanItem
 from dr.config import MysqlResource, RdsResource, S3Resource
 from dr.context import Context
-from dr.errors import DrError, Interrupted, UsageError
+from dr.errors import DrError, Interrupted, OperationFailed, UsageError
 from dr.kms import DrKey, resolve_dr_key
 from dr.state.runs import ResourceResult, RunRecord, StepRecord, iso, new_run_id, parse_iso
 
@@ -63,11 +66,12 @@ class BackupOutcome:
     s3_plan: list[S3PlanItem] = field(default_factory=list)
     mysql_plan: list[dict] = field(default_factory=list)
     record: RunRecord | None = None
+    cleanup: list[Cleanup] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d: dict = {"dry_run": self.dry_run,
                    "plan": [i.to_dict() for i in self.plan] + [i.to_dict() for i in self.s3_plan]
-                   + self.mysql_plan}
+                   + self.mysql_plan, "cleanup": [c.to_dict() for c in self.cleanup]}
         if self.record is not None:
             d["run"] = self.record.to_dict()
         return d
@@ -89,10 +93,22 @@ def run_backup(ctx: Context, *, only: str | None = None, name: str | None = None
     if dry_run:
         return BackupOutcome(dry_run=True, plan=plan, s3_plan=s3_plan, mysql_plan=mysql_plan)
 
-    record = RunRecord(run_id=new_run_id("backup", now), kind="backup", status="running",
+    run_id = new_run_id("backup", now)
+    cleanup = sweep(ctx, sel.mysql, servers=("server",), by=run_id)
+    record = RunRecord(run_id=run_id, kind="backup", status="running",
                        started_at=iso(now), command=ctx.command,
                        plan=[i.to_dict() for i in plan] + [i.to_dict() for i in s3_plan]
-                       + mysql_plan, dr_version=dr.__version__, error=key_error)
+                       + mysql_plan, dr_version=dr.__version__, error=key_error,
+                       summary={"cleanup": [c.to_dict() for c in cleanup]} if cleanup else {})
+    with RunLease(ctx.store, run_id, "backup", ctx.clock) as lease:
+        _run_all(ctx, sel, record, plan, s3_plan, mysql_plan, dr_key, now, lease)
+    return BackupOutcome(dry_run=False, plan=plan, s3_plan=s3_plan, mysql_plan=mysql_plan,
+                         record=record, cleanup=cleanup)
+
+
+def _run_all(ctx: Context, sel: Selection, record: RunRecord, plan, s3_plan, mysql_plan,
+             dr_key: DrKey | None, now: datetime, lease: RunLease) -> None:
+    config = ctx.config
     runner = _Runner(ctx, record)
     runner.save()
     by_name = {r.name: r for r in sel.rds}
@@ -112,10 +128,8 @@ def run_backup(ctx: Context, *, only: str | None = None, name: str | None = None
     for resource, item in zip(sel.mysql, mysql_plan):
         result = runner.start_result(resource.name, "mysql", item["blocked"])
         if not item["blocked"]:
-            runner.run_mysql(resource, result, dr_key, now)
+            runner.run_mysql(resource, result, dr_key, now, lease)
     runner.finish()
-    return BackupOutcome(dry_run=False, plan=plan, s3_plan=s3_plan, mysql_plan=mysql_plan,
-                         record=record)
 
 
 def _mysql_plan_item(resource: MysqlResource, now: datetime, key_error: str | None) -> dict:
@@ -243,7 +257,7 @@ class _Runner:
         self.save()
 
     def run_mysql(self, resource: MysqlResource, result: ResourceResult, dr_key: DrKey | None,
-                  now: datetime) -> None:
+                  now: datetime, lease: RunLease | None = None) -> None:
         from dr.backup import mysql
 
         step = StepRecord(name="dump", status="running", started_at=iso(self.ctx.clock.now()),
@@ -251,7 +265,8 @@ class _Runner:
         result.steps.append(step)
         self.save()
         try:
-            summary = mysql.run_backup(self.ctx, resource, dr_key.arn if dr_key else None, now)
+            summary = mysql.run_backup(self.ctx, resource, dr_key.arn if dr_key else None, now,
+                                       lease=lease)
             step.status = result.status = "completed"
             result.summary = summary
             result.recovery_points.append({
@@ -266,6 +281,10 @@ class _Runner:
             step.status, step.error = "failed", str(exc)
             result.status, result.error = "failed", str(exc)
             log.error("%s: %s", resource.name, exc)
+        except Exception as exc:  # a bug or an unexpected library error: record it, go on
+            log.exception("%s: unexpected error", resource.name)
+            step.status, step.error = "failed", f"unexpected error: {exc!r}"
+            result.status, result.error = "failed", f"unexpected error: {exc!r}"
         finally:
             step.finished_at = result.finished_at = iso(self.ctx.clock.now())
             self.save()
@@ -296,42 +315,134 @@ def list_s3_runs(ctx: Context, name: str | None = None) -> list[dict]:
     return sorted(runs, key=lambda m: m["run_id"].split("-", 1)[-1], reverse=True)
 
 
-def verify(ctx: Context, name: str | None = None) -> dict:
-    """S3: the listings compared now. MySQL: the newest backup restored into a scratch database
+def verify(ctx: Context, name: str | None = None, backup: str | None = None,
+           deep: int | str | None = None) -> dict:
+    """S3: the listings compared now; with `deep` (a sample size or "all"), also the headers,
+    metadata, tags and KMS key of that many objects in sync, on both sides. MySQL: the newest backup restored into a scratch database
     on the verify server and compared with its manifest (the restore time is the measured RTO of
-    that database); recorded as a run of kind "verify"."""
-    from dr.backup import mysql
-
+    that database); recorded as a run of kind "verify" and per backup (dr.backup.verified)."""
     sel = select(ctx, None, name)
     if name is not None and not (sel.s3 or sel.mysql):
         raise UsageError(f"dr backup verify checks s3 and mysql resources; {name} is rds",
                          hint="dr backup list shows its copies and their age")
-    results: dict = {r.name: s3.verify(ctx.aws, ctx.config, r) for r in sel.s3}
+    if backup is not None and not sel.mysql:
+        raise UsageError(f"--backup {backup}: {name} is not a mysql resource")
+    if deep is not None and not sel.s3:
+        raise UsageError("--deep checks S3 copies; " + (f"{name} is not an s3 resource" if name
+                                                         else "dr.yaml has no s3 entries"))
+    how = None
+    if deep is not None and sel.s3:
+        how = s3.Deep(resolve_dr_key(ctx.aws, ctx.config.kms.dr_key, ctx.config.regions.dr).arn,
+                      None if deep == "all" else int(deep))
+    results: dict = {r.name: s3.verify(ctx.aws, ctx.config, r, how) for r in sel.s3}
     if sel.mysql:
-        now = ctx.clock.now()
-        record = RunRecord(run_id=new_run_id("verify", now), kind="verify", status="running",
-                           started_at=iso(now), command=ctx.command, dr_version=dr.__version__)
-        for resource in sel.mysql:
-            result = ResourceResult(name=resource.name, kind="mysql", status="running",
-                                    started_at=iso(ctx.clock.now()))
-            record.results.append(result)
-            try:
-                found = mysql.verify(ctx, resource)
-                result.summary = found
-                result.status = "completed" if found["ok"] else "failed"
-                if not found["ok"]:
-                    result.error = "; ".join(m for d in found["databases"].values()
-                                             for m in d["mismatches"])
-            except DrError as exc:
-                found = {"ok": False, "error": str(exc)}
-                result.status, result.error = "failed", str(exc)
-            result.finished_at = iso(ctx.clock.now())
-            results[resource.name] = MysqlVerify(found)
+        record = verify_mysql(ctx, [(r, backup) for r in sel.mysql])
+        for result in record.results:
+            results[result.name] = MysqlVerify(result.summary)
+    return results
+
+
+def verify_mysql(ctx: Context, targets: list[tuple[MysqlResource, str | None]],
+                 command: str | None = None) -> RunRecord:
+    """Verify each (resource, backup id or None for the newest): restore into a scratch
+    database on its verify server, compare, drop; one run of kind "verify" records it all
+    (per resource: the backup verified, ok or the mismatches, the time the restore took and
+    the time the whole verification took). Stale scratch databases are cleaned up first."""
+    now = ctx.clock.now()
+    run_id = new_run_id("verify", now)
+    cleanup = sweep(ctx, [r for r, _ in targets], servers=("verify",), by=run_id)
+    record = RunRecord(run_id=run_id, kind="verify", status="running", started_at=iso(now),
+                       command=command or ctx.command, dr_version=dr.__version__,
+                       summary={"cleanup": [c.to_dict() for c in cleanup]} if cleanup else {})
+    with RunLease(ctx.store, run_id, "verify", ctx.clock) as lease:
+        ctx.runs.save(record)
+        try:
+            for resource, backup in targets:
+                result = ResourceResult(name=resource.name, kind="mysql", status="running",
+                                        started_at=iso(ctx.clock.now()))
+                record.results.append(result)
+                ctx.runs.save(record)
+                _verify_one(ctx, resource, backup, result, lease, run_id)
+                ctx.runs.save(record)
+        except BaseException as exc:
+            record.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            record.error = str(exc) or type(exc).__name__
+            for result in record.results:
+                if result.status == "running":
+                    result.status, result.finished_at = record.status, iso(ctx.clock.now())
+            record.finished_at = iso(ctx.clock.now())
+            ctx.runs.save(record)
+            raise
         record.status = "completed" if all(r.status == "completed" for r in record.results) \
             else "failed"
         record.finished_at = iso(ctx.clock.now())
         ctx.runs.save(record)
-    return results
+    return record
+
+
+def _verify_one(ctx: Context, resource: MysqlResource, backup: str | None,
+                result: ResourceResult, lease: RunLease, run_id: str) -> None:
+    """Verify one backup into `result`, and record its verdict per backup (dr.backup.verified):
+    `verified`, `failed` (it does not restore or does not match), or none when the attempt
+    could not judge the backup (no verify server, the server or the destination unreachable)."""
+    from dr.backup import mysql, verified
+    from dr.crypto.errors import IntegrityError
+    from dr.mysql.errors import RestoreError, StreamFormatError
+
+    t0 = time.monotonic()
+    chosen = None
+    verdict = None
+    try:
+        backups = mysql.list_backups(mysql.destination(ctx, resource, None), resource)
+        chosen = backups[0] if backup is None and backups else \
+            next((b for b in backups if b.id == backup), None)
+        if chosen is None:
+            raise OperationFailed(
+                f"no backup {backup} of {resource.name}" if backup else
+                f"no complete backup of {resource.name} in {resource.destination}",
+                hint=f"run `dr backup run --name {resource.name}` first")
+        found = mysql.verify(ctx, resource, chosen.id, lease=lease)
+        verdict = verified.VERIFIED if found["ok"] else verified.FAILED
+        result.status = "completed" if found["ok"] else "failed"
+        if not found["ok"]:
+            result.error = "; ".join(m for d in found["databases"].values() for m in d["mismatches"])
+    except DrError as exc:
+        found = {"ok": False, "error": str(exc)}
+        result.status, result.error = "failed", str(exc)
+        if chosen is not None and isinstance(exc, (IntegrityError, StreamFormatError, RestoreError)):
+            verdict = verified.FAILED  # the backup itself did not decrypt, parse or restore
+    except Exception as exc:  # a bug or an unexpected library error: record it, go on
+        log.exception("%s: unexpected error while verifying", resource.name)
+        found = {"ok": False, "error": f"unexpected error: {exc!r}"}
+        result.status, result.error = "failed", found["error"]
+    if chosen is not None:
+        found.setdefault("backup_id", chosen.id)
+        found.setdefault("created", iso(chosen.created))
+    found["verify_seconds"] = round(time.monotonic() - t0, 3)
+    found["verdict"] = verdict
+    result.summary = found
+    result.finished_at = iso(ctx.clock.now())
+    if verdict is not None:
+        try:
+            verified.record(ctx.store, resource.name, chosen.id, {
+                "status": verdict, "at": result.finished_at, "run_id": run_id,
+                "created": iso(chosen.created), "restore_seconds": found.get("restore_seconds"),
+                "verify_seconds": found["verify_seconds"],
+                "error": None if verdict == verified.VERIFIED else result.error})
+        except DrError as exc:
+            log.error("%s: could not record the verification of %s: %s", resource.name,
+                      chosen.id, exc)
+            result.summary["record_error"] = str(exc)
+
+
+def newest_unverified(ctx: Context, resource: MysqlResource):
+    """The newest backup of `resource` with no verification outcome yet (None: all done)."""
+    from dr.backup import mysql, verified
+
+    done = verified.load(ctx.store, resource.name)
+    for b in mysql.list_backups(mysql.destination(ctx, resource, None), resource):
+        return None if b.id in done else b
+    return None
 
 
 @dataclass
@@ -347,9 +458,15 @@ class MysqlVerify:
 
     def lines(self) -> list[str]:
         if "error" in self.found:
-            return [f"  {self.found['error']}"]
+            head = f"  backup {self.found['backup_id']}: " if self.found.get("backup_id") else "  "
+            tail = (f"\n  recorded as {self.found['verdict']}" if self.found.get("verdict") else
+                    "\n  the backup stays unverified: this attempt could not judge it"
+                    if self.found.get("backup_id") else "")
+            return [f"{head}{self.found['error']}{tail}"]
         out = [f"  backup {self.found['backup_id']} ({self.found['created']}) restored in "
-               f"{self.found['restore_seconds']}s"]
+               f"{self.found['restore_seconds']}s (the whole verification: "
+               f"{self.found.get('verify_seconds')}s); recorded as "
+               f"{self.found.get('verdict') or 'not judged'}"]
         for db, r in self.found["databases"].items():
             out.append(f"  {db}: {r['tables']} tables, {r['rows']} rows, "
                        + ("checksums match" if r["ok"] else "; ".join(r["mismatches"])))
@@ -374,10 +491,11 @@ class PruneOutcome:
     failed: dict[str, str] = field(default_factory=dict)
     mysql: list[dict] = field(default_factory=list)
     record: RunRecord | None = None
+    cleanup: list[Cleanup] = field(default_factory=list)
 
     def to_dict(self, now: datetime) -> dict:
         d = {"dry_run": self.dry_run, "decisions": [x.to_dict(now) for x in self.decisions],
-             "mysql": self.mysql,
+             "mysql": self.mysql, "cleanup": [c.to_dict() for c in self.cleanup],
              "unmanaged_untouched": [p.to_dict(now) for p in self.unmanaged],
              "deleted": self.deleted, "failed": self.failed}
         if self.record is not None:
@@ -392,27 +510,34 @@ def prune(ctx: Context, *, name: str | None = None, dry_run: bool = False) -> Pr
     decisions = plan_prune(points, {r.name: r for r in resources}, now)
     outcome = PruneOutcome(dry_run=dry_run, decisions=decisions,
                            unmanaged=[p for p in points if not p.managed])
+    run_id = new_run_id("prune", now)
+    # leftovers of interrupted runs: files, uploads, scratch/staging databases, stuck records
+    outcome.cleanup = sweep(ctx, select(ctx, None, name).mysql, servers=("server", "verify"),
+                            dry_run=dry_run, scan_records=True, by=run_id)
     if dry_run:
         _prune_mysql(ctx, name, now, outcome)
         return outcome
-    record = RunRecord(run_id=new_run_id("prune", now), kind="prune", status="running",
+    record = RunRecord(run_id=run_id, kind="prune", status="running",
                        started_at=iso(now), command=ctx.command,
-                       plan=[d.to_dict(now) for d in decisions], dr_version=dr.__version__)
-    ctx.runs.save(record)
-    by_name = {r.name: r for r in resources}
-    for d in decisions:
-        if d.keep:
-            continue
-        try:
-            _delete_if_still_ours(ctx, d.point, by_name[d.point.resource])
-            outcome.deleted.append(d.point.arn or d.point.id)
-        except DrError as exc:
-            outcome.failed[d.point.arn or d.point.id] = str(exc)
-    _prune_mysql(ctx, name, now, outcome)
-    record.status = "failed" if outcome.failed else "completed"
-    record.error = "; ".join(f"{k}: {v}" for k, v in outcome.failed.items()) or None
-    record.finished_at = iso(ctx.clock.now())
-    ctx.runs.save(record)
+                       plan=[d.to_dict(now) for d in decisions], dr_version=dr.__version__,
+                       summary={"cleanup": [c.to_dict() for c in outcome.cleanup]}
+                       if outcome.cleanup else {})
+    with RunLease(ctx.store, run_id, "prune", ctx.clock):
+        ctx.runs.save(record)
+        by_name = {r.name: r for r in resources}
+        for d in decisions:
+            if d.keep:
+                continue
+            try:
+                _delete_if_still_ours(ctx, d.point, by_name[d.point.resource])
+                outcome.deleted.append(d.point.arn or d.point.id)
+            except DrError as exc:
+                outcome.failed[d.point.arn or d.point.id] = str(exc)
+        _prune_mysql(ctx, name, now, outcome)
+        record.status = "failed" if outcome.failed else "completed"
+        record.error = "; ".join(f"{k}: {v}" for k, v in outcome.failed.items()) or None
+        record.finished_at = iso(ctx.clock.now())
+        ctx.runs.save(record)
     outcome.record = record
     return outcome
 
@@ -420,7 +545,7 @@ def prune(ctx: Context, *, name: str | None = None, dry_run: bool = False) -> Pr
 def _prune_mysql(ctx: Context, name: str | None, now: datetime, outcome: PruneOutcome) -> None:
     """Retention over MySQL backups; the manifest goes first, so a crash never leaves a listed
     backup without its data."""
-    from dr.backup import mysql
+    from dr.backup import mysql, verified
     from dr.backup.retention import Candidate, apply_policy
 
     for resource in select(ctx, None, name).mysql:
@@ -428,6 +553,7 @@ def _prune_mysql(ctx: Context, name: str | None, now: datetime, outcome: PruneOu
         backups = {b.id: b for b in mysql.list_backups(dest, resource)}
         decisions = apply_policy([Candidate(b.id, b.created) for b in backups.values()],
                                  resource.retention, now)
+        gone: list[str] = []
         for d in decisions:
             outcome.mysql.append({"resource": resource.name, "id": d.id, "created": iso(d.created),
                                   "action": "keep" if d.keep else "delete",
@@ -438,8 +564,15 @@ def _prune_mysql(ctx: Context, name: str | None, now: datetime, outcome: PruneOu
                 dest.delete(f"{resource.name}/{d.id}{mysql.MANIFEST_SUFFIX}")
                 dest.delete(backups[d.id].data_name)
                 outcome.deleted.append(dest.describe(backups[d.id].data_name))
+                gone.append(d.id)
             except DrError as exc:
                 outcome.failed[d.id] = str(exc)
+        if gone:
+            try:
+                verified.forget(ctx.store, resource.name, gone)
+            except DrError as exc:
+                log.warning("%s: could not forget the verifications of pruned backups: %s",
+                            resource.name, exc)
 
 
 def _delete_if_still_ours(ctx: Context, point: RecoveryPoint, resource: RdsResource) -> None:

@@ -42,12 +42,23 @@ def register(sub) -> None:
 
     verify_p = verbs.add_parser(
         "verify", help="check the DR copies against their sources (exit 3 if any differ)",
-        description="S3: compare both listings now and report objects missing or different in "
-                    "the DR region. MySQL: restore the newest backup into a scratch database on the "
-                    "verify server, compare row counts and checksums, drop it, and record the restore "
-                    "time.\n\nExample:\n  dr backup verify --name assets\n  dr backup verify --name office-lamp",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=describe(
+            "S3: compare both listings now and report objects missing or different in the DR "
+            "region. With --deep, also read the headers and tags of both sides of a random "
+            "sample of the objects in sync (or of all of them) and compare size, content "
+            "headers, user metadata, tags, and that the copy is under the DR key.\n\n"
+            "MySQL: restore a backup (default: the newest) into a scratch database on "
+            "mysql[].verify, compare row counts and checksums with its manifest, drop it, and "
+            "record the backup as verified or failed (`dr backup list` shows it; `dr schedule` "
+            "does it every mysql[].verify.every).",
+            "dr backup verify --name assets", "dr backup verify --name assets --deep all",
+            "dr backup verify --name office-lamp --backup office-lamp-20300101-1000"))
     verify_p.add_argument("--name", help="one resource by its dr.yaml name")
+    verify_p.add_argument("--backup", metavar="ID",
+                          help="MySQL: this backup instead of the newest (needs --name)")
+    verify_p.add_argument("--deep", metavar="N|all", nargs="?", const="100", type=_deep_sample,
+                          help="S3: also compare headers, metadata, tags and KMS key of N objects "
+                               "in sync chosen at random (default 100), or of all of them")
     verify_p.set_defaults(handler=verify)
 
     prune_p = verbs.add_parser("prune", help="apply retention; prints what is kept and why", description=describe(
@@ -89,6 +100,7 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
     if not outcome.plan and not outcome.s3_plan and not outcome.mysql_plan:
         lines.append("Nothing to back up: dr.yaml has no rds, s3 or mysql entries.")
     code = 0
+    lines += cleanup_lines(outcome.cleanup)
     if outcome.record is not None:
         rec = outcome.record
         lines.append(f"Run {rec.run_id}: {rec.status}")
@@ -145,26 +157,55 @@ def list_(args: argparse.Namespace, app: App) -> Outcome:
                         human_age(now - parse_iso(newest)) if newest else "<never>"])
     from dr.backup.service import list_mysql_backups
 
-    my_rows = [[b.resource, b.id, short_time(b.created), human_age(now - b.created),
-                str(b.manifest.get("stored_bytes")), str(b.manifest.get("dump", {}).get("rows")),
-                b.manifest.get("encryption", {}).get("kind", "?")]
-               for b in list_mysql_backups(ctx, args.name)]
+    from dr.backup import verified
+
+    my_backups = list_mysql_backups(ctx, args.name)
+    checks = {name: verified.load(ctx.store, name) for name in {b.resource for b in my_backups}}
+    my_rows, my_data = [], []
+    for b in my_backups:
+        check = checks[b.resource].get(b.id)
+        my_rows.append([b.resource, b.id, short_time(b.created), human_age(now - b.created),
+                        str(b.manifest.get("stored_bytes")),
+                        str(b.manifest.get("dump", {}).get("rows")),
+                        b.manifest.get("encryption", {}).get("kind", "?"), _verified_cell(check)])
+        my_data.append({"resource": b.resource, "id": b.id, "created": b.created.isoformat(),
+                        "stored_bytes": b.manifest.get("stored_bytes"),
+                        "rows": b.manifest.get("dump", {}).get("rows"), "verification": check})
     if my_rows:
-        parts.append(table(["MYSQL", "BACKUP", "CREATED", "AGE", "STORED-BYTES", "ROWS", "KEY"],
-                           my_rows))
+        parts.append(table(["MYSQL", "BACKUP", "CREATED", "AGE", "STORED-BYTES", "ROWS", "KEY",
+                            "VERIFIED"], my_rows))
     if s3_rows:
         parts.append(table(["S3", "RUN", "STATUS", "AGE", "COPIED", "IN-SYNC", "FAILED", "BYTES",
                             "NEWEST-CHANGE-COPIED"], s3_rows))
     text = "\n\n".join(parts) or "No recovery points yet: run `dr backup run`."
     return Outcome(data={"now": now.isoformat(), "recovery_points": [p.to_dict(now) for p in shown],
-                         "s3_runs": s3_runs}, text=text)
+                         "s3_runs": s3_runs, "mysql_backups": my_data}, text=text)
+
+
+def _verified_cell(check: dict | None) -> str:
+    """`yes 2030-01-02 03:04Z`, `FAILED 2030-...`, or `no` (not verified yet)."""
+    if not check:
+        return "no"
+    when = str(check.get("at") or "")[:16].replace("T", " ")
+    return f"{'yes' if check.get('status') == 'verified' else 'FAILED'} {when}Z".strip()
+
+
+def _deep_sample(text: str) -> int | str:
+    """`--deep N` (N >= 1) or `--deep all`."""
+    if text == "all":
+        return text
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"{text!r}: give a number of objects (e.g. 100) or 'all'")
 
 
 def verify(args: argparse.Namespace, app: App) -> Outcome:
     from dr.backup.service import verify as verify_service
-    from dr.errors import EXIT_BREACH
+    from dr.errors import EXIT_BREACH, UsageError
 
-    results = verify_service(app.context(), args.name)
+    if args.backup and not args.name:
+        raise UsageError("--backup needs --name: the backup of which resource?")
+    results = verify_service(app.context(), args.name, backup=args.backup, deep=args.deep)
     lines = []
     for name, result in results.items():
         if hasattr(result, "lines"):  # mysql
@@ -175,6 +216,12 @@ def verify(args: argparse.Namespace, app: App) -> Outcome:
         lines.append(f"{name}: {state}: {result.same} in sync, {result.missing} missing, "
                      f"{result.different} different, {result.extra} only in the DR bucket")
         lines += [f"  {e}" for e in result.examples]
+        if result.deep is not None:
+            d = result.deep
+            lines.append(f"  deep: {d.checked} object(s) checked (headers, metadata, tags, DR key): "
+                         f"{d.different} different"
+                         + (f", {d.skipped} changed at the source while checking" if d.skipped else ""))
+            lines += [f"    {e}" for e in d.examples]
     ok = all(r.ok for r in results.values())
     return Outcome(data={n: r.to_dict() for n, r in results.items()}, text="\n".join(lines),
                    exit_code=0 if ok else EXIT_BREACH)
@@ -200,8 +247,16 @@ def prune(args: argparse.Namespace, app: App) -> Outcome:
                              "; ".join(m["reasons"])] for m in outcome.mysql]))
     if outcome.unmanaged:
         lines.append(f"{len(outcome.unmanaged)} snapshot(s) not made by dr: never touched.")
+    lines += cleanup_lines(outcome.cleanup)
     if not outcome.dry_run:
         lines.append(f"Deleted {len(outcome.deleted)}; failed {len(outcome.failed)}.")
         lines += [f"  {k}: {v}" for k, v in outcome.failed.items()]
     return Outcome(data=outcome.to_dict(now), text="\n".join(lines),
                    exit_code=EXIT_FAILED if outcome.failed else 0)
+
+
+def cleanup_lines(cleanup) -> list[str]:
+    """What was left by runs that never finished, and what was done about it."""
+    if not cleanup:
+        return []
+    return ["Leftovers of interrupted runs:"] + [f"  {c.line()}" for c in cleanup]

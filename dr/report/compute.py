@@ -27,6 +27,8 @@ from dr.report.model import (
     Failure,
     Report,
     ResourceReport,
+    Verification,
+    VerificationReport,
     human,
     stamp,
 )
@@ -53,6 +55,8 @@ def compute_report(records: Iterable[RunRecord], config: Config, now: datetime, 
     failures: dict[str, list[Failure]] = defaultdict(list)
     run_failures: list[Failure] = []
     drills: list[RunRecord] = []
+    checks: dict[str, list[Verification]] = defaultdict(list)
+    made: dict[str, list[tuple[datetime, str]]] = defaultdict(list)  # mysql: (created, backup id)
     count = 0
     for record in records:
         count += 1
@@ -60,19 +64,35 @@ def compute_report(records: Iterable[RunRecord], config: Config, now: datetime, 
             drills.append(record)
         elif record.kind == "backup":
             _collect(record, dr_region, events, failures, run_failures, start, now)
+            for result in record.results:  # MySQL backups wherever they are (file:// too)
+                s = result.summary if isinstance(result.summary, dict) else {}
+                created = _ts(s.get("created"))
+                if result.kind == "mysql" and result.status == "completed" and created \
+                        and created <= now and isinstance(s.get("backup_id"), str):
+                    made[result.name].append((created, s["backup_id"]))
+        elif record.kind == "verify":
+            for v in verifications(record):
+                if v.at <= now:
+                    checks[v.resource].append(v)
 
     resources = [_resource(name, kind, schedule, config.objectives.rpo, events.get(name, []),
                            failures.get(name, []), start, now, series_points)
                  for name, kind, schedule in _configured(config)]
+    by_name = {r.name: r for r in resources}
+    verification = [_verification(m, max(made[m.name], default=(None, None))[1]
+                                  or (by_name[m.name].newest.point_id if by_name[m.name].newest
+                                      else None), checks.get(m.name, []), start, now)
+                    for m in config.mysql]
     drill_reports = _drills(drills, config, start)
     findings, notes = _findings(resources, drill_reports, config, now)
+    _verification_findings(verification, config, now, findings, notes)
     return Report(
         generated_at=now, period_start=start, days=days, rpo_objective=config.objectives.rpo,
         rto_objective=config.objectives.rto, primary_region=config.regions.primary,
         dr_region=dr_region, config_source=config.source, resources=tuple(resources),
         drills=tuple(drill_reports), findings=tuple(findings), notes=tuple(notes),
         run_failures=tuple(sorted(run_failures, key=lambda f: f.at, reverse=True)[:RECENT_FAILURES]),
-        warnings=tuple(warnings), records_read=count)
+        warnings=tuple(warnings), records_read=count, verification=tuple(verification))
 
 
 # --- copies and failures from backup records ------------------------------------------------------
@@ -124,8 +144,10 @@ def _collect(record: RunRecord, dr_region: str, events, failures, run_failures, 
             events[event.resource].append(event)
     if record.status == "completed":
         return
+    abandoned = isinstance(record.summary, dict) and bool(record.summary.get("abandoned"))
     for result in record.results:
-        if result.status == "failed":
+        # a run whose process died (marked by dr.backup.cleanup) failed as surely as one that erred
+        if result.status == "failed" or (abandoned and result.status == "interrupted"):
             at = _ts(result.finished_at) or _ts(result.started_at) or _ts(record.started_at)
             if at is not None and start <= at <= now:
                 failures[result.name].append(Failure(result.name, at, record.run_id,
@@ -215,6 +237,77 @@ def rpo_series(events: list[CopyEvent], start: datetime, now: datetime, points: 
             peak = max(peak or 0.0, (end - best).total_seconds())
         out.append((end, peak))
     return out
+
+
+# --- verification of MySQL backups ----------------------------------------------------------------
+
+
+def verifications(record: RunRecord) -> list[Verification]:
+    """The per-backup outcomes a `verify` run record holds (attempts that could not judge the
+    backup, e.g. the verify server unreachable, hold none)."""
+    out = []
+    for result in record.results:
+        s = result.summary if isinstance(result.summary, dict) else {}
+        backup = s.get("backup_id")
+        at = _ts(result.finished_at) or _ts(record.finished_at)
+        if result.kind != "mysql" or not isinstance(backup, str) or at is None:
+            continue
+        status = s.get("verdict")
+        if "verdict" not in s:  # recorded before verdicts: judge from the comparison
+            status = ("verified" if s.get("ok") else "failed") if "databases" in s else None
+        if status not in ("verified", "failed"):
+            continue
+        out.append(Verification(result.name, backup, _ts(s.get("created")), status, at,
+                                record.run_id, _num(s.get("restore_seconds")),
+                                _num(s.get("verify_seconds")),
+                                None if status == "verified" else (result.error or "failed")))
+    return out
+
+
+def _verification(resource, newest_id: str | None, found: list[Verification], start: datetime,
+                  now: datetime) -> VerificationReport:
+    latest: dict[str, Verification] = {}
+    for v in sorted(found, key=lambda v: v.at):
+        latest[v.backup_id] = v  # a backup's newest verification decides
+    if newest_id is None:
+        status = "no-backup"
+    else:
+        status = latest[newest_id].status if newest_id in latest else "unverified"
+    good = [v for v in latest.values() if v.status == "verified" and v.backup_created]
+    best = max(good, key=lambda v: v.backup_created, default=None)
+    in_period = [v for v in found if v.at >= start]
+    return VerificationReport(
+        resource=resource.name, schedule=str(resource.verify_every or ""),
+        newest_backup=newest_id, newest_status=status, newest_verified=best,
+        verified_rpo=now - best.backup_created if best else None,
+        last=max(found, key=lambda v: v.at, default=None),
+        verifications=len(in_period), failed=sum(1 for v in in_period if v.status == "failed"))
+
+
+def _verification_findings(reports: list[VerificationReport], config: Config, now: datetime,
+                           findings: list[str], notes: list[str]) -> None:
+    """A newest backup that failed its verification is a finding: the newest recovery point is
+    not one. Never verified, or verification that stopped, are notes."""
+    every = {m.name: m.verify_every for m in config.mysql}
+    for v in reports:
+        if v.newest_status == "failed":
+            bad = v.last if v.last and v.last.backup_id == v.newest_backup else None
+            findings.append(f"{v.resource}: the newest backup {v.newest_backup} failed its "
+                            "verification" + (f" on {stamp(bad.at)}: {bad.error}" if bad else "")
+                            + (f"; the newest verified backup is {human(v.verified_rpo)} old"
+                               if v.verified_rpo is not None else "; no backup is verified"))
+        elif v.newest_verified is None and v.newest_status != "no-backup":
+            notes.append(f"{v.resource}: no backup was restored and compared in the period, so none "
+                         "is proven restorable (mysql[].verify.every schedules it)")
+        elif v.newest_verified is not None and every.get(v.resource) is not None:
+            age = now - v.newest_verified.at
+            if age > 2 * every[v.resource].nominal_interval():
+                notes.append(f"{v.resource}: the last successful verification was {human(age)} ago, "
+                             f"though it is scheduled {every[v.resource]}: has it stopped?")
+
+
+def _num(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 # --- drills ---------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from dr.config import Config
-from dr.report.compute import copy_events
+from dr.report.compute import copy_events, verifications
 from dr.report.model import CopyEvent
 from dr.state.base import StateStore
 from dr.state.local import LocalStore
@@ -106,11 +106,11 @@ def _stamp(dt: datetime) -> str:
 
 
 def load_records(store: StateStore, config: Config, now: datetime, days: int) -> Loaded:
-    """Backup and drill records for the report over the `days` before `now`."""
+    """Backup, verify and drill records for the report over the `days` before `now`."""
     start = now - timedelta(days=days)
     first = _stamp(start - SLACK)
     out = Loaded()
-    keys = [k for k in run_keys(store) if k[1] in ("backup", "drill", None)]
+    keys = [k for k in run_keys(store) if k[1] in ("backup", "drill", "verify", None)]
     recent = [k for k, _, stamp in keys if stamp is None or stamp >= first]
     out.records = _read_many(store, recent, out)
 
@@ -124,6 +124,17 @@ def load_records(store: StateStore, config: Config, now: datetime, days: int) ->
         batch = _read_many(store, backups[i:i + 32], out)
         out.records += batch
         covered |= _covered_before(batch, config.regions.dr, start)
+    proven = {v.resource for r in out.records if r.kind == "verify" for v in verifications(r)
+              if v.status == "verified"}
+    wanted_checks = {m.name for m in config.mysql} - proven
+    older_checks = [k for _, k, kind in older if kind == "verify"][:MAX_OLDER_READS]
+    for i in range(0, len(older_checks), 32):  # the newest verified backup may predate the period
+        if not wanted_checks:
+            break
+        batch = _read_many(store, older_checks[i:i + 32], out)
+        out.records += batch
+        wanted_checks -= {v.resource for r in batch for v in verifications(r)
+                          if v.status == "verified"}
     if not any(r.kind == "drill" for r in out.records):
         for _, key, kind in older:
             if kind == "drill":

@@ -88,6 +88,36 @@ class DrillReport:
 
 
 @dataclass(frozen=True)
+class Verification:
+    """One verification of one MySQL backup: restored into a scratch database and compared."""
+
+    resource: str
+    backup_id: str
+    backup_created: datetime | None  # the backup's point time
+    status: str  # verified | failed
+    at: datetime  # when the verification finished
+    run_id: str
+    restore_seconds: float | None  # the restore alone (the measured RTO of that database)
+    verify_seconds: float | None  # the whole verification: fetch, decrypt, restore, compare, drop
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """Whether a MySQL resource's backups are proven restorable."""
+
+    resource: str
+    schedule: str  # mysql[].verify.every as written, "" when only `dr backup verify` verifies
+    newest_backup: str | None  # the newest copy's backup id
+    newest_status: str  # verified | failed | unverified | no-backup
+    newest_verified: Verification | None  # the newest backup that verified (by point time)
+    verified_rpo: timedelta | None  # now - newest_verified's point time: the RPO if only proven copies count
+    last: Verification | None  # the latest verification (any outcome) in the period
+    verifications: int  # in the period
+    failed: int  # in the period
+
+
+@dataclass(frozen=True)
 class Report:
     generated_at: datetime
     period_start: datetime
@@ -104,6 +134,7 @@ class Report:
     notes: tuple[str, ...]  # advice that is not a breach (no drill yet, config warnings)
     warnings: tuple[str, ...] = field(default=())  # skipped malformed records, from the loader
     records_read: int = 0
+    verification: tuple[VerificationReport, ...] = ()  # one per mysql resource
 
     @property
     def breach(self) -> bool:

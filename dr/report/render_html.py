@@ -8,7 +8,8 @@ from html import escape
 import dr
 from dr.config import format_duration
 from dr.report.model import Report, ResourceReport, human, period, plural, stamp
-from dr.report.render_text import first_line, headline, outcome, rpo_text
+from dr.report.render_text import (VERIFY_HEADERS, first_line, headline, outcome, rpo_text,
+                                   verify_rows)
 from dr.report.svg import STATUS_COLOR, gantt, gantt_legend, rpo_chart
 
 CSS = """
@@ -154,6 +155,10 @@ def render_html(report: Report) -> str:
         '<p class="meta">Worst RPO in each interval (blue); the objective (red dashes); over it, red. '
         "Grey: no copy existed yet.</p>",
         *[_chart_card(r, report) for r in report.resources if r.kind != "mongo" or r.newest],
+        *([("<h2>Verification</h2><p class=\"meta\">MySQL backups restored into a scratch database "
+            "and compared with their manifest. Verified RPO: the age of the newest proven backup.</p>"
+            + _table(VERIFY_HEADERS, [[_e(c) for c in row] for row in verify_rows(report)],
+                     numeric=(7, 8, 9, 10)))] if report.verification else []),
         "<h2>Drills</h2>", _drills(report),
         _list("Failed runs that reached no resource", run_failures),
         _list("Notes", report.notes),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from dr.report.model import CopyEvent, DrillReport, Failure, Report, ResourceReport
+from dr.report.model import (CopyEvent, DrillReport, Failure, Report, ResourceReport, Verification,
+                             VerificationReport)
 
 FORMAT = "dr-report/1"
 
@@ -22,6 +23,7 @@ def report_to_dict(report: Report, *, series: bool = True) -> dict:
         "resources": [_resource(r, series) for r in report.resources],
         "drills": [_drill(d) for d in report.drills],
         "run_failures": [_failure(f) for f in report.run_failures],
+        "verification": [_verification(v) for v in report.verification],
         "findings": list(report.findings), "notes": list(report.notes),
         "warnings": list(report.warnings), "records_read": report.records_read,
     }
@@ -42,6 +44,21 @@ def _resource(r: ResourceReport, series: bool) -> dict:
     if series:
         d["rpo_series"] = [[_t(t), None if v is None else round(v)] for t, v in r.series]
     return d
+
+
+def _verification(v: VerificationReport) -> dict:
+    return {"resource": v.resource, "schedule": v.schedule or None, "newest_backup": v.newest_backup,
+            "newest_status": v.newest_status, "newest_verified": _check(v.newest_verified),
+            "verified_rpo_seconds": _s(v.verified_rpo), "last": _check(v.last),
+            "verifications": v.verifications, "failed": v.failed}
+
+
+def _check(c: Verification | None) -> dict | None:
+    if c is None:
+        return None
+    return {"backup_id": c.backup_id, "backup_created": _t(c.backup_created), "status": c.status,
+            "at": _t(c.at), "run_id": c.run_id, "restore_seconds": c.restore_seconds,
+            "verify_seconds": c.verify_seconds, "error": c.error}
 
 
 def _copy(e: CopyEvent | None) -> dict | None:

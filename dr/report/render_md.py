@@ -8,11 +8,13 @@ from dr.report.render_text import (
     DRILL_HEADERS,
     RESOURCE_HEADERS,
     STEP_HEADERS,
+    VERIFY_HEADERS,
     drill_rows,
     first_line,
     headline,
     resource_rows,
     step_rows,
+    verify_rows,
 )
 
 
@@ -37,6 +39,10 @@ def render_md(report: Report) -> str:
     out += ["## Resources", "", f"RPO = the age of the newest copy in `{report.dr_region}`; worst RPO "
             f"over the period, from the gaps between successful copies.", ""]
     out += md_table(RESOURCE_HEADERS, resource_rows(report)) if report.resources else ["_none_"]
+    if report.verification:
+        out += ["", "## Verification", "", "MySQL backups restored into a scratch database and "
+                "compared with their manifest; verified RPO = the age of the newest proven backup.", ""]
+        out += md_table(VERIFY_HEADERS, verify_rows(report))
     out += ["", "## Drills", ""]
     if report.drills:
         out += md_table(DRILL_HEADERS, drill_rows(report))

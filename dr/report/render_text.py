@@ -26,6 +26,30 @@ DRILL_HEADERS = ["DATE", "RUN", "OUTCOME", "RTO HEALTHY", "RTO TRAFFIC", "RTO OB
 STEP_HEADERS = ["STEP", "TYPE", "STATUS", "START", "DURATION"]
 
 
+VERIFY_HEADERS = ["RESOURCE", "SCHEDULE", "NEWEST BACKUP", "VERIFIED", "NEWEST VERIFIED",
+                  "VERIFIED RPO", "LAST VERIFIED", "RESTORE", "TOOK", "RUNS", "FAILED"]
+
+
+def verify_rows(report: Report) -> list[list[str]]:
+    """Per MySQL resource: is the newest backup proven restorable, and what proving it costs."""
+    rows = []
+    for v in report.verification:
+        best, last = v.newest_verified, v.last
+        rows.append([v.resource, v.schedule or "manual", v.newest_backup or "<none>",
+                     {"verified": "yes", "failed": "FAILED", "unverified": "not yet",
+                      "no-backup": "-"}.get(v.newest_status, v.newest_status),
+                     best.backup_id if best else "<never>", human(v.verified_rpo),
+                     stamp(last.at) if last else "<never>",
+                     _secs(last.restore_seconds) if last else "-",
+                     _secs(last.verify_seconds) if last else "-",
+                     str(v.verifications), str(v.failed)])
+    return rows
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
 def drill_rows(report: Report) -> list[list[str]]:
     return [[stamp(d.started_at), d.run_id, outcome(d), human(d.rto), human(d.rto_traffic),
              format_duration(d.rto_objective), rpo_text(d), format_duration(d.rpo_objective)]
@@ -78,6 +102,10 @@ def render_text(report: Report) -> str:
         out += ["  " + line for line in table(STEP_HEADERS, step_rows(last))] if last.steps else ["  <none>"]
     else:
         out.append("  <none>")
+    if report.verification:
+        out += ["", "Verification (MySQL backups restored into a scratch database and compared; "
+                "VERIFIED RPO = age of the newest proven backup)"]
+        out += ["  " + line for line in table(VERIFY_HEADERS, verify_rows(report))]
     failures = [(r.name, f) for r in report.resources for f in r.recent_failures]
     failures += [("(run)", f) for f in report.run_failures]
     out += ["", f"Failures in the period ({sum(r.failures for r in report.resources)})"]

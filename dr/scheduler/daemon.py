@@ -88,6 +88,32 @@ def run_backup_job(ctx: Context, job: J.Job, slot: datetime) -> JobOutcome:
     return JobOutcome(status, record.run_id, error, copy_events(record, ctx.config.regions.dr))
 
 
+def run_verify_job(ctx: Context, job: J.Job, slot: datetime) -> JobOutcome:
+    """A scheduled verification: the newest backup of `job.target`, if it was not verified yet,
+    restored into a scratch database on the verify server, compared and dropped (one run of
+    kind "verify"; the outcome is recorded per backup for `dr backup list`, readiness, report)."""
+    from dr.backup.service import newest_unverified, verify_mysql
+
+    resource = next((r for r in ctx.config.mysql if r.name == job.target), None)
+    if resource is None:
+        return JobOutcome("skipped", error=f"no mysql resource {job.target} in the config")
+    target = newest_unverified(ctx, resource)
+    if target is None:
+        return JobOutcome("skipped", error=f"nothing to verify: the newest backup of {resource.name} "
+                                           "has been verified already (or there is none yet)")
+    record = verify_mysql(ctx, [(resource, target.id)])
+    error = record.error or next((r.error for r in record.results if r.error), None)
+    status = record.status if record.status in ("completed", "failed", "interrupted") else "failed"
+    return JobOutcome(status, record.run_id, error)
+
+
+def run_job(ctx: Context, job: J.Job, slot: datetime) -> JobOutcome:
+    """What the scheduler runs for `job`: a backup, or a scheduled verification."""
+    if job.kind == J.VERIFY_KIND:
+        return run_verify_job(ctx, job, slot)
+    return run_backup_job(ctx, job, slot)
+
+
 @dataclass
 class _Running:
     due: J.Due
@@ -112,7 +138,7 @@ class _JobState:
 
 class Scheduler:
     def __init__(self, ctx: Context, jobs: list[J.Job], *, options: Options = Options(),
-                 runner: JobRunner = run_backup_job, publisher: Publisher | None = None):
+                 runner: JobRunner = run_job, publisher: Publisher | None = None):
         self.ctx, self.options, self.runner = ctx, options, runner
         self.clock = ctx.clock
         self.store = ctx.store
@@ -309,10 +335,11 @@ class Scheduler:
     def _record_crash(self, job: J.Job, run: _Running, error: str) -> str | None:
         """A run record for a job that raised before writing its own, so reports count it."""
         now = self.clock.now()
+        kind = "backup" if job.makes_copies else "verify"
         record = RunRecord(
-            run_id=new_run_id("backup", now), kind="backup", status="failed", started_at=iso(run.started),
+            run_id=new_run_id(kind, now), kind=kind, status="failed", started_at=iso(run.started),
             finished_at=iso(now), command=f"dr schedule (job {job.name}, slot {iso(run.due.slot)})",
-            results=[ResourceResult(name=job.name, kind=job.record_kind or job.kind, status="failed",
+            results=[ResourceResult(name=job.target, kind=job.record_kind or job.kind, status="failed",
                                     started_at=iso(run.started), finished_at=iso(now), error=error)],
             error=error, dr_version=dr.__version__)
         try:
@@ -420,6 +447,8 @@ class Scheduler:
                 self._warned.add(warning)
                 log.warning("%s", warning, extra={"event": "malformed-record"})
         for st in self.states.values():
+            if not st.job.makes_copies:
+                continue
             event = newest.get(st.job.name)
             self.metrics.set_point(st.job.name, st.job.kind, event.point_time if event else None)
         self.evaluate_rpo(now)
@@ -428,7 +457,7 @@ class Scheduler:
         objective, grace = self.ctx.config.objectives.rpo, self.options.rpo_alert_grace
         for st in self.states.values():
             name = st.job.name
-            if names is not None and name not in names:
+            if (names is not None and name not in names) or not st.job.makes_copies:
                 continue
             rpo = self.metrics.rpo(name, now)
             if rpo is None:
@@ -456,6 +485,18 @@ class Scheduler:
 
     def _alert_job(self, job: J.Job, run: _Running, out: JobOutcome) -> None:
         slot = J.format_slot(run.due.slot)
+        if not job.makes_copies:
+            subject = (f"[dr] verification of {job.target}'s backup failed" if out.status == "failed"
+                       else f"[dr] verification of {job.target}'s backups succeeds again")
+            message = (f"dr schedule ({self.options.owner}): job {job.name}, slot {slot}: "
+                       + (f"failed:\n{out.error or 'no error message'}\n" if out.status == "failed"
+                          else f"completed (run {out.run_id}).\n")
+                       + (f"Details: dr runs show {out.run_id}; `dr backup list --name {job.target}` "
+                          "shows which backups are verified.\n" if out.run_id else "")
+                       + ("You will get one more message when a verification succeeds again."
+                          if out.status == "failed" else ""))
+            self._observe(Condition(f"job-{job.name}", out.status == "failed", slot, subject, message))
+            return
         if out.status == "failed":
             subject = f"[dr] backup of {job.name} failed"
             message = (f"dr schedule ({self.options.owner}): job {job.name}, slot {slot}, failed:\n"

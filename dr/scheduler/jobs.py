@@ -1,7 +1,9 @@
 """What the scheduler runs and when: jobs, slots, catch-up, jitter, lock keys. All pure.
 
 A *job* is one configured resource with a schedule (`run_backup(ctx, name=job.name)` is what it
-runs). Its *slots* are the fire times of its schedule; the slot containing `now` is the one that
+runs), or the scheduled verification of a MySQL resource's backups (`mysql[].verify.every`: job
+`<name>.verify`, kind `mysql-verify`, which restores the newest backup not verified yet into a
+scratch database, compares and drops it). Its *slots* are the fire times of its schedule; the slot containing `now` is the one that
 is due. After downtime the scheduler runs the current slot once, whatever number of slots were
 missed: a backup copies the newest state, so running the older slots would only cost money.
 
@@ -25,14 +27,29 @@ MAX_JITTER_SHARE = 0.5  # jitter never delays a run by more than half its interv
 _MISSED_COUNT_CAP = 10_000
 
 
+VERIFY_SUFFIX = ".verify"  # resource names have no dots: `<name>.verify` never collides
+VERIFY_KIND = "mysql-verify"
+
+
 @dataclass(frozen=True)
 class Job:
-    """One scheduled job: back up the resource `name` (of `kind` rds, s3 or mysql)."""
+    """One scheduled job: back up the resource `name` (of `kind` rds, s3 or mysql), or verify
+    the backups of the MySQL resource `resource` (kind mysql-verify, named `<resource>.verify`)."""
 
     name: str
     kind: str
     schedule: Schedule
     record_kind: str = ""  # the ResourceResult kind its runs record (rds-instance, s3, ...)
+    resource: str = ""  # the resource it works on (default: its name)
+
+    @property
+    def makes_copies(self) -> bool:
+        """Whether its runs make recovery points (and so count for the RPO)."""
+        return self.kind != VERIFY_KIND
+
+    @property
+    def target(self) -> str:
+        return self.resource or self.name
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,8 @@ def jobs_from_config(config: Config) -> list[Job]:
     jobs = [Job(r.name, "rds", r.schedule, f"rds-{r.kind}") for r in config.rds]
     jobs += [Job(r.name, "s3", r.schedule, "s3") for r in config.s3]
     jobs += [Job(r.name, "mysql", r.schedule, "mysql") for r in config.mysql]
+    jobs += [Job(f"{r.name}{VERIFY_SUFFIX}", VERIFY_KIND, r.verify_every, "mysql", r.name)
+             for r in config.mysql if r.verify is not None and r.verify_every is not None]
     return jobs
 
 

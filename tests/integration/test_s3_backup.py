@@ -309,6 +309,50 @@ def test_verify_reports_missing_and_different_objects_with_exit_3(buckets, capsy
     assert any(e.startswith("a: missing") for e in doc["examples"])
 
 
+@pytest.mark.localstack_bug(TAGS_BUG, since="4.14")
+def test_deep_verify_finds_lost_metadata_tags_and_key_that_listings_cannot(buckets, boto, capsys):
+    """A listing sees the same keys and sizes; only --deep sees what travels with the bytes."""
+    for k in ("a", "b", "c", "d"):
+        buckets.put(k, b"12345", ContentType="text/plain", Metadata={"owner": "ann"},
+                    Tagging="team=web")
+    run_backup(buckets.context(), only="s3")
+    args = ["--output", "json", "--config", str(buckets.config_path), "backup", "verify",
+            "--name", "assets", "--deep", "all"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)["assets"]
+    assert doc["deep"] == {"checked": 4, "different": 0, "changed_while_checking": 0, "examples": []}
+    # The DR copies lose what a careless copy loses, each in one way; sizes and keys stay.
+    other = boto("kms", "us-west-2").create_key(Description="not dr")["KeyMetadata"]["Arn"]
+    dst = buckets.dst
+    dst.copy_object(Bucket=DST, Key="a", CopySource={"Bucket": DST, "Key": "a"},
+                    MetadataDirective="REPLACE", ContentType="text/plain", Metadata={},
+                    ServerSideEncryption="aws:kms", SSEKMSKeyId=buckets.key_arn)
+    dst.delete_object_tagging(Bucket=DST, Key="b")
+    dst.copy_object(Bucket=DST, Key="c", CopySource={"Bucket": DST, "Key": "c"},
+                    MetadataDirective="COPY", ServerSideEncryption="aws:kms", SSEKMSKeyId=other)
+    assert main(args[:-3] + ["assets"]) == 0  # the listings alone still say all is well
+    capsys.readouterr()
+    assert main(args) == 3
+    doc = json.loads(capsys.readouterr().out)["assets"]
+    assert doc["ok"] is False and doc["in_sync"] == 4
+    assert doc["deep"]["checked"] == 4 and doc["deep"]["different"] == 3
+    assert doc["deep"]["examples"] == [
+        "a: metadata missing owner",
+        "b: tags missing team",
+        f"c: under KMS key {other}, not the DR key {buckets.key_arn}",
+    ]
+    # A sample checks that many objects, chosen at random, and says so in text too.
+    assert main(args[2:-1] + ["2"]) in (0, 3)
+    out = capsys.readouterr().out
+    assert "deep: 2 object(s) checked (headers, metadata, tags, DR key)" in out
+
+
+def test_deep_verify_rejects_a_sample_that_is_not_a_number_or_all(buckets, capsys):
+    base = ["--config", str(buckets.config_path), "backup", "verify", "--deep"]
+    assert main(base + ["0"]) == 2
+    assert "give a number of objects (e.g. 100) or 'all'" in capsys.readouterr().err
+
+
 def test_dry_run_copies_nothing_and_says_what_would_move(buckets):
     buckets.put("a", b"12345")
     ctx = buckets.context()

@@ -393,6 +393,8 @@ def _needs(service: str, op: str, params: dict, region: str) -> list[tuple[str, 
         obj = _arn_s3(bucket, key) if key is not None else None
         if op in ("ListObjectsV2", "ListObjects", "HeadBucket"):
             return [("s3:ListBucket", _arn_s3(bucket))]
+        if op == "ListMultipartUploads":
+            return [("s3:ListBucketMultipartUploads", _arn_s3(bucket))]
         if op in ("GetBucketLocation", "GetBucketVersioning"):
             return [(f"s3:{op}", _arn_s3(bucket))]
         if op == "GetBucketEncryption":
