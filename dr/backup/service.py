@@ -304,23 +304,55 @@ class _Runner:
 # ---------------------------------------------------------------------------- list and prune
 
 
-def list_points(ctx: Context, name: str | None = None) -> list[RecoveryPoint]:
-    resources = select_rds(ctx, None, name)
-    return list_rds_points(ctx.aws, ctx.config, resources) if resources else []
+@dataclass
+class Listing:
+    """Every recovery point that could be listed, and what could not be (resource -> error):
+    one failing source (RDS unreachable) never hides the others."""
+
+    points: list[RecoveryPoint] = field(default_factory=list)
+    s3_runs: list[dict] = field(default_factory=list)
+    mysql_backups: list = field(default_factory=list)
+    verifications: dict[str, dict] = field(default_factory=dict)  # mysql resource -> index
+    failed: dict[str, str] = field(default_factory=dict)
 
 
-def list_s3_runs(ctx: Context, name: str | None = None) -> list[dict]:
-    """S3 copy runs (their manifests), newest first, for every selected bucket pair."""
-    runs = [m for r in select(ctx, None, name).s3 for m in s3.list_manifests(ctx.store, r.name)]
-    return sorted(runs, key=lambda m: m["run_id"].split("-", 1)[-1], reverse=True)
+def listing(ctx: Context, name: str | None = None) -> Listing:
+    """RDS snapshots in both regions, S3 copy runs (from the state store), MySQL backups (from
+    their destinations) and their verifications, newest first; each resource on its own."""
+    from dr.backup import mysql, verified
+
+    found = Listing()
+    sel = select(ctx, None, name)
+    for resource in sel.rds:
+        try:
+            found.points += list_rds_points(ctx.aws, ctx.config, [resource])
+        except DrError as exc:
+            found.failed[resource.name] = str(exc)
+    for resource in sel.s3:
+        try:
+            found.s3_runs += s3.list_manifests(ctx.store, resource.name)
+        except DrError as exc:
+            found.failed[resource.name] = str(exc)
+    for resource in sel.mysql:
+        try:
+            found.mysql_backups += mysql.list_backups(mysql.destination(ctx, resource, None),
+                                                      resource)
+            found.verifications[resource.name] = verified.load(ctx.store, resource.name)
+        except DrError as exc:
+            found.failed[resource.name] = str(exc)
+    found.points.sort(key=lambda p: (p.created is not None, p.created, p.id), reverse=True)
+    found.s3_runs.sort(key=lambda m: m["run_id"].split("-", 1)[-1], reverse=True)
+    found.mysql_backups.sort(key=lambda b: b.created, reverse=True)
+    return found
 
 
 def verify(ctx: Context, name: str | None = None, backup: str | None = None,
            deep: int | str | None = None) -> dict:
     """S3: the listings compared now; with `deep` (a sample size or "all"), also the headers,
-    metadata, tags and KMS key of that many objects in sync, on both sides. MySQL: the newest backup restored into a scratch database
-    on the verify server and compared with its manifest (the restore time is the measured RTO of
-    that database); recorded as a run of kind "verify" and per backup (dr.backup.verified)."""
+    metadata, tags and KMS key of that many objects in sync, on both sides. MySQL: the newest
+    backup restored into a scratch database on the verify server and compared with its manifest
+    (the restore time is the measured RTO of that database); recorded as a run of kind "verify"
+    and per backup (dr.backup.verified)."""
     sel = select(ctx, None, name)
     if name is not None and not (sel.s3 or sel.mysql):
         raise UsageError(f"dr backup verify checks s3 and mysql resources; {name} is rds",

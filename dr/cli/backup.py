@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from textwrap import indent
 
 from dr.cli.app import App, Outcome, human_age, short_key, short_time, table
 from dr.errors import EXIT_FAILED
@@ -81,25 +82,32 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
     for item in outcome.plan:
         lines.append(f"  {item.name}: {item.kind.label} {item.source_id}, slot "
                      f"{short_time(item.slot)}")
-        if item.blocked:
-            lines.append(f"    cannot back up: {item.blocked}")
+        if item.blocked and outcome.dry_run:  # a run records it as the result's error
+            lines.append(indent(f"cannot back up: {item.blocked}", "    "))
         lines += [f"    - {a}" for a in item.actions]
         lines += [f"    note: {n}" for n in item.notes]
     for item in outcome.s3_plan:
         lines.append(f"  {item.name}: s3://{item.source}/{item.prefix} -> "
                      f"s3://{item.destination}/{item.prefix}")
-        if item.blocked:
-            lines.append(f"    cannot back up: {item.blocked}")
+        if item.blocked and outcome.dry_run:  # a run records it as the result's error
+            lines.append(indent(f"cannot back up: {item.blocked}", "    "))
         lines += [f"    - {a}" for a in item.actions]
     for item in outcome.mysql_plan:
         lines.append(f"  {item['name']}: mysql {', '.join(item['databases'])} -> "
                      f"{item['destination']} as {item['backup_id']}")
-        if item["blocked"]:
-            lines.append(f"    cannot back up: {item['blocked']}")
+        if item["blocked"] and outcome.dry_run:  # a run records it as the result's error
+            lines.append(indent(f"cannot back up: {item['blocked']}", "    "))
         lines += [f"    - {a}" for a in item["actions"]]
     if not outcome.plan and not outcome.s3_plan and not outcome.mysql_plan:
         lines.append("Nothing to back up: dr.yaml has no rds, s3 or mysql entries.")
     code = 0
+    blocked = [i.name for i in (*outcome.plan, *outcome.s3_plan) if i.blocked] + \
+        [i["name"] for i in outcome.mysql_plan if i["blocked"]]
+    if outcome.dry_run and blocked:
+        total = len(outcome.plan) + len(outcome.s3_plan) + len(outcome.mysql_plan)
+        lines.append(f"{len(blocked)} of {total} resource(s) cannot be backed up "
+                     f"({', '.join(blocked)}): a run now would fail for them.")
+        code = EXIT_FAILED
     lines += cleanup_lines(outcome.cleanup)
     if outcome.record is not None:
         rec = outcome.record
@@ -119,7 +127,7 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
                 where = f" -> {copy['id']} in {copy['region']}" if copy else ""
             lines.append(f"  {res.name}: {res.status}{where}")
             if res.error:
-                lines.append(f"    {res.error}")
+                lines.append(indent(res.error, "    "))
         if rec.status != "completed":
             code = EXIT_FAILED
         else:
@@ -128,13 +136,13 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
 
 
 def list_(args: argparse.Namespace, app: App) -> Outcome:
-    from dr.backup.service import list_points, list_s3_runs
+    from dr.backup.service import listing
     from dr.state.runs import parse_iso
 
     ctx = app.context()
     now = ctx.clock.now()
-    points = list_points(ctx, args.name)
-    shown = [p for p in points if args.all or p.managed]
+    found = listing(ctx, args.name)
+    shown = [p for p in found.points if args.all or p.managed]
     rows = [[p.resource, p.region, p.role, p.id, short_time(p.created),
              human_age(now - p.created if p.created else None), p.status,
              short_key(p.kms_key_id) if p.encrypted else "NOT ENCRYPTED"] for p in shown]
@@ -142,12 +150,11 @@ def list_(args: argparse.Namespace, app: App) -> Outcome:
     if rows:
         parts.append(table(["RESOURCE", "REGION", "ROLE", "ID", "CREATED", "AGE", "STATUS", "KEY"],
                            rows))
-    hidden = len(points) - len(shown)
+    hidden = len(found.points) - len(shown)
     if hidden:
         parts.append(f"({hidden} manual snapshot(s) not made by dr are not shown: --all shows them)")
-    s3_runs = list_s3_runs(ctx, args.name)
     s3_rows = []
-    for m in s3_runs:
+    for m in found.s3_runs:
         newest = m.get("newest_source_modified")
         s3_rows.append([m["name"], m["run_id"], m.get("status", "?"),
                         human_age(now - parse_iso(m["finished_at"])) if m.get("finished_at")
@@ -155,15 +162,9 @@ def list_(args: argparse.Namespace, app: App) -> Outcome:
                         str(m.get("copied", 0)), str(m.get("skipped_in_sync", 0)),
                         str(m.get("failed", 0)), str(m.get("copied_bytes", 0)),
                         human_age(now - parse_iso(newest)) if newest else "<never>"])
-    from dr.backup.service import list_mysql_backups
-
-    from dr.backup import verified
-
-    my_backups = list_mysql_backups(ctx, args.name)
-    checks = {name: verified.load(ctx.store, name) for name in {b.resource for b in my_backups}}
     my_rows, my_data = [], []
-    for b in my_backups:
-        check = checks[b.resource].get(b.id)
+    for b in found.mysql_backups:
+        check = found.verifications.get(b.resource, {}).get(b.id)
         my_rows.append([b.resource, b.id, short_time(b.created), human_age(now - b.created),
                         str(b.manifest.get("stored_bytes")),
                         str(b.manifest.get("dump", {}).get("rows")),
@@ -177,17 +178,26 @@ def list_(args: argparse.Namespace, app: App) -> Outcome:
     if s3_rows:
         parts.append(table(["S3", "RUN", "STATUS", "AGE", "COPIED", "IN-SYNC", "FAILED", "BYTES",
                             "NEWEST-CHANGE-COPIED"], s3_rows))
-    text = "\n\n".join(parts) or "No recovery points yet: run `dr backup run`."
+    if not parts and not found.failed:
+        parts.append("No recovery points yet: run `dr backup run`.")
+    if found.failed:
+        parts.append("COULD NOT LIST (everything else is shown):\n" + "\n".join(
+            indent(f"{name}: {error}", "  ") for name, error in found.failed.items()))
     return Outcome(data={"now": now.isoformat(), "recovery_points": [p.to_dict(now) for p in shown],
-                         "s3_runs": s3_runs, "mysql_backups": my_data}, text=text)
+                         "s3_runs": found.s3_runs, "mysql_backups": my_data,
+                         "failed": found.failed},
+                   text="\n\n".join(parts), exit_code=EXIT_FAILED if found.failed else 0)
 
 
 def _verified_cell(check: dict | None) -> str:
-    """`yes 2030-01-02 03:04Z`, `FAILED 2030-...`, or `no` (not verified yet)."""
+    """`yes 2030-01-02 03:04:05 UTC`, `FAILED 2030-...`, or `no` (not verified yet)."""
+    from dr.state.runs import parse_iso_or_none
+
     if not check:
         return "no"
-    when = str(check.get("at") or "")[:16].replace("T", " ")
-    return f"{'yes' if check.get('status') == 'verified' else 'FAILED'} {when}Z".strip()
+    at = parse_iso_or_none(check.get("at"))
+    verdict = "yes" if check.get("status") == "verified" else "FAILED"
+    return f"{verdict} {short_time(at)}" if at else verdict
 
 
 def _deep_sample(text: str) -> int | str:

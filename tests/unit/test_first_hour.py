@@ -104,6 +104,47 @@ def test_an_endpoint_that_does_not_answer_is_said_once_per_command_without_retri
     assert "the AWS endpoint http://127.0.0.1:9 does not answer (Connection refused); nothing was done" in out
 
 
+UNREACHABLE = BASE.replace("state: {path: ./state}", "state: {path: ./state}\naws: {endpoint_url: "
+                           "'http://127.0.0.1:9'}") + (
+    "rds:\n  - {name: app-db, instance: acme-prod-db}\n"
+    "s3:\n  - {name: assets, source: acme-assets, destination: acme-assets-dr}\n")
+
+
+def test_a_run_that_cannot_reach_aws_says_each_resources_error_once(config, capsys):
+    config.write_text(UNREACHABLE)
+    assert main(["--config", str(config), "backup", "run"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("does not answer (Connection refused)") == 2  # app-db, assets: once each
+    assert "  app-db: failed\n    the AWS endpoint" in out and "  assets: failed\n" in out
+
+
+def test_a_dry_run_where_nothing_can_be_backed_up_exits_1(config, capsys):
+    config.write_text(UNREACHABLE)
+    assert main(["--config", str(config), "backup", "run", "--dry-run"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("cannot back up: the AWS endpoint http://127.0.0.1:9 does not answer") == 2
+    assert "2 of 2 resource(s) cannot be backed up (app-db, assets): a run now would fail" in out
+
+
+def test_backup_list_shows_what_it_can_and_marks_what_failed(config, capsys, tmp_path):
+    """RDS unreachable must not hide the S3 runs, which come from the state store alone."""
+    from dr.state.local import LocalStore
+
+    config.write_text(UNREACHABLE)
+    LocalStore(tmp_path / "state").put_json("manifests/s3/assets/backup-20261201T120000Z-abcd.json", {
+        "format": "dr-s3-manifest/1", "run_id": "backup-20261201T120000Z-abcd", "name": "assets",
+        "status": "completed", "copied": 7, "skipped_in_sync": 0, "failed": 0, "copied_bytes": 70,
+        "finished_at": "2026-12-01T12:00:09+00:00"})
+    assert main(["--config", str(config), "backup", "list"]) == 1
+    out = capsys.readouterr().out
+    assert "assets  backup-20261201T120000Z-abcd  completed" in out
+    assert "COULD NOT LIST (everything else is shown):\n  app-db: the AWS endpoint" in out
+    assert main(["--config", str(config), "--output", "json", "backup", "list"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert [r["run_id"] for r in doc["s3_runs"]] == ["backup-20261201T120000Z-abcd"]
+    assert list(doc["failed"]) == ["app-db"] and "does not answer" in doc["failed"]["app-db"]
+
+
 def test_text_shows_one_human_time_format_and_json_keeps_iso(config, capsys, tmp_path):
     from dr.state.local import LocalStore
     from dr.state.runs import RunRecord, RunStore
