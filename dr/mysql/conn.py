@@ -3,10 +3,13 @@
 `ConnectionSpec` is plain data (no dependency on dr.config); the password never appears in its
 repr, in log lines or in error messages. `connect()` returns a pymysql connection with binary-safe
 settings: utf8mb4, autocommit on (transactions are always explicit), UTC session time zone.
+Restores and verifications pass `Timeouts`, so that no statement and no wait for the server can
+last forever.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -25,6 +28,8 @@ from dr.mysql.errors import (
     MysqlUriError,
 )
 
+log = logging.getLogger("dr.mysql")
+
 TLS_MODES = ("required", "preferred", "off")
 
 #: What dr asks of every session it opens: no client-side surprises in how values are read back.
@@ -39,6 +44,8 @@ _ER_ACCESS_DENIED = 1045
 _ER_DBACCESS_DENIED = 1044
 _ER_BAD_DB = 1049
 _ER_HOST_NOT_PRIVILEGED = 1130
+_ER_STATEMENT_TIMEOUT = 1969  # MariaDB: max_statement_time exceeded
+_ER_QUERY_TIMEOUT = 3024  # MySQL: max_execution_time exceeded
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,52 @@ class ConnectionSpec:
     def describe(self) -> str:
         """`user@host:port`: how logs and errors name this server."""
         return f"{self.user}@{self.address}"
+
+
+#: Restore and verification: the longest one statement may run (a chunk's LOAD DATA, one
+#: table's deferred ALTER TABLE, a CHECKSUM TABLE, the swap's RENAME TABLE waiting for locks).
+STATEMENT_TIMEOUT = 3600.0
+#: How much longer the client waits for an answer than the server lets a statement run, so
+#: that the server's own "max_statement_time exceeded" normally comes first.
+READ_TIMEOUT_MARGIN = 60.0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Bounds on everything one connection does after it is open (seconds; None: no bound).
+
+    `statement`: the server aborts a statement that runs longer: MariaDB's session
+    `max_statement_time` (every statement); on MySQL `max_execution_time`, which bounds only
+    SELECTs, so there `read` is the bound. `read`: the client gives up waiting for the server's
+    answer (a hung server, a lost network; pymysql's read_timeout). `write`: the client gives up
+    when the server takes no data (pymysql's write_timeout). TCP keepalive (60 s idle, then every
+    10 s, 6 probes) notices a dead peer long before `read` runs out.
+
+    The default is `Timeouts.for_statements(STATEMENT_TIMEOUT)`: one hour per statement, read
+    and write one minute more.
+    """
+
+    statement: float | None = STATEMENT_TIMEOUT
+    read: float | None = STATEMENT_TIMEOUT + READ_TIMEOUT_MARGIN
+    write: float | None = STATEMENT_TIMEOUT + READ_TIMEOUT_MARGIN
+
+    def __post_init__(self):
+        for name in ("statement", "read", "write"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"timeouts: {name} must be > 0 seconds or None, got {value!r}")
+
+    @classmethod
+    def for_statements(cls, seconds: float | None) -> Timeouts:
+        """`seconds` per statement, and a little more for reads and writes (None: unbounded)."""
+        if seconds is None:
+            return cls(None, None, None)
+        return cls(seconds, seconds + READ_TIMEOUT_MARGIN, seconds + READ_TIMEOUT_MARGIN)
+
+    def describe(self) -> str:
+        def fmt(v):
+            return "none" if v is None else f"{v:g}s"
+        return f"statement {fmt(self.statement)}, read {fmt(self.read)}, write {fmt(self.write)}"
 
 
 class _Connection(pymysql.connections.Connection):
@@ -140,11 +193,15 @@ def _ssl_context(spec: ConnectionSpec) -> ssl.SSLContext | None:
     return ctx
 
 
-def connect(spec: ConnectionSpec, database: str | None = None, **kw: Any) -> pymysql.Connection:
+def connect(spec: ConnectionSpec, database: str | None = None, *,
+            timeouts: Timeouts | None = None, **kw: Any) -> pymysql.Connection:
     """Open a connection; failures become MysqlError subclasses with a clear message.
 
     `kw` goes to pymysql (e.g. `cursorclass`, `local_infile`); the session always uses utf8mb4,
-    autocommit (dr opens transactions explicitly) and the UTC time zone.
+    autocommit (dr opens transactions explicitly) and the UTC time zone. `spec.connect_timeout`
+    bounds the handshake. After it, without `timeouts`, reads and writes wait as long as a
+    statement runs (a dump's queries may rightly take long); with `timeouts`, statements, reads
+    and writes are bounded by them (restores and verifications).
     """
     ctx = _ssl_context(spec)
     params: dict[str, Any] = dict(
@@ -171,16 +228,60 @@ def connect(spec: ConnectionSpec, database: str | None = None, **kw: Any) -> pym
         raise connect_error(spec, e, database) from None
     except (OSError, ssl.SSLError) as e:
         raise connect_error(spec, e, database) from None
-    # The timeouts above guard the handshake only: a dump query may rightly run for a long time.
-    for attr in ("_read_timeout", "_write_timeout", "_current_timeout"):
-        if hasattr(conn, attr):
-            setattr(conn, attr, None)
-    if conn._sock is not None:
-        conn._sock.settimeout(None)
     if spec.tls == "required" and not isinstance(conn._sock, ssl.SSLSocket):
         conn.close()
         raise MysqlTlsError(f"MySQL at {spec.address}: TLS was required but not negotiated")
+    try:
+        _apply_timeouts(conn, timeouts)
+    except pymysql.MySQLError as e:
+        conn.close()
+        raise query_error(spec, e, "setting the session's timeouts") from None
     return conn
+
+
+def _apply_timeouts(conn: pymysql.Connection, timeouts: Timeouts | None) -> None:
+    """The connect timeout guarded the handshake only; from now on `timeouts` (or none)."""
+    read = timeouts.read if timeouts else None
+    write = timeouts.write if timeouts else None
+    conn._read_timeout, conn._write_timeout = read, write
+    conn._current_timeout = read
+    sock = conn._sock
+    if sock is not None:
+        sock.settimeout(read)
+        if timeouts is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            _keepalive(sock)
+    if timeouts is None:
+        return
+    seconds = timeouts.statement or 0  # None: no bound, whatever the server's global value
+    with conn.cursor() as cur:
+        try:  # MariaDB: every statement; the server-wide value is replaced by ours
+            cur.execute("SET SESSION max_statement_time = %s", (float(seconds),))
+            return
+        except pymysql.MySQLError as e:
+            if not _server_refused(e):
+                raise
+        try:  # MySQL: SELECTs only (the read timeout bounds the rest)
+            cur.execute("SET SESSION max_execution_time = %s", (int(seconds * 1000),))
+        except pymysql.MySQLError as e:
+            if not _server_refused(e):
+                raise
+            log.debug("the server has no statement timeout; reads are bounded by %s",
+                      timeouts.describe())
+
+
+def _server_refused(e: pymysql.MySQLError) -> bool:
+    """A server error (unknown variable, ...), not a lost connection."""
+    return bool(e.args) and isinstance(e.args[0], int) and 1000 <= e.args[0] < 2000
+
+
+def _keepalive(sock: socket.socket) -> None:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 6)):
+            if hasattr(socket, name):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+    except OSError:
+        pass  # keepalive is a help, not a requirement
 
 
 def connect_error(spec: ConnectionSpec, e: BaseException, database: str | None = None) -> MysqlError:
@@ -224,6 +325,16 @@ def query_error(spec: ConnectionSpec, e: BaseException, doing: str) -> MysqlErro
         return e
     if isinstance(e, pymysql.MySQLError) and e.args and isinstance(e.args[0], int):
         code, text = e.args[0], (e.args[1] if len(e.args) > 1 else "")
+        if code in (_CR_SERVER_LOST, _CR_SERVER_GONE) and "timed out" in str(text).lower():
+            return MysqlError(f"MySQL at {spec.address} did not answer in time while {doing} "
+                              "(read/write timeout): gave up",
+                              hint="check the server is up and not stuck (SHOW PROCESSLIST); "
+                                   "if a statement rightly runs this long, raise the timeouts")
+        if code in (_ER_STATEMENT_TIMEOUT, _ER_QUERY_TIMEOUT):
+            return MysqlError(f"MySQL at {spec.address} failed while {doing}: ({code}) {text}",
+                              hint="a statement ran longer than the statement timeout (dr's "
+                                   f"default {STATEMENT_TIMEOUT:g}s): look for locks held by "
+                                   "other sessions (SHOW PROCESSLIST), or raise the timeout")
         if code in (_CR_SERVER_LOST, _CR_SERVER_GONE) or 2000 <= code < 3000:
             return MysqlError(f"lost the connection to MySQL at {spec.address} while {doing}: "
                               f"{text}", hint="check the server is up (its error log says why "

@@ -28,7 +28,7 @@ from dr.clock import Clock
 from dr.errors import DrError
 from dr.mysql import indexes
 from dr.mysql import objects as obj_ops
-from dr.mysql.conn import ConnectionSpec, connect, query_error
+from dr.mysql.conn import ConnectionSpec, Timeouts, connect, query_error
 from dr.mysql.errors import (
     RestoreError,
     StreamFormatError,
@@ -93,7 +93,8 @@ class RestoreResult:
 def restore(stream: BinaryIO, spec: ConnectionSpec, *, target_db: str | None = None,
             source_db: str | None = None, force: bool = False, threads: int = 2,
             verify_checksums: bool = True, allow_mismatch: bool = False,
-            use_load_data: bool | None = None, clock: Clock | None = None) -> RestoreResult:
+            use_load_data: bool | None = None, clock: Clock | None = None,
+            timeouts: Timeouts | None = None) -> RestoreResult:
     """Restore the dump read from `stream` to the server at `spec`.
 
     `source_db` picks one database of a multi-database dump; `target_db` renames it (default:
@@ -102,16 +103,20 @@ def restore(stream: BinaryIO, spec: ConnectionSpec, *, target_db: str | None = N
     raises VerificationFailed unless `allow_mismatch` (then it is listed in the result).
     Chunks are loaded with LOAD DATA LOCAL (from memory, never from a file) when the server
     allows it (`local_infile`), else with INSERT; `use_load_data` forces one or the other.
+    Every connection's statements, reads and writes are bounded by `timeouts` (default
+    `Timeouts()`: one hour per statement); the first loader error ends the restore.
     """
     return _Restore(stream, spec, target_db, source_db, force, max(1, int(threads)),
-                    verify_checksums, allow_mismatch, use_load_data, clock or Clock()).run()
+                    verify_checksums, allow_mismatch, use_load_data, clock or Clock(),
+                    timeouts if timeouts is not None else Timeouts()).run()
 
 
 def verify(spec: ConnectionSpec, database: str, manifest_tables: Mapping[str, TableInfo], *,
-           checksums: bool = True) -> list[str]:
+           checksums: bool = True, timeouts: Timeouts | None = None) -> list[str]:
     """Compare `database`'s tables with a manifest: row counts and CHECKSUM TABLE.
-    Returns the mismatches in words; [] when everything matches."""
-    conn = connect(spec)
+    Returns the mismatches in words; [] when everything matches. Statements, reads and writes
+    are bounded by `timeouts` (default `Timeouts()`)."""
+    conn = connect(spec, timeouts=timeouts if timeouts is not None else Timeouts())
     try:
         with conn.cursor() as cur:
             if not obj_ops.database_exists(cur, database):
@@ -158,8 +163,9 @@ class _Plan:
 
 class _Restore:
     def __init__(self, stream, spec, target_db, source_db, force, threads, verify_checksums,
-                 allow_mismatch, use_load_data, clock):
+                 allow_mismatch, use_load_data, clock, timeouts):
         self.use_load_data = use_load_data
+        self.timeouts = timeouts
         self.stream = stream
         self.spec = spec
         self.target_db = target_db
@@ -183,7 +189,7 @@ class _Restore:
         t0 = time.monotonic()
         started = self.clock.now()
         reader = None
-        self.coord = connect(self.spec)
+        self.coord = connect(self.spec, timeouts=self.timeouts)
         try:  # like the loaders: the restore stays out of the binlog (when the account may)
             with self.coord.cursor() as cur:
                 cur.execute("SET SESSION sql_log_bin=0")
@@ -329,7 +335,7 @@ class _Restore:
     def _load(self, reader: FrameReader) -> DumpManifest:
         tables = {tid: (p.staging, t) for p in self.plans for tid, t in p.tables.items()}
         self.loaders = Loaders(self.spec, self.threads, tables, self.use_load_data,
-                                self.verify_checksums)
+                               self.verify_checksums, self.timeouts)
         manifest_doc = None
         try:
             for kind, payload in reader:
@@ -443,7 +449,7 @@ class _Restore:
                 cur.execute("SELECT 1")
             return self.coord
         except Exception:  # noqa: BLE001 - the connection broke: open another
-            self.coord = connect(self.spec)
+            self.coord = connect(self.spec, timeouts=self.timeouts)
             return self.coord
 
     def _cleanup(self) -> None:
