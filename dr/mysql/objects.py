@@ -90,6 +90,31 @@ def _captured(kind: str, name: str, row: dict, text: str) -> ObjectDef:
                      time_zone=row.get("time_zone"))
 
 
+def retarget_sequence_defaults(cur, old_db: str, new_db: str) -> list[str]:
+    """After tables moved from `old_db` to `new_db`: point column DEFAULTs that call a sequence
+    of `old_db` (`DEFAULT NEXTVAL(seq)`, which the server binds to the database the table was
+    created in) at the same sequence in `new_db`. Returns the columns changed (`table.column`)."""
+    cur.execute("SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA=%s AND COLUMN_DEFAULT LIKE '%%(%%' "  # calls a function
+                "ORDER BY TABLE_NAME, ORDINAL_POSITION", (new_db,))
+    changed = []
+    for table, column, default in cur.fetchall():
+        tokens = tokenize(default)
+        out, hit = [], False
+        for i, tok in enumerate(tokens):
+            if tok.kind in ("ident", "word") and tok.name() == old_db and \
+                    i + 1 < len(tokens) and tokens[i + 1].text == ".":
+                out.append(quote_ident(new_db))
+                hit = True
+            else:
+                out.append(tok.text)
+        if hit:
+            cur.execute(f"ALTER TABLE {quote_ident(new_db)}.{quote_ident(table)} ALTER COLUMN "
+                        f"{quote_ident(column)} SET DEFAULT ({''.join(out)})")
+            changed.append(f"{table}.{column}")
+    return changed
+
+
 def drop(cur, db: str, kind: str, name: str) -> None:
     cur.execute(f"DROP {kind} IF EXISTS {quote_ident(db)}.{quote_ident(name)}")
 

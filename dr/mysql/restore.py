@@ -48,6 +48,7 @@ from dr.mysql.frames import (
 )
 from dr.mysql.manifest import FORMAT, DumpManifest, TableInfo
 from dr.mysql.load import Loaders
+from dr.mysql.schema import sequence_problems, write_sequence
 from dr.mysql.swap import Swap
 from dr.mysql.sqltext import quote_ident
 
@@ -126,7 +127,10 @@ def verify(spec: ConnectionSpec, database: str, manifest_tables: Mapping[str, Ta
                 if name not in present:
                     problems.append(f"{database}.{name}: missing")
                     continue
-                if name in sequences:  # one row, no checksum: nothing to compare
+                if name in sequences:  # no checksum: its row (options and state) instead
+                    if info.sequence is not None:
+                        problems += sequence_problems(cur, f"{database}.{name}", src,
+                                                      info.sequence)
                     continue
                 cur.execute(f"SELECT COUNT(*) FROM {src}")
                 rows = cur.fetchone()[0]
@@ -311,7 +315,8 @@ class _Restore:
                 self.staging_made.append(p.staging)
                 conn.select_db(p.staging)
                 referenced = indexes.referenced_tables([t["create"] for t in s["tables"]])
-                for t in s["tables"]:
+                # sequences first: a column's DEFAULT may call NEXTVAL on one
+                for t in sorted(s["tables"], key=lambda t: t.get("kind") != "SEQUENCE"):
                     create, t["deferred_indexes"] = indexes.plan(
                         t["create"], t.get("engine", ""), int(t.get("rows_estimate") or 0),
                         t["name"] in referenced)
@@ -364,13 +369,47 @@ class _Restore:
         if manifest_doc is None:
             raise StreamFormatError("the dump stream has no manifest")
         manifest = _parse_manifest(manifest_doc)
+        self._restore_sequences()
+        return manifest
+
+    # -- sequences ---------------------------------------------------------------------------
+
+    def _restore_sequences(self) -> None:
+        """Give each staged sequence its row from the backup: options, next value, round."""
         with self.coord.cursor() as cur:
             for p in self.plans:
                 for t in p.tables.values():
-                    if t.get("sequence") is not None:
-                        cur.execute(f"SELECT SETVAL({quote_ident(p.staging)}."
-                                    f"{quote_ident(t['name'])}, %s, 0)", (t["sequence"],))
-        return manifest
+                    state = t.get("sequence")
+                    if state is None:
+                        continue
+                    src = f"{quote_ident(p.staging)}.{quote_ident(t['name'])}"
+                    if isinstance(state, dict):
+                        write_sequence(cur, src, state)
+                        continue
+                    # a backup of an older dr: the next value only, the options were not kept
+                    cur.execute(f"SELECT SETVAL({src}, %s, 0)", (int(state),))
+                    self.warnings.append(
+                        f"sequence {p.source}.{t['name']}: this backup kept only its next value "
+                        f"({int(state)}), not its options (INCREMENT, MINVALUE, MAXVALUE, CACHE, "
+                        "CYCLE): it was restored with the server's defaults; check them")
+
+    def _sequence_mismatches(self, manifest: DumpManifest) -> list[str]:
+        """Each staged sequence compared with its row in the manifest (or the schema frame)."""
+        out: list[str] = []
+        with self.coord.cursor() as cur:
+            for p in self.plans:
+                info = manifest.databases.get(p.source)
+                for t in p.tables.values():
+                    ti = info.tables.get(t["name"]) if info is not None else None
+                    expected = ti.sequence if ti is not None else None
+                    if expected is None and isinstance(t.get("sequence"), dict):
+                        expected = t["sequence"]
+                    if expected is None:
+                        continue
+                    out += sequence_problems(
+                        cur, f"{p.source}.{t['name']}",
+                        f"{quote_ident(p.staging)}.{quote_ident(t['name'])}", expected)
+        return out
 
     # -- verification ------------------------------------------------------------------------
 
@@ -401,6 +440,7 @@ class _Restore:
                 msg = (f"{p.source}.{name}: checksum {r.checksum_actual}, the backup has "
                        f"{r.checksum_expected}")
                 (fatal if comparable else soft).append(msg)
+        fatal += self._sequence_mismatches(manifest)
         if soft:
             self.warnings.append(f"CHECKSUM TABLE differs for {len(soft)} table(s), but the "
                                  f"servers differ ({manifest.server_version} → "

@@ -71,6 +71,7 @@ class TableDef:
     rows_estimate: int = 0
     avg_row_length: int = 0
     kind: str = "BASE TABLE"
+    sequence: dict[str, int] | None = None  # a SEQUENCE's row (every option and its state)
 
     @property
     def transactional(self) -> bool:
@@ -230,13 +231,54 @@ def _read_tables(conn, db: str) -> list[TableDef]:
                                                        sub_part))
     tables = []
     for name, kind, engine, rows, avg in info:
-        create = show(conn, f"SHOW CREATE TABLE {quote_ident(db)}.{quote_ident(name)}")[0]
+        src = f"{quote_ident(db)}.{quote_ident(name)}"
+        what = "SEQUENCE" if kind == "SEQUENCE" else "TABLE"
+        create = show(conn, f"SHOW CREATE {what} {src}")[0]
         text = create.get("Create Table") or create.get("Create Sequence") or ""
         t = TableDef(name=name, engine=engine, create=text, columns=columns.get(name, []),
                      rows_estimate=int(rows), avg_row_length=int(avg), kind=kind)
+        if kind == "SEQUENCE":
+            t.sequence = read_sequence(conn, src)
         _choose_key(t, indexes)
         tables.append(t)
     return tables
+
+
+# -- sequences ---------------------------------------------------------------------------------
+#
+# A SEQUENCE travels as `SHOW CREATE SEQUENCE` (every option: START, MINVALUE, MAXVALUE,
+# INCREMENT, CACHE/NOCACHE, CYCLE/NOCYCLE, the engine and comment) plus its one row, read in the
+# dump's snapshot: next_not_cached_value, minimum_value, maximum_value, start_value, increment,
+# cache_size, cycle_option, cycle_count. A restore creates it, writes that row back (INSERT into
+# a sequence sets its whole state, the round included) and reads it back to compare.
+
+def read_sequence(conn, src: str) -> dict[str, int]:
+    """A sequence's row as {column: value} (`src` is its quoted, qualified name)."""
+    with conn.cursor() as cur:
+        return sequence_row(cur, src)
+
+
+def sequence_row(cur, src: str) -> dict[str, int]:
+    cur.execute(f"SELECT * FROM {src}")
+    names = [d[0] for d in cur.description]
+    row = cur.fetchone()
+    if row is None:
+        raise LookupError(f"sequence {src} has no row")
+    return {n: int(v) for n, v in zip(names, row)}
+
+
+def write_sequence(cur, src: str, state: dict[str, int]) -> None:
+    """Set a (new) sequence's whole state: its options, next value and round."""
+    names = list(state)
+    cur.execute(f"INSERT INTO {src} ({','.join(quote_ident(n) for n in names)}) VALUES "
+                f"({','.join(['%s'] * len(names))})", [int(state[n]) for n in names])
+
+
+def sequence_problems(cur, label: str, src: str, expected: dict[str, int]) -> list[str]:
+    """How the sequence at `src` differs from `expected` (its row in the backup), in words."""
+    actual = sequence_row(cur, src)
+    return [f"{label}: sequence {name} is {actual.get(name)}, the backup has {value}"
+            for name, value in expected.items() if actual.get(name) != int(value)]
 
 
 def _choose_key(t: TableDef, indexes: dict[tuple[str, str], list[tuple]]) -> None:
@@ -339,7 +381,8 @@ def table_to_dict(t: TableDef, table_id: int) -> dict[str, Any]:
     return {"id": table_id, "name": t.name, "kind": t.kind, "engine": t.engine,
             "create": t.create, "columns": [c.name for c in t.data_columns],
             "rows_estimate": t.rows_estimate,
-            "bit_columns": [c.name for c in t.data_columns if c.data_type == "bit"]}
+            "bit_columns": [c.name for c in t.data_columns if c.data_type == "bit"],
+            "sequence": t.sequence}
 
 
 def is_access_denied(e: BaseException) -> bool:
