@@ -18,6 +18,12 @@ BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longbl
                 "multipolygon", "geometrycollection"}
 NUMERIC_TYPES = INT_TYPES | {"decimal", "numeric", "double", "real", "double precision"}
 UTF8_CHARSETS = {"utf8mb4", "utf8mb3", "utf8"}
+#: Character sets whose every byte string converts to UTF-8 and back unchanged (MariaDB's latin1
+#: is cp1252 with the five undefined bytes mapped to C1 controls). Text in any other non-UTF-8
+#: set travels as hex of its bytes: cp1250/cp1251 bytes without a Unicode mapping, ascii columns
+#: holding bytes above 0x7f, and invalid multi-byte sequences would come back as '?'.
+LOSSLESS_TO_UTF8 = UTF8_CHARSETS | {"latin1"}
+INDEX_TYPES = {"enum", "set"}  # travel as their index (ENUM) or bitmap (SET)
 TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set",
               "json"}
 TEMPORAL_TYPES = {"date", "time", "datetime", "timestamp", "year"}
@@ -31,10 +37,22 @@ class Column:
     generated: bool = False
     nullable: bool = True
 
+    @property
+    def as_index(self) -> bool:
+        """ENUM and SET travel as numbers: the ENUM's index (0 for its error value '', which
+        text cannot tell from a member '') and the SET's bitmap."""
+        return self.data_type in INDEX_TYPES
+
+    @property
+    def as_hex(self) -> bool:
+        """Text in a character set that does not survive UTF-8 travels as 0x<hex of its bytes>."""
+        return bool(self.charset) and self.charset not in LOSSLESS_TO_UTF8 and \
+            self.data_type not in INDEX_TYPES and self.data_type not in BINARY_TYPES
+
     def value_sql(self) -> str:
         """A server-side expression giving this column's value as an SQL literal (bytes):
-        NULL, a number, or '...' (QUOTE-escaped; text as UTF-8, binary data as raw bytes).
-        The same text is a VALUES tuple element and a LOAD DATA field (FORMAT.md)."""
+        NULL, a number, 0x<hex> or '...' (QUOTE-escaped; text as UTF-8, binary data as raw
+        bytes). The same text is a VALUES tuple element and a LOAD DATA field (FORMAT.md)."""
         col = quote_ident(self.name)
         t = self.data_type
         if t in NUMERIC_TYPES:
@@ -43,6 +61,11 @@ class Column:
             expr = f"CAST({col} AS DOUBLE)"
         elif t == "bit":
             expr = f"CAST({col} AS UNSIGNED)"
+        elif self.as_index:
+            expr = f"({col}+0)"
+        elif self.as_hex:  # '' stays '' (0x alone is no literal)
+            return (f"IF({col} IS NULL,'NULL',IF(LENGTH({col})=0,'''''',"
+                    f"CONCAT('0x',HEX({col}))))")
         elif t in BINARY_TYPES:  # raw bytes in quotes: LOAD DATA takes no _binary introducer
             return f"QUOTE({col})"  # QUOTE(NULL) is the word NULL
         elif t in TEMPORAL_TYPES:
@@ -382,6 +405,8 @@ def table_to_dict(t: TableDef, table_id: int) -> dict[str, Any]:
             "create": t.create, "columns": [c.name for c in t.data_columns],
             "rows_estimate": t.rows_estimate,
             "bit_columns": [c.name for c in t.data_columns if c.data_type == "bit"],
+            "index_columns": [c.name for c in t.data_columns if c.as_index],
+            "hex_columns": [c.name for c in t.data_columns if c.as_hex],
             "sequence": t.sequence}
 
 
