@@ -40,11 +40,16 @@ from dr.mysql.frames import (
     END,
     HEAD,
     MANIFEST,
+    NAMES,
     ROWS,
     SCHEMA,
-    TABLE_ID,
     FrameReader,
-    load_json,
+    damaged,
+    parse_json,
+    read_done,
+    read_head,
+    read_schema,
+    rows_table_id,
 )
 from dr.mysql.manifest import FORMAT, DumpManifest, TableInfo
 from dr.mysql.load import Loaders
@@ -243,21 +248,32 @@ class _Restore:
     # -- stream head -------------------------------------------------------------------------
 
     def _read_schemas(self, reader: FrameReader) -> tuple[dict, list[dict]]:
-        kind, payload = next(reader)
+        kind, payload = next(reader, (None, b""))
         if kind != HEAD:
-            raise StreamFormatError("the dump stream does not start with its header frame")
-        head = load_json(payload)
+            raise StreamFormatError("the dump stream does not start with its header frame "
+                                    f"(at byte {reader.offset}: {frame_name(kind)})")
+        head = read_head(payload, reader.offset)
         if head.get("format") != FORMAT:
             raise StreamFormatError(f"unsupported dump format {head.get('format')!r}: this dr "
                                     f"reads {FORMAT}", hint="restore with the dr version that "
                                                             "made the backup")
         schemas = []
-        for _ in head.get("databases", []):
-            kind, payload = next(reader)
+        for db in head["databases"]:
+            kind, payload = next(reader, (None, b""))
             if kind != SCHEMA:
-                raise StreamFormatError("the dump stream lacks a database schema frame")
-            schemas.append(load_json(payload))
-        self.known_ids = {t["id"] for s in schemas for t in s["tables"]}
+                raise StreamFormatError(
+                    f"the dump stream is damaged: the schema frame of database {db} is missing "
+                    f"(at byte {reader.offset}: {frame_name(kind)})",
+                    hint="the backup is damaged; restore another one")
+            schemas.append(read_schema(payload, reader.offset))
+            if schemas[-1]["database"] != db:
+                raise StreamFormatError(
+                    f"the dump stream is damaged: the schema frame at byte {reader.offset} is "
+                    f"of database {schemas[-1]['database']!r}, the header lists {db!r} there")
+        ids = [t["id"] for s in schemas for t in s["tables"]]
+        if len(set(ids)) != len(ids):
+            raise StreamFormatError("the dump stream is damaged: two tables share an id")
+        self.known_ids = set(ids)
         return head, schemas
 
     def _plan(self, head: dict, schemas: list[dict]) -> None:
@@ -338,20 +354,26 @@ class _Restore:
         manifest_doc = None
         try:
             for kind, payload in reader:
+                if manifest_doc is not None and kind != END:
+                    raise damaged(kind, reader.offset, "comes after the manifest, where only "
+                                                       "the end frame may")
                 if kind == ROWS:
-                    (tid,) = TABLE_ID.unpack_from(payload)
+                    tid = rows_table_id(payload, reader.offset)
                     if tid in tables:
                         self.loaders.put(tid, payload)
                     elif tid not in self.known_ids:
-                        raise StreamFormatError(f"the dump stream has rows for an unknown "
-                                                f"table id {tid}")
+                        raise damaged(kind, reader.offset, f"is for table id {tid}, which no "
+                                                           "schema frame names")
                 elif kind == DONE:
-                    done = load_json(payload)
+                    done = read_done(payload, reader.offset)
                     if done["id"] in tables:
                         self.loaders.finish_table(done["id"], done.get("checksum") is not None)
+                    elif done["id"] not in self.known_ids:
+                        raise damaged(kind, reader.offset, f"is for table id {done['id']}, "
+                                                           "which no schema frame names")
                 elif kind == MANIFEST:
-                    manifest_doc = load_json(payload)
-                    info = _parse_manifest(manifest_doc).databases
+                    manifest_doc = parse_json(kind, payload, reader.offset)
+                    info = _parse_manifest(manifest_doc, reader.offset).databases
                     for tid, (_, t) in tables.items():  # any table without a DONE frame
                         p = self.by_id[tid]
                         ti = info.get(p.source).tables.get(t["name"]) if p.source in info \
@@ -361,7 +383,8 @@ class _Restore:
                 elif kind == END:
                     pass
                 else:
-                    raise StreamFormatError(f"unexpected {kind!r} frame in the dump stream")
+                    raise damaged(kind, reader.offset, "is out of place: the header and "
+                                                       "schema frames come first, once")
             self.loaders.finish()
         except BaseException:
             self.loaders.abort()
@@ -501,11 +524,18 @@ class _Restore:
                       ", ".join(self.staging_made), e)
 
 
-def _parse_manifest(doc: dict) -> DumpManifest:
+def frame_name(kind: bytes | None) -> str:
+    return "the stream ends there" if kind is None else f"a {NAMES[kind]} frame"
+
+
+def _parse_manifest(doc: dict, offset: int | None = None) -> DumpManifest:
     try:
         return DumpManifest.from_dict(doc)
     except (KeyError, ValueError, TypeError, AttributeError) as e:
-        raise StreamFormatError(f"the dump's manifest is damaged: {e}") from None
+        where = f" (its frame at byte {offset})" if offset is not None else ""
+        what = f"{type(e).__name__} {e}" if isinstance(e, KeyError) else str(e)
+        raise StreamFormatError(f"the dump's manifest is damaged{where}: {what}",
+                                hint="the backup is damaged; restore another one") from None
 
 
 class _GuardedStream:

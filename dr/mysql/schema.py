@@ -130,7 +130,7 @@ class ObjectDef:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ObjectDef:
-        return cls(**d)
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass
