@@ -93,11 +93,13 @@ def list_backups(dest: Destination, resource: MysqlResource) -> list[Backup]:
     for name in dest.list(f"{resource.name}/"):
         if not name.endswith(MANIFEST_SUFFIX):
             continue
-        doc = dest.get_json(name)
-        if not doc or doc.get("format") != FORMAT:
+        try:
+            doc = dest.get_json(name)
+            if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+                raise ValueError("format")
+            found.append(Backup(resource.name, str(doc["id"]), parse_iso(doc["created"]), doc))
+        except (ValueError, KeyError, TypeError):
             log.warning("%s: not a dr MySQL backup manifest; ignored", dest.describe(name))
-            continue
-        found.append(Backup(resource.name, doc["id"], parse_iso(doc["created"]), doc))
     return sorted(found, key=lambda b: b.created, reverse=True)
 
 
