@@ -123,7 +123,7 @@ class ObjectDef:
     collation_connection: str = "utf8mb4_general_ci"
     time_zone: str | None = None  # events
     table: str | None = None  # triggers
-    definer: str | None = None  # as on the source (informational: restores drop it)
+    definer: str | None = None  # as on the source (restores drop it unless keep_definers)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -47,8 +47,6 @@ def stream(mariadb):
             for _ in range(USED[name]):
                 cur.execute(f"SELECT NEXTVAL({DB}.{name})")
         cur.execute(f"ALTER SEQUENCE {DB}.restarted RESTART WITH 7")  # below its START
-        cur.execute(f"CREATE TABLE {DB}.t (id INT PRIMARY KEY DEFAULT NEXTVAL({DB}.up7), x INT)")
-        cur.execute(f"INSERT INTO {DB}.t (x) VALUES (1), (2)")
     conn.close()
     buf = io.BytesIO()
     dump(mariadb, [DB], buf)
@@ -89,12 +87,29 @@ def test_every_option_and_the_state_round_trip(mariadb, stream):
         assert cur.fetchone() == (2, -3)
         cur.execute("SHOW CREATE SEQUENCE seqs_copy.up7")
         assert "increment by 7 cache 5 cycle" in cur.fetchone()[1]
-        # a table whose DEFAULT calls NEXTVAL (created after its sequence) uses the copy's
-        cur.execute("INSERT INTO seqs_copy.t (x) VALUES (3)")
-        cur.execute("SELECT id FROM seqs_copy.t WHERE x = 3")
+    conn.close()
+
+
+def test_a_table_whose_default_calls_nextval_uses_the_restored_sequence(mariadb):
+    conn = connect(mariadb)
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS seqdef")
+        cur.execute("CREATE DATABASE seqdef")
+        cur.execute("CREATE SEQUENCE seqdef.zs START WITH 500 INCREMENT BY 10")  # after `t`
+        cur.execute("CREATE TABLE seqdef.t (id INT PRIMARY KEY DEFAULT NEXTVAL(seqdef.zs), "
+                    "x INT)")
+        cur.execute("INSERT INTO seqdef.t (x) VALUES (1), (2)")
+    buf = io.BytesIO()
+    dump(mariadb, ["seqdef"], buf)
+    restore(io.BytesIO(buf.getvalue()), mariadb, target_db="seqdef_copy", force=True)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO seqdef_copy.t (x) VALUES (3)")
+        cur.execute("SELECT id FROM seqdef_copy.t WHERE x = 3")
         inserted = cur.fetchone()[0]
-        cur.execute("SELECT PREVIOUS VALUE FOR seqs_copy.up7")
+        cur.execute("SELECT PREVIOUS VALUE FOR seqdef_copy.zs")
         assert cur.fetchone()[0] == inserted
+        cur.execute("SHOW CREATE TABLE seqdef_copy.t")
+        assert "nextval(`seqdef_copy`.`zs`)" in cur.fetchone()[1]
     conn.close()
 
 

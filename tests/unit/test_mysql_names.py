@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from dr.config import parse_config
-from dr.identifiers import mysql_database_name_problem
 from dr.mysql import MysqlUriError, parse_uri
 from tests.unit.test_config import FULL, error_of
 
@@ -20,6 +19,8 @@ def mysql_config(databases: str) -> str:
 
 
 def test_names_the_server_accepts_are_accepted():
+    from dr.identifiers import mysql_database_name_problem
+
     for name in NAMES:
         assert mysql_database_name_problem(name) is None, name
     flow = "[" + ", ".join("'" + n.replace("'", "''") + "'" for n in NAMES) + "]"
