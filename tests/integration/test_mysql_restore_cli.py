@@ -274,16 +274,16 @@ def test_an_edited_created_never_makes_an_old_backup_the_newest(mariadb, tmp_pat
     new = world.backup_at(T2)
     sidecar = world.backups / "lamp" / f"{old}{mysql.MANIFEST_SUFFIX}"
     doc = json.loads(sidecar.read_text())
-    assert doc["auth"]["alg"] == "HMAC-SHA256"
     doc["created"] = "2026-03-02T00:00:00+00:00"  # "newer" than the real newest
     sidecar.write_text(json.dumps(doc))
     capsys.readouterr()
     assert world.restore("aged_copy") == 0
     out = capsys.readouterr().out
+    assert sql(mariadb, "SELECT COUNT(*) FROM aged_copy.t") == ((2,),)  # the real newest
     assert f"Restored backup {new} " in out
+    assert doc["auth"]["alg"] == "HMAC-SHA256"
     assert f"ignored a backup whose manifest does not authenticate: {sidecar} fails " \
            "authentication" in out
-    assert sql(mariadb, "SELECT COUNT(*) FROM aged_copy.t") == ((2,),)
     # asked for by id, the edited manifest is refused outright
     assert world.restore("aged_copy", "--force", "--backup", old) == 1
     assert "fails authentication" in capsys.readouterr().err
