@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import yaml
 
 from dr.errors import ConfigError
+from dr.identifiers import mysql_database_name_problem
 from dr.schedule import (
     DURATION_FORMS,
     CronSpec,
@@ -329,7 +330,6 @@ _MONGO_KEYS = ("name", "uri", "max_lag", "min_oplog_window", "member_regions", "
 _SERVER_KEYS = ("host", "port", "user", "password", "socket", "tls", "ca_file", "connect_timeout")
 _MYSQL_KEYS = ("name", "databases", "destination", "schedule", "retention", "engine", "key_file",
                "threads", "verify") + _SERVER_KEYS
-_DB_NAME_RE = re.compile(r"[A-Za-z0-9_$-]{1,64}")
 _S3_KEYS = ("name", "source", "destination", "prefix", "schedule", "delete", "delete_grace",
             "concurrency", "multipart_threshold")
 _SIZE_RE = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?")
@@ -845,9 +845,19 @@ def _mysql_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str],
     name = _resource_name(ck, path, node, first_use)
     server = _server(ck, path, node, items, base_dir)
     dbs = ck.required(path, node, "databases")
-    if dbs is not None and not (isinstance(dbs.value, list) and dbs.value and all(
-            isinstance(d.value, str) and _DB_NAME_RE.fullmatch(d.value) for d in dbs.value)):
+    if dbs is not None and not (isinstance(dbs.value, list) and dbs.value):
         ck.add(f"{path}.databases", dbs.line, "expected a non-empty list of database names like [app]")
+    elif dbs is not None:
+        seen: set[str] = set()
+        for i, d in enumerate(dbs.value):
+            problem = mysql_database_name_problem(d.value)
+            if problem is None and d.value in seen:
+                problem = "it is listed twice"
+            if problem is not None:
+                ck.add(f"{path}.databases[{i}]", d.line,
+                       f"{_show(d.value)} is not a MySQL database name: {problem}")
+            elif isinstance(d.value, str):
+                seen.add(d.value)
     dest = ck.required(path, node, "destination")
     if dest is not None and not (isinstance(dest.value, str) and re.fullmatch(
             r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file:///.+", dest.value)):

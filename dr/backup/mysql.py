@@ -4,10 +4,19 @@ One backup per scheduled slot, named `<name>-<YYYYmmdd-HHMM>`: the data object
 `<name>/<id>.dump.zst.drenc` and, written only after the data is complete, its manifest
 `<name>/<id>.manifest.json` (what makes the backup exist: a backup without a manifest is
 incomplete and is neither listed nor restored). The dump is never staged on disk or in memory.
+
+The manifest sits unencrypted beside the data, so whoever can write to the destination can
+edit it. It carries an HMAC under a key of its own that the backup's key provider wraps (KMS
+or the key file, bound to the backup's id), and a restore picks "the newest" only among
+manifests that authenticate (dr/mysql/FORMAT.md, "The backup manifest's authentication").
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -65,23 +74,32 @@ class Backup:
     id: str
     created: datetime  # when the consistent snapshot was taken (the recovery point)
     manifest: dict[str, Any]
+    warnings: tuple[str, ...] = ()  # e.g. other backups whose manifest did not authenticate
 
     @property
     def data_name(self) -> str:
         return f"{self.resource}/{self.id}{DATA_SUFFIX}"
 
+    @property
+    def manifest_name(self) -> str:
+        return f"{self.resource}/{self.id}{MANIFEST_SUFFIX}"
+
 
 def list_backups(dest: Destination, resource: MysqlResource) -> list[Backup]:
-    """Complete backups (those with a manifest), newest first."""
+    """Complete backups (those with a manifest), newest first, as their manifests say: NOT
+    authenticated (no key needed; for listing). What a restore trusts comes from
+    `authenticated_backups`."""
     found = []
     for name in dest.list(f"{resource.name}/"):
         if not name.endswith(MANIFEST_SUFFIX):
             continue
-        doc = dest.get_json(name)
-        if not doc or doc.get("format") != FORMAT:
+        try:
+            doc = dest.get_json(name)
+            if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+                raise ValueError("format")
+            found.append(Backup(resource.name, str(doc["id"]), parse_iso(doc["created"]), doc))
+        except (ValueError, KeyError, TypeError):
             log.warning("%s: not a dr MySQL backup manifest; ignored", dest.describe(name))
-            continue
-        found.append(Backup(resource.name, doc["id"], parse_iso(doc["created"]), doc))
     return sorted(found, key=lambda b: b.created, reverse=True)
 
 
@@ -139,6 +157,7 @@ def run_backup(ctx: Context, resource: MysqlResource, kms_key_arn: str | None, n
                        "context": context_for(resource, bid)},
         "dump": manifest.to_dict(),
     }
+    seal_manifest(doc, provider, resource.name)
     try:
         dest.put_json(manifest_name, doc)
     except BaseException as exc:
@@ -172,6 +191,154 @@ def _remove_quietly(dest: Destination, name: str) -> bool:
         return False
 
 
+# -- the manifest's authentication ---------------------------------------------------------------
+
+AUTH_ALG = "HMAC-SHA256"
+AUTH_DOMAIN = b"dr-mysql-backup-manifest/1\x00"
+
+
+def auth_context(resource_name: str, bid: str) -> dict[str, str]:
+    """The encryption context of a manifest's MAC key: the backup it belongs to."""
+    return {"dr:backup": f"{resource_name}/{bid}", "dr:kind": "mysql-manifest"}
+
+
+def _canonical(doc: dict[str, Any]) -> bytes:
+    """What the MAC covers: the manifest without `auth`, as sorted, compact, ASCII JSON."""
+    return json.dumps({k: v for k, v in doc.items() if k != "auth"}, sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
+def seal_manifest(doc: dict[str, Any], provider, resource_name: str) -> dict[str, Any]:
+    """Add `auth` to a manifest: HMAC-SHA256 under a fresh 256-bit key wrapped by `provider`
+    with the manifest's own encryption context (so only the same KMS key or key file, for
+    this backup id, can recover the key and check or forge the MAC)."""
+    key, wrapped = provider.new_data_key(auth_context(resource_name, doc["id"]))
+    doc["auth"] = {"alg": AUTH_ALG, "key_kind": provider.kind, "key_id": provider.key_id,
+                   "wrapped_key": base64.b64encode(wrapped).decode("ascii"),
+                   "mac": hmac.new(key, AUTH_DOMAIN + _canonical(doc), hashlib.sha256)
+                   .hexdigest()}
+    return doc
+
+
+def authenticate_manifest(dest: Destination, resource: MysqlResource, name: str,
+                          doc: Any, provider) -> Backup:
+    """The backup a manifest read from `name` describes, once its contents are proven: by its
+    MAC, or for a manifest written before manifests had one, by the header frame inside the
+    (authenticated) encrypted dump, whose start time must be the manifest's `created`.
+    Raises IntegrityError saying what does not hold."""
+    from dr.crypto import IntegrityError
+
+    where = dest.describe(name)
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise IntegrityError(f"{where} is not a dr MySQL backup manifest")
+    bid = doc.get("id")
+    if not isinstance(bid, str) or name != f"{resource.name}/{bid}{MANIFEST_SUFFIX}":
+        raise IntegrityError(f"{where} describes backup {bid!r} of {doc.get('name')!r}, not the "
+                             "backup its name says", hint="a manifest was copied or renamed")
+    if doc.get("name") != resource.name or \
+            doc.get("data") != f"{resource.name}/{bid}{DATA_SUFFIX}":
+        raise IntegrityError(f"{where}: its name or data fields do not belong to backup {bid}")
+    try:
+        created = parse_iso(doc["created"])
+    except (KeyError, TypeError, ValueError):
+        raise IntegrityError(f"{where}: 'created' is not a time") from None
+    auth = doc.get("auth")
+    if auth is not None:
+        _check_mac(where, doc, auth, provider, resource.name, bid)
+    else:
+        _check_stream_start(dest, resource, bid, created, provider, where)
+    return Backup(resource.name, bid, created, doc)
+
+
+def _check_mac(where: str, doc: dict, auth: Any, provider, resource_name: str,
+               bid: str) -> None:
+    from dr.crypto import IntegrityError
+    from dr.crypto.keys import key_mismatch
+
+    try:
+        alg, kind, key_id, mac = auth["alg"], auth["key_kind"], auth["key_id"], auth["mac"]
+        wrapped = base64.b64decode(auth["wrapped_key"], validate=True)
+        bytes.fromhex(mac)
+    except (KeyError, TypeError, ValueError):
+        raise IntegrityError(f"{where}: its authentication block is malformed") from None
+    if alg != AUTH_ALG:
+        raise IntegrityError(f"{where}: unknown manifest authentication {alg!r}")
+    if kind != provider.kind or key_id != provider.key_id:
+        raise key_mismatch(kind, key_id, provider)
+    key = provider.unwrap(wrapped, key_id, auth_context(resource_name, bid))
+    try:
+        canonical = _canonical(doc)
+    except ValueError:  # NaN and the like: nothing dr writes
+        raise IntegrityError(f"{where}: its contents are not canonical JSON") from None
+    expected = hmac.new(key, AUTH_DOMAIN + canonical, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, mac.lower()):
+        raise IntegrityError(f"{where} fails authentication: it was changed after the backup "
+                             "wrote it (its MAC does not match its contents)",
+                             hint="restore a backup by id (--backup) after checking the "
+                                  "destination; the data itself is authenticated separately")
+
+
+def _check_stream_start(dest: Destination, resource: MysqlResource, bid: str,
+                        created: datetime, provider, where: str) -> None:
+    """A manifest without a MAC (dr before manifests had one): `created` must be the start
+    time in the dump's own header frame, which the encryption authenticates (and binds to
+    this backup id through the encryption context)."""
+    import zstandard
+
+    from dr.crypto import IntegrityError, decrypt_from
+    from dr.mysql.errors import StreamFormatError
+    from dr.mysql.frames import HEAD, FrameReader, read_head
+
+    encrypted = dest.open_reader(f"{resource.name}/{bid}{DATA_SUFFIX}")
+    try:
+        plain = decrypt_from(encrypted, provider, expected_context=context_for(resource, bid))
+        stream = zstandard.ZstdDecompressor().stream_reader(plain, read_size=1 << 16)
+        try:
+            reader = FrameReader(stream)
+            kind, payload = next(reader)
+            if kind != HEAD:
+                raise StreamFormatError("the dump stream does not start with its header frame")
+            started = parse_iso(read_head(payload, reader.offset).get("started_at", ""))
+        except (StreamFormatError, zstandard.ZstdError, ValueError, StopIteration) as e:
+            raise IntegrityError(f"{where}: cannot read the start of its dump to check it: "
+                                 f"{e}") from None
+    finally:
+        try:
+            encrypted.close()
+        except Exception:  # noqa: BLE001 - a reader that cannot close has nothing to lose
+            pass
+    if started != created:
+        raise IntegrityError(f"{where} says the backup was taken at {iso(created)}, but its "
+                             f"dump started at {iso(started)}: the manifest was changed",
+                             hint="restore a backup by id (--backup) after checking the "
+                                  "destination")
+
+
+def authenticated_backups(dest: Destination, resource: MysqlResource,
+                          provider) -> tuple[list[Backup], list[str]]:
+    """(backups whose manifest authenticates, newest first by their authenticated time;
+    what is wrong with each of the others). A manifest that fails is never trusted: not its
+    time, not its name."""
+    from dr.crypto import IntegrityError
+
+    found: dict[str, Backup] = {}
+    problems = []
+    for name in dest.list(f"{resource.name}/"):
+        if not name.endswith(MANIFEST_SUFFIX):
+            continue
+        try:
+            doc = dest.get_json(name)
+        except ValueError:
+            doc = None
+        try:
+            backup = authenticate_manifest(dest, resource, name, doc, provider)
+        except (IntegrityError, OperationFailed) as e:
+            problems.append(e.message)
+            continue
+        found[backup.id] = backup
+    return sorted(found.values(), key=lambda b: b.created, reverse=True), problems
+
+
 def _summary(doc: dict) -> dict:
     dumped = doc.get("dump", {})
     return {"backup_id": doc["id"], "created": doc["created"], "data": doc["data"],
@@ -187,23 +354,49 @@ def open_backup(ctx: Context, resource: MysqlResource, backup: str | None):
     from dr.crypto import decrypt_from
 
     dest = destination(ctx, resource, None)
-    backups = list_backups(dest, resource)
-    if not backups:
-        raise OperationFailed(f"no complete backup of {resource.name} in {resource.destination}",
-                              hint=f"run `dr backup run --name {resource.name}` first")
-    chosen = backups[0] if backup is None else next((b for b in backups if b.id == backup), None)
-    if chosen is None:
-        known = ", ".join(b.id for b in backups[:5])
-        raise UsageError(f"no backup {backup!r} of {resource.name} (newest: {known})")
     provider = key_provider(ctx, resource)
+    if backup is None:  # the newest, among manifests that prove what they say
+        backups, problems = authenticated_backups(dest, resource, provider)
+        for problem in problems:
+            log.warning("%s: ignored a backup whose manifest does not authenticate: %s",
+                        resource.name, problem)
+        if not backups:
+            if problems:
+                raise OperationFailed(
+                    f"no backup of {resource.name} in {resource.destination} has a manifest "
+                    f"that authenticates: {'; '.join(problems[:3])}",
+                    hint="check the destination and the key; name a backup with --backup")
+            raise OperationFailed(f"no complete backup of {resource.name} in "
+                                  f"{resource.destination}",
+                                  hint=f"run `dr backup run --name {resource.name}` first")
+        chosen = backups[0]
+        if problems:
+            chosen = Backup(chosen.resource, chosen.id, chosen.created, chosen.manifest,
+                            tuple(f"ignored a backup whose manifest does not authenticate: {p}"
+                                  for p in problems))
+    else:
+        name = f"{resource.name}/{backup}{MANIFEST_SUFFIX}"
+        if name not in dest.list(f"{resource.name}/"):
+            known = ", ".join(b.id for b in list_backups(dest, resource)[:5]) or "none"
+            raise UsageError(f"no backup {backup!r} of {resource.name} (newest: {known})")
+        try:
+            doc = dest.get_json(name)
+        except ValueError:
+            doc = None
+        chosen = authenticate_manifest(dest, resource, name, doc, provider)
     encrypted = dest.open_reader(chosen.data_name)
     plain = decrypt_from(encrypted, provider, expected_context=context_for(resource, chosen.id))
     return chosen, zstandard.ZstdDecompressor().stream_reader(plain, read_size=1 << 20)
 
 
 def restore(ctx: Context, resource: MysqlResource, *, to_uri: str, backup: str | None = None,
-            database: str | None = None, force: bool = False, password: str | None = None):
-    """Restore a backup into the database named by `to_uri`; returns (Backup, RestoreResult)."""
+            database: str | None = None, force: bool = False, password: str | None = None,
+            allow_mismatch: tuple[str, ...] = (), keep_definers: bool = False):
+    """Restore a backup into the database named by `to_uri`; returns (Backup, RestoreResult).
+
+    `allow_mismatch` names tables whose rows or checksum may differ from the backup (the swap
+    then still happens, and the run record says so); `keep_definers` creates views, routines,
+    triggers and events with their original definers instead of the restoring account."""
     from dr.mysql.conn import parse_uri
     from dr.mysql.restore import restore as load
 
@@ -216,7 +409,8 @@ def restore(ctx: Context, resource: MysqlResource, *, to_uri: str, backup: str |
     try:
         chosen, stream = open_backup(ctx, resource, backup)
         loaded = load(stream, spec, target_db=target_db, source_db=source_db, force=force,
-                      threads=resource.threads, clock=ctx.clock)
+                      threads=resource.threads, clock=ctx.clock,
+                      allow_mismatch=tuple(allow_mismatch), keep_definers=keep_definers)
     except BaseException as exc:
         record.status = result.status = "interrupted" if isinstance(exc, KeyboardInterrupt) \
             else "failed"
@@ -226,7 +420,16 @@ def restore(ctx: Context, resource: MysqlResource, *, to_uri: str, backup: str |
         record.status = result.status = "completed"
         result.summary = {"backup_id": chosen.id, "created": iso(chosen.created),
                           "databases": loaded.databases, "rows": loaded.rows,
-                          "restore_seconds": round(loaded.seconds, 3)}
+                          "restore_seconds": round(loaded.seconds, 3),
+                          "keep_definers": keep_definers}
+        if loaded.allowed_mismatches:
+            result.summary["allowed_mismatches"] = list(loaded.allowed_mismatches)
+            log.warning("%s: restored although %d table check(s) failed (allowed with "
+                        "--allow-mismatch): %s", resource.name, len(loaded.allowed_mismatches),
+                        "; ".join(loaded.allowed_mismatches))
+        loaded.warnings[:0] = list(chosen.warnings)
+        if loaded.warnings:
+            result.summary["warnings"] = list(loaded.warnings)
         return chosen, loaded
     finally:
         record.finished_at = result.finished_at = iso(ctx.clock.now())

@@ -42,6 +42,15 @@ def register_mysql(verbs) -> None:
     p.add_argument("--to", required=True, metavar="URI", help="mysql://user@host:port/DB")
     p.add_argument("--database", help="which database of a multi-database backup")
     p.add_argument("--force", action="store_true", help="replace a non-empty target database")
+    p.add_argument("--allow-mismatch", action="append", default=[], metavar="TABLE",
+                   help="restore even though TABLE (or DATABASE.TABLE) does not match the "
+                        "backup's row count, checksum or sequence state; repeatable. Every "
+                        "other table must still match, and what was allowed is reported")
+    p.add_argument("--keep-definers", action="store_true",
+                   help="create views, routines, triggers and events with their original "
+                        "DEFINER (the restoring account needs SUPER or SET USER); by default "
+                        "the restoring account becomes their definer, and each one that runs "
+                        "with its definer's privileges is named in a warning")
     p.set_defaults(handler=mysql_restore)
 
 
@@ -59,16 +68,30 @@ def mysql_restore(args: argparse.Namespace, app):
         raise UsageError(f"no mysql entry named {args.name!r} (known: {known})")
     chosen, result = mysql.restore(ctx, resource, to_uri=args.to, backup=args.backup,
                                    database=args.database, force=args.force,
-                                   password=os.environ.get("DR_RESTORE_PASSWORD"))
+                                   password=os.environ.get("DR_RESTORE_PASSWORD"),
+                                   allow_mismatch=tuple(args.allow_mismatch),
+                                   keep_definers=args.keep_definers)
     targets = ", ".join(f"{s} -> {t}" for s, t in result.databases.items())
-    text = (f"Restored backup {chosen.id} ({chosen.created:%Y-%m-%d %H:%M:%SZ}) as {targets}: "
-            f"{result.rows} rows in {len(result.tables)} tables, checksums match; "
-            f"{result.seconds:.1f}s (load {result.load_seconds:.1f}s, verify "
-            f"{result.verify_seconds:.1f}s).")
+    allowed = list(result.allowed_mismatches)
+    other = [m for m in result.mismatches if m not in allowed]
+    checks = ("checksums match" if not result.mismatches else
+              f"{len(result.mismatches)} check(s) differ" if other else
+              f"checksums match except the {len(allowed)} allowed mismatch(es) below")
+    lines = [f"Restored backup {chosen.id} ({chosen.created:%Y-%m-%d %H:%M:%SZ}) as {targets}: "
+             f"{result.rows} rows in {len(result.tables)} tables, {checks}; "
+             f"{result.seconds:.1f}s (load {result.load_seconds:.1f}s, verify "
+             f"{result.verify_seconds:.1f}s)."]
+    if allowed:
+        lines.append(f"WARNING: restored although {len(allowed)} check(s) failed, allowed with "
+                     "--allow-mismatch; these tables do NOT match the backup:")
+        lines += [f"  MISMATCH {m}" for m in allowed]
+    lines += [f"  {m}" for m in other]
+    lines += [f"WARNING: {w}" for w in result.warnings]
     data = {"backup_id": chosen.id, "databases": result.databases, "rows": result.rows,
             "tables": len(result.tables), "seconds": result.seconds,
-            "mismatches": result.mismatches}
-    return Outcome(data=data, text=text, exit_code=3 if result.mismatches else 0)
+            "mismatches": result.mismatches, "allowed_mismatches": allowed,
+            "warnings": list(result.warnings), "keep_definers": args.keep_definers}
+    return Outcome(data=data, text="\n".join(lines), exit_code=3 if other else 0)
 
 
 def _dispatch(args: argparse.Namespace, app):

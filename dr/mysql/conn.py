@@ -20,6 +20,7 @@ import pymysql
 import pymysql.connections
 from pymysql.constants import CLIENT
 
+from dr.identifiers import mysql_database_name_problem
 from dr.mysql.errors import (
     MysqlAuthError,
     MysqlError,
@@ -373,9 +374,19 @@ def parse_uri(uri: str, password: str | None = None) -> tuple[ConnectionSpec, st
     if not host and not sock:
         raise MysqlUriError(f"invalid MySQL URI {_redact(uri)}: no host",
                             hint="use mysql://user@host:3306/database or ?socket=/path")
-    path = unquote(parts.path.lstrip("/")) if parts.path else ""
-    if "/" in path:
-        raise MysqlUriError(f"invalid MySQL URI {_redact(uri)}: the path must be one database name")
+    raw_path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if "/" in raw_path:
+        raise MysqlUriError(f"invalid MySQL URI {_redact(uri)}: the path must be one database name",
+                            hint="percent-encode a / in a database name as %2F")
+    try:
+        path = unquote(raw_path, errors="strict") if raw_path else ""
+    except UnicodeDecodeError:
+        raise MysqlUriError(f"invalid MySQL URI {_redact(uri)}: the database name is not "
+                            "percent-encoded UTF-8") from None
+    problem = mysql_database_name_problem(path) if path else None
+    if problem is not None:
+        raise MysqlUriError(f"invalid MySQL URI {_redact(uri)}: {path!r} is not a database "
+                            f"name: {problem}")
     timeout = params.get("connect_timeout") or params.get("timeout")
     try:
         seconds = float(timeout) if timeout else 10.0

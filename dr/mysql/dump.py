@@ -206,8 +206,7 @@ class _Dump:
         for d in defs:
             writer.json(SCHEMA, {
                 "database": d.name, "charset": d.charset, "collation": d.collation,
-                "tables": [dict(table_to_dict(j.table, j.id), sequence=self._sequence(w0, j))
-                           for j in by_db.get(d.name, [])],
+                "tables": [table_to_dict(j.table, j.id) for j in by_db.get(d.name, [])],
                 "views": [o.to_dict() for o in d.views],
                 "triggers": [o.to_dict() for o in d.triggers],
                 "routines": [o.to_dict() for o in d.routines],
@@ -222,7 +221,7 @@ class _Dump:
                 charset=d.charset, collation=d.collation,
                 tables={j.table.name: TableInfo(
                     rows=j.rows, checksum=j.checksum, bytes=j.bytes, engine=j.table.engine,
-                    chunks=j.chunks, columns=len(j.table.data_columns))
+                    chunks=j.chunks, columns=len(j.table.data_columns), sequence=j.table.sequence)
                     for j in by_db.get(d.name, [])},
                 views=[o.name for o in d.views], triggers=[o.name for o in d.triggers],
                 routines=[f"{o.kind} {o.name}" for o in d.routines],
@@ -347,13 +346,6 @@ class _Dump:
                 jobs.append(TableJob(len(jobs) + 1, d.name, t, chunker,
                                  self.checksums and not sequence and not versioned))
         return jobs
-
-    def _sequence(self, conn, job: TableJob) -> int | None:
-        if job.table.kind != "SEQUENCE":
-            return None
-        with conn.cursor() as cur:
-            cur.execute(f"SELECT next_not_cached_value FROM {job.src}")
-            return int(cur.fetchone()[0])
 
     def _run_workers(self, jobs: list[TableJob], locked: bool) -> None:
         self.output = AsyncWriter(self.writer)

@@ -41,6 +41,12 @@ class RestoreError(MysqlError):
     """A restore failed; the target was left as it was and the staging database dropped."""
 
 
+class RestoreRefused(RestoreError):
+    """The restore was asked for something the backup cannot give; nothing was done."""
+
+    exit_code = EXIT_USAGE
+
+
 class TargetNotEmpty(RestoreError):
     """The restore target holds data and force was not given; nothing was done."""
 

@@ -28,6 +28,8 @@ DONE = b"D"  # JSON: {"id", "rows", "checksum"}: a table's last rows frame has b
 MANIFEST = b"M"  # JSON: the DumpManifest
 END = b"E"  # JSON: {"frames": n, "bytes": offset of this frame}
 KINDS = {HEAD, SCHEMA, ROWS, DONE, MANIFEST, END}
+NAMES = {HEAD: "header", SCHEMA: "schema", ROWS: "rows", DONE: "table-done",
+         MANIFEST: "manifest", END: "end"}
 
 
 class FrameWriter:
@@ -108,6 +110,7 @@ class FrameReader:
                 f"{MAGIC!r}", hint="check the file is a dr MySQL backup, decrypted and "
                                    "decompressed")
         self.ended = False
+        self.offset = 0  # where the last frame returned starts (magic included)
 
     def __iter__(self):
         return self
@@ -138,7 +141,7 @@ class FrameReader:
             raise StreamFormatError(f"the dump stream is damaged: frame at byte {offset} fails "
                                     "its CRC32 check")
         if kind == END:
-            info = json.loads(payload)
+            info = parse_json(kind, payload, offset)
             if info.get("frames") != self.frames or info.get("bytes") != offset:
                 raise StreamFormatError(
                     f"the dump stream's end frame says {info.get('frames')} frames / "
@@ -146,8 +149,92 @@ class FrameReader:
                     "before it: frames are missing")
             self.ended = True
         self.frames += 1
+        self.offset = offset
         return kind, payload
 
 
 def load_json(payload: bytes) -> Any:
     return json.loads(payload.decode("utf-8"))
+
+
+# -- what a frame's payload must hold ----------------------------------------------------------
+#
+# A frame's CRC covers its payload, not its kind byte: one flipped bit turns an end frame into a
+# table-done frame ('E' ^ 1 == 'D'), rows into a schema ('R' ^ 1 == 'S'), and so on. So every
+# JSON payload is checked for what its kind must hold before anything uses it: damage is always
+# a StreamFormatError that names the frame and its byte offset, never a KeyError.
+
+_JSON_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+               list: "a list", dict: "an object", type(None): "null"}
+
+
+def damaged(kind: bytes, offset: int, what: str) -> StreamFormatError:
+    name = NAMES.get(kind, repr(kind))
+    return StreamFormatError(f"the dump stream is damaged: its {name} frame at byte {offset} "
+                             f"{what}", hint="the backup is damaged; restore another one")
+
+
+def parse_json(kind: bytes, payload: bytes, offset: int) -> dict[str, Any]:
+    """A frame's JSON object, or StreamFormatError naming the frame and where it is."""
+    try:
+        doc = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise damaged(kind, offset, "is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise damaged(kind, offset, f"holds {_JSON_NAMES.get(type(doc), 'a value')}, not an "
+                                    "object")
+    return doc
+
+
+def _check(kind: bytes, offset: int, doc: dict, where: str, fields: dict[str, type]) -> None:
+    for key, want in fields.items():
+        value = doc.get(key)
+        if not isinstance(value, want) or isinstance(value, bool):
+            got = "missing" if key not in doc else _JSON_NAMES.get(type(value), "?")
+            raise damaged(kind, offset, f"is not what a dr-mysql/1 {NAMES.get(kind)} frame "
+                                        f"holds: {where}{key!r} should be {_JSON_NAMES[want]}, "
+                                        f"it is {got}")
+
+
+def read_head(payload: bytes, offset: int) -> dict[str, Any]:
+    doc = parse_json(HEAD, payload, offset)
+    _check(HEAD, offset, doc, "", {"format": str, "databases": list})
+    if not all(isinstance(d, str) for d in doc["databases"]):
+        raise damaged(HEAD, offset, "lists a database name that is not a string")
+    return doc
+
+
+_OBJECT_LISTS = ("views", "triggers", "routines", "events")
+
+
+def read_schema(payload: bytes, offset: int) -> dict[str, Any]:
+    doc = parse_json(SCHEMA, payload, offset)
+    _check(SCHEMA, offset, doc, "", {"database": str, "charset": str, "collation": str,
+                                     "tables": list})
+    for i, t in enumerate(doc["tables"]):
+        if not isinstance(t, dict):
+            raise damaged(SCHEMA, offset, f"has a table #{i} that is not an object")
+        _check(SCHEMA, offset, t, f"table #{i}: ", {"id": int, "name": str, "create": str,
+                                                    "columns": list})
+    for key in _OBJECT_LISTS:
+        objects = doc.setdefault(key, [])
+        if not isinstance(objects, list):
+            raise damaged(SCHEMA, offset, f"has {key!r} that is not a list")
+        for i, o in enumerate(objects):
+            if not isinstance(o, dict):
+                raise damaged(SCHEMA, offset, f"has {key} #{i} that is not an object")
+            _check(SCHEMA, offset, o, f"{key} #{i}: ", {"kind": str, "name": str,
+                                                        "create": str})
+    return doc
+
+
+def read_done(payload: bytes, offset: int) -> dict[str, Any]:
+    doc = parse_json(DONE, payload, offset)
+    _check(DONE, offset, doc, "", {"id": int})
+    return doc
+
+
+def rows_table_id(payload, offset: int) -> int:
+    if len(payload) < TABLE_ID.size:
+        raise damaged(ROWS, offset, f"has {len(payload)} bytes, too few for a table id")
+    return TABLE_ID.unpack_from(payload)[0]

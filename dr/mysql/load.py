@@ -296,14 +296,19 @@ def insert_sql(db: str, t: dict) -> bytes:
 
 def load_sql(db: str, t: dict) -> bytes:
     """LOAD DATA reading the chunk `(v,v),(v,v),` as lines "(" ... ")," of ','-separated fields,
-    optionally enclosed in ' with \\ escapes: exactly what QUOTE() wrote. BIT columns arrive as
-    numbers and go through a variable (LOAD DATA would store the digits' characters)."""
-    bits = set(t.get("bit_columns", ()))
+    optionally enclosed in ' with \\ escapes: exactly what QUOTE() wrote. BIT columns, and ENUM
+    and SET (index_columns: their index or bitmap) arrive as numbers and go through a variable
+    (LOAD DATA would store the digits' characters); hex_columns arrive as 0x<hex> (or '')."""
+    numbers = set(t.get("bit_columns", ())) | set(t.get("index_columns", ()))
+    hexed = set(t.get("hex_columns", ()))
     names, sets = [], []
     for i, c in enumerate(t["columns"]):
-        if c in bits:
+        if c in numbers:
             names.append(f"@dr_b{i}")
             sets.append(f"{quote_ident(c)} = CAST(@dr_b{i} AS UNSIGNED)")
+        elif c in hexed:
+            names.append(f"@dr_b{i}")
+            sets.append(f"{quote_ident(c)} = UNHEX(SUBSTRING(@dr_b{i}, 3))")
         else:
             names.append(quote_ident(c))
     sql = (f"LOAD DATA LOCAL INFILE 'dr-chunk' INTO TABLE {quote_ident(db)}."

@@ -17,7 +17,9 @@ FORMAT = "dr-mysql/1"
 @dataclass
 class TableInfo:
     """One table as dumped. `checksum` is CHECKSUM TABLE in the dump's snapshot (None if not
-    computed); `bytes` counts the row data (SQL VALUES text) this table put in the stream."""
+    computed); `bytes` counts the row data (SQL VALUES text) this table put in the stream.
+    `sequence` is a SEQUENCE's row (its options and state: what a restore compares instead of
+    a checksum); None for tables, and in manifests of dr versions that did not record it."""
 
     rows: int
     checksum: int | None
@@ -25,16 +27,22 @@ class TableInfo:
     engine: str
     chunks: int = 0
     columns: int = 0
+    sequence: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if self.sequence is None:
+            del d["sequence"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TableInfo:
+        seq = d.get("sequence")
         return cls(rows=int(d["rows"]), checksum=None if d.get("checksum") is None
                    else int(d["checksum"]), bytes=int(d.get("bytes", 0)),
                    engine=str(d.get("engine", "")), chunks=int(d.get("chunks", 0)),
-                   columns=int(d.get("columns", 0)))
+                   columns=int(d.get("columns", 0)),
+                   sequence=None if seq is None else {str(k): int(v) for k, v in seq.items()})
 
 
 @dataclass

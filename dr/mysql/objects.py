@@ -2,11 +2,14 @@
 
 Objects are created with the creation context they had on the source (sql_mode, collation, the
 client character set when the text allows it, the time zone of events) and without DEFINER, so
-the restoring account becomes their definer (see FORMAT.md, "Definers").
+the restoring account becomes their definer (see FORMAT.md, "Definers"); `with_definer` puts
+the original one back (`dr restore mysql --keep-definers`), and `definer_report` says which
+objects that run with their definer's privileges changed hands.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import pymysql
@@ -90,6 +93,31 @@ def _captured(kind: str, name: str, row: dict, text: str) -> ObjectDef:
                      time_zone=row.get("time_zone"))
 
 
+def retarget_sequence_defaults(cur, old_db: str, new_db: str) -> list[str]:
+    """After tables moved from `old_db` to `new_db`: point column DEFAULTs that call a sequence
+    of `old_db` (`DEFAULT NEXTVAL(seq)`, which the server binds to the database the table was
+    created in) at the same sequence in `new_db`. Returns the columns changed (`table.column`)."""
+    cur.execute("SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA=%s AND COLUMN_DEFAULT LIKE '%%(%%' "  # calls a function
+                "ORDER BY TABLE_NAME, ORDINAL_POSITION", (new_db,))
+    changed = []
+    for table, column, default in cur.fetchall():
+        tokens = tokenize(default)
+        out, hit = [], False
+        for i, tok in enumerate(tokens):
+            if tok.kind in ("ident", "word") and tok.name() == old_db and \
+                    i + 1 < len(tokens) and tokens[i + 1].text == ".":
+                out.append(quote_ident(new_db))
+                hit = True
+            else:
+                out.append(tok.text)
+        if hit:
+            cur.execute(f"ALTER TABLE {quote_ident(new_db)}.{quote_ident(table)} ALTER COLUMN "
+                        f"{quote_ident(column)} SET DEFAULT ({''.join(out)})")
+            changed.append(f"{table}.{column}")
+    return changed
+
+
 def drop(cur, db: str, kind: str, name: str) -> None:
     cur.execute(f"DROP {kind} IF EXISTS {quote_ident(db)}.{quote_ident(name)}")
 
@@ -163,3 +191,144 @@ class ObjectCreateError(Exception):
         detail = e.args[1] if e is not None and len(getattr(e, "args", ())) > 1 else str(e)
         super().__init__(f"cannot create {obj.kind.lower()} {obj.name}: {detail}")
         self.obj = obj
+
+
+# -- definers ----------------------------------------------------------------------------------
+
+_KIND_WORDS = {"VIEW", "TRIGGER", "PROCEDURE", "FUNCTION", "EVENT", "AGGREGATE", "PACKAGE"}
+
+
+def _unquote(tok) -> str | None:
+    if tok.kind == "string":
+        body = tok.text[1:-1]
+        return re.sub(r"\\(.)", r"\1", body.replace(tok.text[0] * 2, tok.text[0]))
+    return tok.name()
+
+
+def parse_account(text: str | None) -> tuple[str, str | None] | None:
+    """(user, host) of a definer as the stream keeps it (`u`@`h`, 'u'@'h', u@h) or as
+    information_schema shows it (u@h); (role, None) for a role; None if it is no account."""
+    if not text:
+        return None
+    toks = [t for t in tokenize(text) if t.significant]
+    if len(toks) == 1 and toks[0].kind == "word" and "@" not in text:
+        return toks[0].text, None
+    if len(toks) == 1 and toks[0].kind in ("ident", "string"):
+        return _unquote(toks[0]), None
+    if len(toks) == 3 and toks[1].text == "@" and toks[0].kind in ("ident", "string", "word") \
+            and toks[2].kind in ("ident", "string", "word"):
+        return _unquote(toks[0]), _unquote(toks[2])
+    user, at, host = text.rpartition("@")  # information_schema: plain user@host
+    return (user, host) if at and user else None
+
+
+def account_sql(account: tuple[str, str | None]) -> str:
+    user, host = account
+    return quote_ident(user) if host is None else f"{quote_ident(user)}@{quote_ident(host)}"
+
+
+def account_text(account: tuple[str, str | None]) -> str:
+    user, host = account
+    return user if host is None else f"{user}@{host}"
+
+
+def _same(a: tuple[str, str | None] | None, b: tuple[str, str | None] | None) -> bool:
+    if a is None or b is None:
+        return a == b
+    return a[0] == b[0] and (a[1] or "").lower() == (b[1] or "").lower()
+
+
+def with_definer(obj: ObjectDef) -> ObjectDef:
+    """`obj` created with its original definer (`obj.definer`) instead of the restoring account.
+    The clause goes where the server expects it: after CREATE [OR REPLACE] [ALGORITHM=...],
+    before SQL SECURITY and the object's kind. Unchanged if it has a DEFINER or none is known."""
+    account = parse_account(obj.definer)
+    if account is None:
+        return obj
+    tokens = tokenize(obj.create, obj.sql_mode)
+    seen_create = False
+    for i, tok in enumerate(tokens):
+        if not tok.significant or tok.kind in ("xopen", "xclose"):
+            continue
+        word = tok.text.upper() if tok.kind == "word" else ""
+        if not seen_create:
+            if word != "CREATE":
+                return obj
+            seen_create = True
+            continue
+        if word == "DEFINER":
+            return obj
+        if word == "SQL" or word in _KIND_WORDS:
+            text = ("".join(t.text for t in tokens[:i]) + f"DEFINER={account_sql(account)} " +
+                    "".join(t.text for t in tokens[i:]))
+            return ObjectDef(**{**obj.to_dict(), "create": text})
+    return obj
+
+
+def current_account(cur) -> tuple[str, str | None] | None:
+    cur.execute("SELECT CURRENT_USER()")
+    return parse_account(cur.fetchone()[0])
+
+
+def _security(cur, db: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """{(kind, name): (SQL SECURITY, definer)} of `db`'s objects as the server has them.
+    Triggers and events always run with their definer's privileges."""
+    found = {}
+    for sql in ("SELECT 'VIEW', TABLE_NAME, SECURITY_TYPE, DEFINER FROM information_schema.VIEWS "
+                "WHERE TABLE_SCHEMA=%s",
+                "SELECT ROUTINE_TYPE, ROUTINE_NAME, SECURITY_TYPE, DEFINER FROM "
+                "information_schema.ROUTINES WHERE ROUTINE_SCHEMA=%s",
+                "SELECT 'TRIGGER', TRIGGER_NAME, 'DEFINER', DEFINER FROM "
+                "information_schema.TRIGGERS WHERE TRIGGER_SCHEMA=%s",
+                "SELECT 'EVENT', EVENT_NAME, 'DEFINER', DEFINER FROM information_schema.EVENTS "
+                "WHERE EVENT_SCHEMA=%s"):
+        cur.execute(sql, (db,))
+        for kind, name, security, definer in cur.fetchall():
+            found[(kind.upper(), name)] = ((security or "DEFINER").upper(), definer or "")
+    return found
+
+
+def _account_exists(cur, account: tuple[str, str | None]) -> bool | None:
+    """Whether the account (or role) exists on the server; None if it cannot be told."""
+    user, host = account
+    try:
+        cur.execute("SELECT COUNT(*) FROM mysql.user WHERE User=%s AND Host=%s",
+                    (user, host if host is not None else ""))
+        return bool(cur.fetchone()[0])
+    except pymysql.MySQLError:
+        return None  # no SELECT on mysql.user: the server will say so when the object runs
+
+
+def definer_report(cur, db: str, objects: list[ObjectDef]) -> list[str]:
+    """Warnings about the definers of `objects` as they now are in `db`: objects that run with
+    their definer's privileges (SQL SECURITY DEFINER views and routines, triggers, events) and
+    got another definer than on the source, and definers that do not exist on this server."""
+    actual = _security(cur, db)
+    changed: dict[tuple[str, str], list[str]] = {}
+    missing: dict[str, list[str]] = {}
+    for obj in objects:
+        found = actual.get((obj.kind, obj.name))
+        if found is None:
+            continue
+        security, now = found
+        if security != "DEFINER":
+            continue
+        label = f"{obj.kind.lower()} {obj.name}"
+        original, current = parse_account(obj.definer), parse_account(now)
+        if original is not None and not _same(original, current):
+            changed.setdefault((account_text(original), now), []).append(label)
+        elif current is not None and current[1] is not None and \
+                _account_exists(cur, current) is False:
+            missing.setdefault(account_text(current), []).append(label)
+    out = []
+    for (original, now), labels in changed.items():
+        out.append(f"{db}: {len(labels)} object{'s' if len(labels) != 1 else ''} that run with "
+                   f"their definer's privileges changed definer from {original} to {now}, so "
+                   f"they now run as {now}: {', '.join(labels)} (dr restore mysql "
+                   "--keep-definers keeps the original definers)")
+    for account, labels in missing.items():
+        out.append(f"{db}: the definer {account} does not exist on this server, so "
+                   f"{', '.join(labels)} fail{'s' if len(labels) == 1 else ''} when used until "
+                   f"it is created (CREATE USER)")
+    return out
+

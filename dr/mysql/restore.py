@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
@@ -26,11 +26,13 @@ import pymysql
 
 from dr.clock import Clock
 from dr.errors import DrError
+from dr.identifiers import mysql_database_name_problem
 from dr.mysql import indexes
 from dr.mysql import objects as obj_ops
 from dr.mysql.conn import ConnectionSpec, Timeouts, connect, query_error
 from dr.mysql.errors import (
     RestoreError,
+    RestoreRefused,
     StreamFormatError,
     TargetNotEmpty,
     VerificationFailed,
@@ -40,14 +42,20 @@ from dr.mysql.frames import (
     END,
     HEAD,
     MANIFEST,
+    NAMES,
     ROWS,
     SCHEMA,
-    TABLE_ID,
     FrameReader,
-    load_json,
+    damaged,
+    parse_json,
+    read_done,
+    read_head,
+    read_schema,
+    rows_table_id,
 )
 from dr.mysql.manifest import FORMAT, DumpManifest, TableInfo
 from dr.mysql.load import Loaders
+from dr.mysql.schema import ObjectDef, sequence_problems, write_sequence
 from dr.mysql.swap import Swap
 from dr.mysql.sqltext import quote_ident
 
@@ -88,19 +96,26 @@ class RestoreResult:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     warnings: list[str] = field(default_factory=list)
+    allowed_mismatches: list[str] = field(default_factory=list)  # the swap went ahead anyway
 
 
 def restore(stream: BinaryIO, spec: ConnectionSpec, *, target_db: str | None = None,
             source_db: str | None = None, force: bool = False, threads: int = 2,
-            verify_checksums: bool = True, allow_mismatch: bool = False,
+            verify_checksums: bool = True, allow_mismatch: bool | Collection[str] = False,
             use_load_data: bool | None = None, clock: Clock | None = None,
-            timeouts: Timeouts | None = None) -> RestoreResult:
+            keep_definers: bool = False, timeouts: Timeouts | None = None) -> RestoreResult:
     """Restore the dump read from `stream` to the server at `spec`.
 
     `source_db` picks one database of a multi-database dump; `target_db` renames it (default:
     its own name). The target must be missing or empty unless `force` (it is then replaced).
     Row counts and CHECKSUM TABLE are compared with the manifest before the swap; a mismatch
-    raises VerificationFailed unless `allow_mismatch` (then it is listed in the result).
+    raises VerificationFailed unless `allow_mismatch` (then it is listed in the result):
+    True allows every mismatch, a collection of table names (`TABLE`, or `DB.TABLE` with the
+    source or target database) only those tables' (each must be in the backup); the swap goes
+    ahead only if every mismatch is allowed, and `allowed_mismatches` lists them.
+    Objects are created with the restoring account as their definer, and a warning names each
+    one that runs with its definer's privileges and so changed hands; `keep_definers` creates
+    them with their original definers instead (needs SUPER or SET USER).
     Chunks are loaded with LOAD DATA LOCAL (from memory, never from a file) when the server
     allows it (`local_infile`), else with INSERT; `use_load_data` forces one or the other.
     Every connection's statements, reads and writes are bounded by `timeouts` (default
@@ -108,7 +123,7 @@ def restore(stream: BinaryIO, spec: ConnectionSpec, *, target_db: str | None = N
     """
     return _Restore(stream, spec, target_db, source_db, force, max(1, int(threads)),
                     verify_checksums, allow_mismatch, use_load_data, clock or Clock(),
-                    timeouts if timeouts is not None else Timeouts()).run()
+                    keep_definers, timeouts if timeouts is not None else Timeouts()).run()
 
 
 def verify(spec: ConnectionSpec, database: str, manifest_tables: Mapping[str, TableInfo], *,
@@ -131,7 +146,10 @@ def verify(spec: ConnectionSpec, database: str, manifest_tables: Mapping[str, Ta
                 if name not in present:
                     problems.append(f"{database}.{name}: missing")
                     continue
-                if name in sequences:  # one row, no checksum: nothing to compare
+                if name in sequences:  # no checksum: its row (options and state) instead
+                    if info.sequence is not None:
+                        problems += sequence_problems(cur, f"{database}.{name}", src,
+                                                      info.sequence)
                     continue
                 cur.execute(f"SELECT COUNT(*) FROM {src}")
                 rows = cur.fetchone()[0]
@@ -163,9 +181,11 @@ class _Plan:
 
 class _Restore:
     def __init__(self, stream, spec, target_db, source_db, force, threads, verify_checksums,
-                 allow_mismatch, use_load_data, clock, timeouts):
+                 allow_mismatch, use_load_data, clock, keep_definers, timeouts):
         self.use_load_data = use_load_data
+        self.keep_definers = keep_definers
         self.timeouts = timeouts
+        self.allowed_mismatches: list[str] = []
         self.stream = stream
         self.spec = spec
         self.target_db = target_db
@@ -208,6 +228,7 @@ class _Restore:
             for p in self.plans:
                 self._swap(p)
             t_swapped = time.monotonic()
+            self._report_definers()
         except BaseException as e:
             self._cleanup()
             raise self._error(e) from (None if isinstance(e, DrError) else e)
@@ -222,7 +243,8 @@ class _Restore:
             load_seconds=t_loaded - t0, verify_seconds=t_verified - t_loaded,
             swap_seconds=t_swapped - t_verified, bytes_read=reader.bytes_read,
             rows=sum(t.rows_loaded for t in tables), manifest=manifest, started_at=started,
-            finished_at=self.clock.now(), warnings=self.warnings)
+            finished_at=self.clock.now(), warnings=self.warnings,
+            allowed_mismatches=self.allowed_mismatches)
 
     def _error(self, e: BaseException) -> BaseException:
         if isinstance(e, DrError) or not isinstance(e, Exception):
@@ -245,21 +267,32 @@ class _Restore:
     # -- stream head -------------------------------------------------------------------------
 
     def _read_schemas(self, reader: FrameReader) -> tuple[dict, list[dict]]:
-        kind, payload = next(reader)
+        kind, payload = next(reader, (None, b""))
         if kind != HEAD:
-            raise StreamFormatError("the dump stream does not start with its header frame")
-        head = load_json(payload)
+            raise StreamFormatError("the dump stream does not start with its header frame "
+                                    f"(at byte {reader.offset}: {frame_name(kind)})")
+        head = read_head(payload, reader.offset)
         if head.get("format") != FORMAT:
             raise StreamFormatError(f"unsupported dump format {head.get('format')!r}: this dr "
                                     f"reads {FORMAT}", hint="restore with the dr version that "
                                                             "made the backup")
         schemas = []
-        for _ in head.get("databases", []):
-            kind, payload = next(reader)
+        for db in head["databases"]:
+            kind, payload = next(reader, (None, b""))
             if kind != SCHEMA:
-                raise StreamFormatError("the dump stream lacks a database schema frame")
-            schemas.append(load_json(payload))
-        self.known_ids = {t["id"] for s in schemas for t in s["tables"]}
+                raise StreamFormatError(
+                    f"the dump stream is damaged: the schema frame of database {db} is missing "
+                    f"(at byte {reader.offset}: {frame_name(kind)})",
+                    hint="the backup is damaged; restore another one")
+            schemas.append(read_schema(payload, reader.offset))
+            if schemas[-1]["database"] != db:
+                raise StreamFormatError(
+                    f"the dump stream is damaged: the schema frame at byte {reader.offset} is "
+                    f"of database {schemas[-1]['database']!r}, the header lists {db!r} there")
+        ids = [t["id"] for s in schemas for t in s["tables"]]
+        if len(set(ids)) != len(ids):
+            raise StreamFormatError("the dump stream is damaged: two tables share an id")
+        self.known_ids = set(ids)
         return head, schemas
 
     def _plan(self, head: dict, schemas: list[dict]) -> None:
@@ -280,8 +313,9 @@ class _Restore:
             target = self.target_db or s["database"]
             if target.lower() in SYSTEM_DATABASES:
                 raise RestoreError(f"refusing to restore into the system database {target}")
-            if not target or len(target) > 64:
-                raise RestoreError(f"invalid target database name {target!r} (1-64 characters)")
+            problem = mysql_database_name_problem(target)
+            if problem is not None:
+                raise RestoreError(f"{target!r} cannot be a database name: {problem}")
             if target in targets:
                 raise RestoreError(f"two databases would be restored as {target}")
             targets.add(target)
@@ -291,6 +325,60 @@ class _Restore:
                 plan.tables[t["id"]] = t
                 self.by_id[t["id"]] = plan
             self.plans.append(plan)
+        self._check_allowed_names()
+        if self.keep_definers:
+            for p in self.plans:
+                for key in ("routines", "views", "triggers", "events"):
+                    p.schema[key] = [obj_ops.with_definer(ObjectDef.from_dict(o)).to_dict()
+                                     for o in p.schema.get(key, [])]
+
+    # -- allowed mismatches and definers -----------------------------------------------------
+
+    def _allowed(self, p: _Plan, table: str) -> bool:
+        if self.allow_mismatch is True:
+            return True
+        if not self.allow_mismatch or isinstance(self.allow_mismatch, (str, bytes)):
+            return False
+        return any(n in (table, f"{p.source}.{table}", f"{p.target}.{table}")
+                   for n in self.allow_mismatch)
+
+    def _check_allowed_names(self) -> None:
+        """Each table named in allow_mismatch must be one this restore loads (a typo would
+        otherwise allow nothing, and say nothing)."""
+        if isinstance(self.allow_mismatch, bool) or not self.allow_mismatch:
+            return
+        if isinstance(self.allow_mismatch, (str, bytes)):
+            raise TypeError("allow_mismatch takes True or a collection of table names")
+        unknown = [n for n in self.allow_mismatch
+                   if not any(n in (t["name"], f"{p.source}.{t['name']}",
+                                    f"{p.target}.{t['name']}")
+                              for p in self.plans for t in p.tables.values())]
+        if unknown:
+            names = sorted(t["name"] for p in self.plans for t in p.tables.values())
+            known = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+            raise RestoreRefused(
+                f"--allow-mismatch names {', '.join(unknown)}, which the backup does not hold "
+                f"(its tables: {known or 'none'}): nothing was restored",
+                hint="name a table as TABLE or DATABASE.TABLE")
+
+    def _report_definers(self) -> None:
+        """After the swap: warn about objects that run with their definer's privileges and
+        changed definer (or whose kept definer does not exist here). Never fails the restore:
+        it is done."""
+        for p in self.plans:
+            objects = [ObjectDef.from_dict(o) for key in ("routines", "views", "triggers",
+                                                          "events")
+                       for o in p.schema.get(key, [])]
+            if not objects:
+                continue
+            try:
+                with self._fresh_coord().cursor() as cur:
+                    found = obj_ops.definer_report(cur, p.target, objects)
+            except Exception as e:  # noqa: BLE001 - the restore is complete; say what is unknown
+                found = [f"{p.target}: could not check the objects' definers: {e}"]
+            for w in found:
+                log.warning("%s", w)
+            self.warnings += found
 
     def _preflight(self) -> None:
         with self.coord.cursor() as cur:
@@ -317,7 +405,8 @@ class _Restore:
                 self.staging_made.append(p.staging)
                 conn.select_db(p.staging)
                 referenced = indexes.referenced_tables([t["create"] for t in s["tables"]])
-                for t in s["tables"]:
+                # sequences first: a column's DEFAULT may call NEXTVAL on one
+                for t in sorted(s["tables"], key=lambda t: t.get("kind") != "SEQUENCE"):
                     create, t["deferred_indexes"] = indexes.plan(
                         t["create"], t.get("engine", ""), int(t.get("rows_estimate") or 0),
                         t["name"] in referenced)
@@ -339,20 +428,26 @@ class _Restore:
         manifest_doc = None
         try:
             for kind, payload in reader:
+                if manifest_doc is not None and kind != END:
+                    raise damaged(kind, reader.offset, "comes after the manifest, where only "
+                                                       "the end frame may")
                 if kind == ROWS:
-                    (tid,) = TABLE_ID.unpack_from(payload)
+                    tid = rows_table_id(payload, reader.offset)
                     if tid in tables:
                         self.loaders.put(tid, payload)
                     elif tid not in self.known_ids:
-                        raise StreamFormatError(f"the dump stream has rows for an unknown "
-                                                f"table id {tid}")
+                        raise damaged(kind, reader.offset, f"is for table id {tid}, which no "
+                                                           "schema frame names")
                 elif kind == DONE:
-                    done = load_json(payload)
+                    done = read_done(payload, reader.offset)
                     if done["id"] in tables:
                         self.loaders.finish_table(done["id"], done.get("checksum") is not None)
+                    elif done["id"] not in self.known_ids:
+                        raise damaged(kind, reader.offset, f"is for table id {done['id']}, "
+                                                           "which no schema frame names")
                 elif kind == MANIFEST:
-                    manifest_doc = load_json(payload)
-                    info = _parse_manifest(manifest_doc).databases
+                    manifest_doc = parse_json(kind, payload, reader.offset)
+                    info = _parse_manifest(manifest_doc, reader.offset).databases
                     for tid, (_, t) in tables.items():  # any table without a DONE frame
                         p = self.by_id[tid]
                         ti = info.get(p.source).tables.get(t["name"]) if p.source in info \
@@ -362,7 +457,8 @@ class _Restore:
                 elif kind == END:
                     pass
                 else:
-                    raise StreamFormatError(f"unexpected {kind!r} frame in the dump stream")
+                    raise damaged(kind, reader.offset, "is out of place: the header and "
+                                                       "schema frames come first, once")
             self.loaders.finish()
         except BaseException:
             self.loaders.abort()
@@ -370,13 +466,48 @@ class _Restore:
         if manifest_doc is None:
             raise StreamFormatError("the dump stream has no manifest")
         manifest = _parse_manifest(manifest_doc)
+        self._restore_sequences()
+        return manifest
+
+    # -- sequences ---------------------------------------------------------------------------
+
+    def _restore_sequences(self) -> None:
+        """Give each staged sequence its row from the backup: options, next value, round."""
         with self.coord.cursor() as cur:
             for p in self.plans:
                 for t in p.tables.values():
-                    if t.get("sequence") is not None:
-                        cur.execute(f"SELECT SETVAL({quote_ident(p.staging)}."
-                                    f"{quote_ident(t['name'])}, %s, 0)", (t["sequence"],))
-        return manifest
+                    state = t.get("sequence")
+                    if state is None:
+                        continue
+                    src = f"{quote_ident(p.staging)}.{quote_ident(t['name'])}"
+                    if isinstance(state, dict):
+                        write_sequence(cur, src, state)
+                        continue
+                    # a backup of an older dr: the next value only, the options were not kept
+                    cur.execute(f"SELECT SETVAL({src}, %s, 0)", (int(state),))
+                    self.warnings.append(
+                        f"sequence {p.source}.{t['name']}: this backup kept only its next value "
+                        f"({int(state)}), not its options (INCREMENT, MINVALUE, MAXVALUE, CACHE, "
+                        "CYCLE): it was restored with the server's defaults; check them")
+
+    def _sequence_mismatches(self, manifest: DumpManifest) -> list[tuple[_Plan, str, str]]:
+        """Each staged sequence compared with its row in the manifest (or the schema frame):
+        (plan, table, mismatch in words)."""
+        out: list[tuple[_Plan, str, str]] = []
+        with self.coord.cursor() as cur:
+            for p in self.plans:
+                info = manifest.databases.get(p.source)
+                for t in p.tables.values():
+                    ti = info.tables.get(t["name"]) if info is not None else None
+                    expected = ti.sequence if ti is not None else None
+                    if expected is None and isinstance(t.get("sequence"), dict):
+                        expected = t["sequence"]
+                    if expected is None:
+                        continue
+                    out += [(p, t["name"], m) for m in sequence_problems(
+                        cur, f"{p.source}.{t['name']}",
+                        f"{quote_ident(p.staging)}.{quote_ident(t['name'])}", expected)]
+        return out
 
     # -- verification ------------------------------------------------------------------------
 
@@ -401,22 +532,30 @@ class _Restore:
                             checksum_actual=self.loaders.checks.get(tid))
             results.append(r)
             if r.rows_loaded != r.rows_expected:
-                fatal.append(f"{p.source}.{name}: {r.rows_loaded} rows loaded, the backup has "
-                             f"{r.rows_expected}")
+                fatal.append((p, name, f"{p.source}.{name}: {r.rows_loaded} rows loaded, the "
+                                       f"backup has {r.rows_expected}"))
             if r.checksum_expected is not None and r.checksum_actual != r.checksum_expected:
                 msg = (f"{p.source}.{name}: checksum {r.checksum_actual}, the backup has "
                        f"{r.checksum_expected}")
-                (fatal if comparable else soft).append(msg)
+                if comparable:
+                    fatal.append((p, name, msg))
+                else:
+                    soft.append(msg)
+        fatal += self._sequence_mismatches(manifest)
+        self.allowed_mismatches = [m for p, name, m in fatal if self._allowed(p, name)]
+        fatal = [m for p, name, m in fatal if not self._allowed(p, name)]
         if soft:
             self.warnings.append(f"CHECKSUM TABLE differs for {len(soft)} table(s), but the "
                                  f"servers differ ({manifest.server_version} → "
                                  f"{self._server_version()}), so checksums are not comparable")
-        if fatal and not self.allow_mismatch:
+        if fatal:
             raise VerificationFailed(
                 f"the restored data does not match the backup ({len(fatal)} mismatch"
                 f"{'es' if len(fatal) != 1 else ''}: {'; '.join(fatal[:5])}): the target was "
-                "left as it was", fatal)
-        return results, fatal + soft
+                "left as it was", fatal,
+                hint=None if not self.allowed_mismatches else
+                f"{len(self.allowed_mismatches)} other mismatch(es) were allowed")
+        return results, self.allowed_mismatches + soft
 
     def _server_version(self) -> str:
         if not hasattr(self, "_version"):
@@ -467,11 +606,18 @@ class _Restore:
                       ", ".join(self.staging_made), e)
 
 
-def _parse_manifest(doc: dict) -> DumpManifest:
+def frame_name(kind: bytes | None) -> str:
+    return "the stream ends there" if kind is None else f"a {NAMES[kind]} frame"
+
+
+def _parse_manifest(doc: dict, offset: int | None = None) -> DumpManifest:
     try:
         return DumpManifest.from_dict(doc)
     except (KeyError, ValueError, TypeError, AttributeError) as e:
-        raise StreamFormatError(f"the dump's manifest is damaged: {e}") from None
+        where = f" (its frame at byte {offset})" if offset is not None else ""
+        what = f"{type(e).__name__} {e}" if isinstance(e, KeyError) else str(e)
+        raise StreamFormatError(f"the dump's manifest is damaged{where}: {what}",
+                                hint="the backup is damaged; restore another one") from None
 
 
 class _GuardedStream:

@@ -18,6 +18,12 @@ BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longbl
                 "multipolygon", "geometrycollection"}
 NUMERIC_TYPES = INT_TYPES | {"decimal", "numeric", "double", "real", "double precision"}
 UTF8_CHARSETS = {"utf8mb4", "utf8mb3", "utf8"}
+#: Character sets whose every byte string converts to UTF-8 and back unchanged (MariaDB's latin1
+#: is cp1252 with the five undefined bytes mapped to C1 controls). Text in any other non-UTF-8
+#: set travels as hex of its bytes: cp1250/cp1251 bytes without a Unicode mapping, ascii columns
+#: holding bytes above 0x7f, and invalid multi-byte sequences would come back as '?'.
+LOSSLESS_TO_UTF8 = UTF8_CHARSETS | {"latin1"}
+INDEX_TYPES = {"enum", "set"}  # travel as their index (ENUM) or bitmap (SET)
 TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set",
               "json"}
 TEMPORAL_TYPES = {"date", "time", "datetime", "timestamp", "year"}
@@ -31,10 +37,22 @@ class Column:
     generated: bool = False
     nullable: bool = True
 
+    @property
+    def as_index(self) -> bool:
+        """ENUM and SET travel as numbers: the ENUM's index (0 for its error value '', which
+        text cannot tell from a member '') and the SET's bitmap."""
+        return self.data_type in INDEX_TYPES
+
+    @property
+    def as_hex(self) -> bool:
+        """Text in a character set that does not survive UTF-8 travels as 0x<hex of its bytes>."""
+        return bool(self.charset) and self.charset not in LOSSLESS_TO_UTF8 and \
+            self.data_type not in INDEX_TYPES and self.data_type not in BINARY_TYPES
+
     def value_sql(self) -> str:
         """A server-side expression giving this column's value as an SQL literal (bytes):
-        NULL, a number, or '...' (QUOTE-escaped; text as UTF-8, binary data as raw bytes).
-        The same text is a VALUES tuple element and a LOAD DATA field (FORMAT.md)."""
+        NULL, a number, 0x<hex> or '...' (QUOTE-escaped; text as UTF-8, binary data as raw
+        bytes). The same text is a VALUES tuple element and a LOAD DATA field (FORMAT.md)."""
         col = quote_ident(self.name)
         t = self.data_type
         if t in NUMERIC_TYPES:
@@ -43,6 +61,11 @@ class Column:
             expr = f"CAST({col} AS DOUBLE)"
         elif t == "bit":
             expr = f"CAST({col} AS UNSIGNED)"
+        elif self.as_index:
+            expr = f"({col}+0)"
+        elif self.as_hex:  # '' stays '' (0x alone is no literal)
+            return (f"IF({col} IS NULL,'NULL',IF(LENGTH({col})=0,'''''',"
+                    f"CONCAT('0x',HEX({col}))))")
         elif t in BINARY_TYPES:  # raw bytes in quotes: LOAD DATA takes no _binary introducer
             return f"QUOTE({col})"  # QUOTE(NULL) is the word NULL
         elif t in TEMPORAL_TYPES:
@@ -71,6 +94,7 @@ class TableDef:
     rows_estimate: int = 0
     avg_row_length: int = 0
     kind: str = "BASE TABLE"
+    sequence: dict[str, int] | None = None  # a SEQUENCE's row (every option and its state)
 
     @property
     def transactional(self) -> bool:
@@ -99,14 +123,14 @@ class ObjectDef:
     collation_connection: str = "utf8mb4_general_ci"
     time_zone: str | None = None  # events
     table: str | None = None  # triggers
-    definer: str | None = None  # as on the source (informational: restores drop it)
+    definer: str | None = None  # as on the source (restores drop it unless keep_definers)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ObjectDef:
-        return cls(**d)
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -230,13 +254,54 @@ def _read_tables(conn, db: str) -> list[TableDef]:
                                                        sub_part))
     tables = []
     for name, kind, engine, rows, avg in info:
-        create = show(conn, f"SHOW CREATE TABLE {quote_ident(db)}.{quote_ident(name)}")[0]
+        src = f"{quote_ident(db)}.{quote_ident(name)}"
+        what = "SEQUENCE" if kind == "SEQUENCE" else "TABLE"
+        create = show(conn, f"SHOW CREATE {what} {src}")[0]
         text = create.get("Create Table") or create.get("Create Sequence") or ""
         t = TableDef(name=name, engine=engine, create=text, columns=columns.get(name, []),
                      rows_estimate=int(rows), avg_row_length=int(avg), kind=kind)
+        if kind == "SEQUENCE":
+            t.sequence = read_sequence(conn, src)
         _choose_key(t, indexes)
         tables.append(t)
     return tables
+
+
+# -- sequences ---------------------------------------------------------------------------------
+#
+# A SEQUENCE travels as `SHOW CREATE SEQUENCE` (every option: START, MINVALUE, MAXVALUE,
+# INCREMENT, CACHE/NOCACHE, CYCLE/NOCYCLE, the engine and comment) plus its one row, read in the
+# dump's snapshot: next_not_cached_value, minimum_value, maximum_value, start_value, increment,
+# cache_size, cycle_option, cycle_count. A restore creates it, writes that row back (INSERT into
+# a sequence sets its whole state, the round included) and reads it back to compare.
+
+def read_sequence(conn, src: str) -> dict[str, int]:
+    """A sequence's row as {column: value} (`src` is its quoted, qualified name)."""
+    with conn.cursor() as cur:
+        return sequence_row(cur, src)
+
+
+def sequence_row(cur, src: str) -> dict[str, int]:
+    cur.execute(f"SELECT * FROM {src}")
+    names = [d[0] for d in cur.description]
+    row = cur.fetchone()
+    if row is None:
+        raise LookupError(f"sequence {src} has no row")
+    return {n: int(v) for n, v in zip(names, row)}
+
+
+def write_sequence(cur, src: str, state: dict[str, int]) -> None:
+    """Set a (new) sequence's whole state: its options, next value and round."""
+    names = list(state)
+    cur.execute(f"INSERT INTO {src} ({','.join(quote_ident(n) for n in names)}) VALUES "
+                f"({','.join(['%s'] * len(names))})", [int(state[n]) for n in names])
+
+
+def sequence_problems(cur, label: str, src: str, expected: dict[str, int]) -> list[str]:
+    """How the sequence at `src` differs from `expected` (its row in the backup), in words."""
+    actual = sequence_row(cur, src)
+    return [f"{label}: sequence {name} is {actual.get(name)}, the backup has {value}"
+            for name, value in expected.items() if actual.get(name) != int(value)]
 
 
 def _choose_key(t: TableDef, indexes: dict[tuple[str, str], list[tuple]]) -> None:
@@ -339,7 +404,10 @@ def table_to_dict(t: TableDef, table_id: int) -> dict[str, Any]:
     return {"id": table_id, "name": t.name, "kind": t.kind, "engine": t.engine,
             "create": t.create, "columns": [c.name for c in t.data_columns],
             "rows_estimate": t.rows_estimate,
-            "bit_columns": [c.name for c in t.data_columns if c.data_type == "bit"]}
+            "bit_columns": [c.name for c in t.data_columns if c.data_type == "bit"],
+            "index_columns": [c.name for c in t.data_columns if c.as_index],
+            "hex_columns": [c.name for c in t.data_columns if c.as_hex],
+            "sequence": t.sequence}
 
 
 def is_access_denied(e: BaseException) -> bool:

@@ -65,6 +65,7 @@ class Swap:
                 cur.execute("RENAME TABLE " + ", ".join(pairs))
                 self.renamed_old = list(inv.tables)
                 self.renamed_new = [t["name"] for t in s["tables"]]
+                obj_ops.retarget_sequence_defaults(cur, self.staging, self.target)
             for kind, name in inv.routines:
                 obj_ops.drop(cur, self.target, kind, name)
             for name in inv.events:

@@ -28,8 +28,14 @@ class MysqlRestore(StepType):
         Param("backup", "str", default=None, help="a backup id (default: the newest)"),
         Param("database", "str", default=None, help="which database of a multi-database backup"),
         Param("force", "bool", default=False, help="replace a non-empty target database"),
+        Param("allow_mismatch", "list", default=None,
+              help="tables (TABLE or DB.TABLE) that may differ from the backup; the swap still "
+                   "happens and the step's outputs list them"),
+        Param("keep_definers", "bool", default=False,
+              help="create objects with their original DEFINER (needs SUPER or SET USER)"),
     )
-    outputs = ("backup_id", "snapshot_time", "databases", "rows", "seconds")
+    outputs = ("backup_id", "snapshot_time", "databases", "rows", "seconds",
+               "allowed_mismatches", "warnings")
     iam_actions = ("s3:GetObject", "s3:ListBucket", "kms:Decrypt")
     example = """\
 - id: app-data
@@ -57,10 +63,18 @@ class MysqlRestore(StepType):
         context = Context(config=ctx.config, aws=ctx.session, clock=ctx.clock, _store=ctx.store)
         chosen, result = mysql.restore(context, resource, to_uri=params["to"],
                                        backup=params.get("backup"), database=params.get("database"),
-                                       force=bool(params.get("force")), password=password)
+                                       force=bool(params.get("force")), password=password,
+                                       allow_mismatch=tuple(params.get("allow_mismatch") or ()),
+                                       keep_definers=bool(params.get("keep_definers")))
+        for line in result.allowed_mismatches:
+            ctx.log(f"MISMATCH allowed: {line}")
+        for line in result.warnings:
+            ctx.log(f"WARNING: {line}")
         return {"backup_id": chosen.id, "snapshot_time": iso(chosen.created),
                 "databases": result.databases, "rows": result.rows,
-                "seconds": round(result.seconds, 3)}
+                "seconds": round(result.seconds, 3),
+                "allowed_mismatches": list(result.allowed_mismatches),
+                "warnings": list(result.warnings)}
 
 
 STEP_TYPES = (MysqlRestore,)
