@@ -423,7 +423,7 @@ def plan_item(session: AwsSession, config: Config, resource: S3Resource, key_err
     if extra:
         actions.append(f"{extra} object(s) only in the destination: "
                        + ("kept (delete: keep)" if resource.delete == "keep" else
-                          f"deleted once their source has been gone for the grace period"))
+                          "deleted once their source has been gone for the grace period"))
     return _replace(item, actions=tuple(actions))
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 from dr.config import format_duration
-from dr.report.model import DrillReport, ResourceReport, human, short
+from dr.report.model import DrillReport, ResourceReport, short
 
 WIDTH = 900
 _SECOND_STEPS = [timedelta(seconds=s) for s in (1, 2, 5, 10, 15, 30)]
