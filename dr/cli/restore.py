@@ -58,7 +58,7 @@ def mysql_restore(args: argparse.Namespace, app):
     import os
 
     from dr.backup import mysql
-    from dr.cli.app import Outcome
+    from dr.cli.app import Outcome, short_time
     from dr.errors import UsageError
 
     ctx = app.context()
@@ -77,7 +77,7 @@ def mysql_restore(args: argparse.Namespace, app):
     checks = ("checksums match" if not result.mismatches else
               f"{len(result.mismatches)} check(s) differ" if other else
               f"checksums match except the {len(allowed)} allowed mismatch(es) below")
-    lines = [f"Restored backup {chosen.id} ({chosen.created:%Y-%m-%d %H:%M:%SZ}) as {targets}: "
+    lines = [f"Restored backup {chosen.id} ({short_time(chosen.created)}) as {targets}: "
              f"{result.rows} rows in {len(result.tables)} tables, {checks}; "
              f"{result.seconds:.1f}s (load {result.load_seconds:.1f}s, verify "
              f"{result.verify_seconds:.1f}s)."]
