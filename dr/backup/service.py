@@ -352,7 +352,8 @@ class MysqlVerify:
                f"{self.found['restore_seconds']}s"]
         for db, r in self.found["databases"].items():
             out.append(f"  {db}: {r['tables']} tables, {r['rows']} rows, "
-                       + ("checksums match" if r["ok"] else "; ".join(r["mismatches"])))
+                       + (r.get("checked", "row counts match") if r["ok"]
+                          else "; ".join(r["mismatches"])))
         return out
 
 

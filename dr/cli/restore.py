@@ -31,17 +31,27 @@ def register_mysql(verbs) -> None:
         "mysql", help="restore a MySQL logical backup",
         description="Fetch, authenticate, decompress and load a backup into a database that does "
                     "not exist or is empty (--force replaces it); it is loaded into a staging "
-                    "database and swapped in only once row counts and checksums match the "
-                    "manifest (exit 3 if not; the target is then unchanged). The password comes "
-                    "from $DR_RESTORE_PASSWORD (or the URI).\n\nExample:\n"
+                    "database and swapped in only once the row counts and the content match the "
+                    "backup (CHECKSUM TABLE between servers of one version, else a content hash "
+                    "computed the same way on both sides); exit 3 if not, and the target is then "
+                    "unchanged. The swap is journaled on the server: if dr or the server dies "
+                    "during it, running the same command again (or --resume) first finishes it "
+                    "(when every new table was in place) or rolls it back exactly. The password "
+                    "comes from $DR_RESTORE_PASSWORD (or the URI).\n\nExample:\n"
                     "  DR_RESTORE_PASSWORD=... dr restore mysql --name office-lamp "
-                    "--to mysql://root@127.0.0.1:3306/app_restored",
+                    "--to mysql://root@127.0.0.1:3306/app_restored\n"
+                    "  dr restore mysql --name office-lamp --to mysql://root@127.0.0.1:3306/"
+                    "app_restored --resume",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", required=True, help="the mysql entry in dr.yaml")
     p.add_argument("--backup", metavar="ID", help="a backup id (default: the newest)")
     p.add_argument("--to", required=True, metavar="URI", help="mysql://user@host:port/DB")
     p.add_argument("--database", help="which database of a multi-database backup")
     p.add_argument("--force", action="store_true", help="replace a non-empty target database")
+    p.add_argument("--resume", dest="resume_swap", action="store_true",
+                   help="only settle a restore into --to that a crash interrupted during its swap: "
+                        "finish it if every new table is in place (exit 0), else roll it back "
+                        "(exit 1, the target as it was before); reads no backup")
     p.set_defaults(handler=mysql_restore)
 
 
@@ -57,18 +67,48 @@ def mysql_restore(args: argparse.Namespace, app):
     if resource is None:
         known = ", ".join(m.name for m in ctx.config.mysql) or "none"
         raise UsageError(f"no mysql entry named {args.name!r} (known: {known})")
+    password = os.environ.get("DR_RESTORE_PASSWORD")
+    if args.resume_swap:
+        return _resume(mysql.resume(ctx, resource, to_uri=args.to, database=args.database,
+                                    password=password), args)
     chosen, result = mysql.restore(ctx, resource, to_uri=args.to, backup=args.backup,
-                                   database=args.database, force=args.force,
-                                   password=os.environ.get("DR_RESTORE_PASSWORD"))
+                                   database=args.database, force=args.force, password=password)
     targets = ", ".join(f"{s} -> {t}" for s, t in result.databases.items())
-    text = (f"Restored backup {chosen.id} ({chosen.created:%Y-%m-%d %H:%M:%SZ}) as {targets}: "
-            f"{result.rows} rows in {len(result.tables)} tables, checksums match; "
-            f"{result.seconds:.1f}s (load {result.load_seconds:.1f}s, verify "
-            f"{result.verify_seconds:.1f}s).")
+    resumed = result.resumed
+    if resumed:  # a rerun found this very restore interrupted after its tables were swapped
+        text = (f"Finished the interrupted restore of backup {chosen.id} "
+                f"({chosen.created:%Y-%m-%d %H:%M:%SZ}) as {targets}: {result.rows} rows in "
+                f"{len(result.tables)} tables; {result.check_summary()} (checked before the "
+                "swap).")
+    else:
+        text = (f"Restored backup {chosen.id} ({chosen.created:%Y-%m-%d %H:%M:%SZ}) as "
+                f"{targets}: {result.rows} rows in {len(result.tables)} tables; "
+                f"{result.check_summary()}; {result.seconds:.1f}s (load "
+                f"{result.load_seconds:.1f}s, verify {result.verify_seconds:.1f}s).")
+    text += "".join(f"\nwarning: {w}" for w in result.warnings)
     data = {"backup_id": chosen.id, "databases": result.databases, "rows": result.rows,
             "tables": len(result.tables), "seconds": result.seconds,
-            "mismatches": result.mismatches}
-    return Outcome(data=data, text=text, exit_code=3 if result.mismatches else 0)
+            "checked": result.check_summary(), "unverified": result.unverified,
+            "mismatches": result.mismatches, "warnings": result.warnings, "resumed": resumed}
+    # a mismatch never gets here: it raises VerificationFailed (exit 3) before the target is
+    # touched, so exit 3 always means the target is unchanged
+    return Outcome(data=data, text=text, exit_code=0)
+
+
+def _resume(settled: list, args: argparse.Namespace):
+    from dr.cli.app import Outcome
+
+    if not settled:
+        return Outcome(data={"resumed": []}, text=f"No unfinished restore into {args.to}: "
+                                                  "nothing to do.")
+    lines = [r.describe()[0].upper() + r.describe()[1:] + "." for r in settled]
+    back = [r for r in settled if r.outcome != "finished"]
+    if back:
+        lines.append("Run the restore again without --resume to restore the backup.")
+    data = {"resumed": [{"target": r.target, "outcome": r.outcome, "phase": r.phase,
+                         "started_at": r.started_at, "backup": r.note.get("label")}
+                        for r in settled]}
+    return Outcome(data=data, text="\n".join(lines), exit_code=1 if back else 0)
 
 
 def _dispatch(args: argparse.Namespace, app):
