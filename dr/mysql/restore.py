@@ -192,15 +192,17 @@ def resumed_result(recovery: Recovery) -> RestoreResult | None:
     done = (recovery.note or {}).get("result")
     if recovery.outcome != swap.FINISHED or not done:
         return None
-    tables = [TableResult(**t) for t in done["tables"]]
-    return RestoreResult(
-        databases=done["databases"], tables=tables, mismatches=list(done.get("mismatches", [])),
-        seconds=float(done.get("seconds", 0)), load_seconds=float(done.get("load_seconds", 0)),
-        verify_seconds=float(done.get("verify_seconds", 0)), swap_seconds=0.0,
-        bytes_read=int(done.get("bytes_read", 0)), rows=sum(t.rows_loaded for t in tables),
-        manifest=_parse_manifest(done["manifest"]), warnings=[recovery.describe()],
-        source_version=done.get("source_version", ""),
-        target_version=done.get("target_version", ""), resumed=True)
+    try:
+        tables = [TableResult(**t) for t in done["tables"]]
+        return RestoreResult(
+            databases=dict(done["databases"]), tables=tables,
+            mismatches=list(done.get("mismatches", [])), seconds=0.0, load_seconds=0.0,
+            verify_seconds=0.0, swap_seconds=0.0, bytes_read=0,
+            rows=sum(t.rows_loaded for t in tables), manifest=_parse_manifest(done["manifest"]),
+            warnings=[recovery.describe()], source_version=done.get("source_version", ""),
+            target_version=done.get("target_version", ""), resumed=True)
+    except (KeyError, TypeError, ValueError, StreamFormatError):
+        return None  # journaled by another dr version: the caller restores again
 
 
 def verify(spec: ConnectionSpec, database: str, manifest_tables: Mapping[str, TableInfo], *,

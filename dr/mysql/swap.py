@@ -226,14 +226,6 @@ class Swap:
                            "was put back as it was") from None
 
 
-def pending(conn, target: str) -> dict | None:
-    """The journal of an unfinished swap into `target` (its plan, with "phase"), or None."""
-    j = _Journal.load(conn, target)
-    if j is None:
-        return None
-    return {**j.plan, "phase": j.phase, "journal": j.db}
-
-
 def recover(conn, target: str, *, wait: float = 0) -> Recovery | None:
     """Settle an unfinished swap into `target`: finish it when its RENAME has happened, else
     roll it back (see the module's docstring). None when there is none. Raises SwapBusy when a

@@ -44,7 +44,8 @@ def make_source(spec) -> None:
         cur.execute(f"CREATE DATABASE {SRC} CHARACTER SET utf8mb4")
         cur.execute(f"""CREATE TABLE {SRC}.t (id INT PRIMARY KEY, v VARCHAR(100),
             d DATETIME(6), ts TIMESTAMP(3) NULL DEFAULT NULL, tm TIME(2), b BLOB,
-            dc DECIMAL(20,6), f FLOAT, dbl DOUBLE, bit8 BIT(8), l VARCHAR(20) CHARACTER SET latin1)""")
+            dc DECIMAL(20,6), f FLOAT, dbl DOUBLE, bit8 BIT(8),
+            l VARCHAR(20) CHARACTER SET latin1)""")
         cur.executemany(
             f"INSERT INTO {SRC}.t VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
             [(i, f"value {i} 'q' \\ ü", f"2020-01-{i % 28 + 1:02d} 03:04:05.{i:06d}",
