@@ -27,7 +27,8 @@ from dr.mysql import content
 from dr.mysql.frames import HEAD, MANIFEST, ROWS, SCHEMA, TABLE_ID, FrameReader
 from tests.integration.test_mysql_faults import leftovers, make_target, reframe, state
 from tests.integration.test_mysql_hostile import DB as HOSTILE
-from tests.integration.test_mysql_hostile import hostile  # noqa: F401
+from tests.integration.test_mysql_hostile import SCHEMA as HOSTILE_SCHEMA
+from tests.integration.test_mysql_hostile import populate
 from tests.mariadb import mariadb, mariadb_server, start_or_skip  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -95,6 +96,23 @@ def checksums(spec, db: str) -> dict:
 
 
 @pytest.fixture(scope="module")
+def hostile(mariadb):
+    """test_mysql_hostile's data set (made again: same seed, same rows), dumped, and restored
+    once into hostile_vcopy."""
+    conn = connect(mariadb)
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {HOSTILE}")
+        cur.execute(HOSTILE_SCHEMA[0])
+        cur.execute(f"USE {HOSTILE}")
+        populate(cur)
+    conn.close()
+    buf = io.BytesIO()
+    dump(mariadb, [HOSTILE], buf, threads=2, chunk_bytes=64 << 10)
+    restore(io.BytesIO(buf.getvalue()), mariadb, target_db="hostile_vcopy", force=True)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
 def source(mariadb):
     make_source(mariadb)
     buf = io.BytesIO()
@@ -104,13 +122,12 @@ def source(mariadb):
 
 # -- the content hash itself ------------------------------------------------------------------
 
-def test_stream_side_and_server_side_hashes_agree_on_hostile_data(mariadb, hostile):  # noqa: F811
+def test_stream_side_and_server_side_hashes_agree_on_hostile_data(mariadb, hostile):
     """Every type the dump handles (all byte values, NUL, Ctrl-Z, quotes, 4-byte UTF-8, latin1,
     gbk, DECIMAL(65,30), FLOAT, BIT(64), zero dates, JSON, GEOMETRY, generated columns, no key,
     rows bigger than a chunk): Σ CRC32 over the stream's rows == the server's SUM(CRC32(row))."""
-    _, _, data = hostile
     ids, sums, names = {}, {}, []
-    for kind, payload in FrameReader(io.BytesIO(data)):
+    for kind, payload in FrameReader(io.BytesIO(hostile)):
         if kind == b"S":
             tables = json.loads(payload)["tables"]
             ids = {t["id"]: t["name"] for t in tables}
@@ -123,14 +140,13 @@ def test_stream_side_and_server_side_hashes_agree_on_hostile_data(mariadb, hosti
     assert len(names) >= 19 and len(sums) >= 17
     for name in names:  # and on the restored copy: the values read back as they were dumped
         assert content.table_hash(conn, HOSTILE, name) == sums.get(name, 0), name
-        assert content.table_hash(conn, "hostile_copy", name) == sums.get(name, 0), name
+        assert content.table_hash(conn, "hostile_vcopy", name) == sums.get(name, 0), name
     conn.close()
 
 
-def test_cross_version_restore_of_hostile_data_passes_by_content(mariadb, hostile):  # noqa: F811
-    _, _, data = hostile
-    result = restore(io.BytesIO(as_version(data, OTHER)), mariadb, target_db="hostile_xver",
-                     threads=2)
+def test_cross_version_restore_of_hostile_data_passes_by_content(mariadb, hostile):
+    result = restore(io.BytesIO(as_version(hostile, OTHER)), mariadb, target_db="hostile_xver",
+                     threads=2, force=True)
     by = {t.table: t.method for t in result.tables}
     assert by["seq_s"] is None and set(by.values()) == {"content", None}
     assert all(t.ok for t in result.tables) and result.mismatches == []
