@@ -28,7 +28,9 @@ stale, never by age alone:
   once: prune remembers how far it got, and looks back at most RECORD_SCAN, 7 days).
 
 `<db>__dr_old_<hex>` databases (a restore's swap killed before it dropped the target's previous
-tables) hold the only copy of that data: they are reported, never dropped.
+tables) hold the only copy of that data: they are reported, never dropped (`dr restore mysql
+--resume` settles such a swap from its journal, `<db>__dr_swap_<hex>`, which is never touched
+here either).
 """
 
 from __future__ import annotations
@@ -229,7 +231,9 @@ def _database(spec, name: str, sessions: int, idle: int | None, sees_all: bool,
     if OLD.fullmatch(name):
         return [Cleanup("previous tables of a restored database", where,
                         "a restore's swap stopped before dropping the target's previous tables; "
-                        "they may be the only copy: check, then DROP DATABASE it yourself", "kept")]
+                        "they may be the only copy: if a `__dr_swap_` journal database of that "
+                        "target exists, `dr restore mysql --resume` settles the swap; else check, "
+                        "then DROP DATABASE it yourself", "kept")]
     if sessions:
         return [] if owner in live_dbs or name in live_dbs else [Cleanup(
             "staging database" if staging else "scratch database", where,

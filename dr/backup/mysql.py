@@ -389,16 +389,30 @@ def open_backup(ctx: Context, resource: MysqlResource, backup: str | None):
     return chosen, zstandard.ZstdDecompressor().stream_reader(plain, read_size=1 << 20)
 
 
+def _targets(resource: MysqlResource, target_db: str | None, database: str | None) -> list[str]:
+    """The databases a restore writes: the one named in the URI, else each under its own name."""
+    if target_db:
+        return [target_db]
+    return [database] if database else list(resource.databases)
+
+
 def restore(ctx: Context, resource: MysqlResource, *, to_uri: str, backup: str | None = None,
             database: str | None = None, force: bool = False, password: str | None = None,
             allow_mismatch: tuple[str, ...] = (), keep_definers: bool = False):
     """Restore a backup into the database named by `to_uri`; returns (Backup, RestoreResult).
 
-    `allow_mismatch` names tables whose rows or checksum may differ from the backup (the swap
-    then still happens, and the run record says so); `keep_definers` creates views, routines,
-    triggers and events with their original definers instead of the restoring account."""
+    `allow_mismatch` names tables whose rows, content or sequence state may differ from the
+    backup (the swap then still happens, and the run record says so); `keep_definers` creates
+    views, routines, triggers and events with their original definers instead of the
+    restoring account.
+
+    A restore into the same target that a crash interrupted during its swap is settled first
+    (finished once every new table was in place, else rolled back: dr.mysql.swap). When that
+    finished a swap of this very backup (and database), the restore is complete: it is
+    reported as such instead of being done a second time."""
     from dr.mysql.conn import parse_uri
     from dr.mysql.restore import restore as load
+    from dr.mysql.restore import resume, resumed_result
 
     spec, target_db = parse_uri(to_uri, password=password)
     source_db = database
@@ -408,9 +422,20 @@ def restore(ctx: Context, resource: MysqlResource, *, to_uri: str, backup: str |
     record, result = _restore_record(ctx, resource, f"{spec.describe()}/{target_db or ''}")
     try:
         chosen, stream = open_backup(ctx, resource, backup)
-        loaded = load(stream, spec, target_db=target_db, source_db=source_db, force=force,
-                      threads=resource.threads, clock=ctx.clock,
-                      allow_mismatch=tuple(allow_mismatch), keep_definers=keep_definers)
+        label = {"backup": f"{resource.name}/{chosen.id}", "database": source_db}
+        settled = [r for t in _targets(resource, target_db, source_db)
+                   if (r := resume(spec, t)) is not None]
+        done = resumed_result(settled[0]) if len(settled) == 1 and settled[0].note.get(
+            "label") == label else None
+        if done is not None and set(done.databases.values()) == set(
+                _targets(resource, target_db, source_db)):
+            stream.close()
+            loaded = done  # the interrupted restore of this backup was finished from its journal
+        else:
+            loaded = load(stream, spec, target_db=target_db, source_db=source_db, force=force,
+                          threads=resource.threads, clock=ctx.clock, label=label,
+                          allow_mismatch=tuple(allow_mismatch), keep_definers=keep_definers)
+            loaded.warnings[:0] = [r.describe() for r in settled]
     except BaseException as exc:
         record.status = result.status = "interrupted" if isinstance(exc, KeyboardInterrupt) \
             else "failed"
@@ -421,6 +446,7 @@ def restore(ctx: Context, resource: MysqlResource, *, to_uri: str, backup: str |
         result.summary = {"backup_id": chosen.id, "created": iso(chosen.created),
                           "databases": loaded.databases, "rows": loaded.rows,
                           "restore_seconds": round(loaded.seconds, 3),
+                          "checked": loaded.check_summary(), "resumed": loaded.resumed,
                           "keep_definers": keep_definers}
         if loaded.allowed_mismatches:
             result.summary["allowed_mismatches"] = list(loaded.allowed_mismatches)
@@ -431,6 +457,39 @@ def restore(ctx: Context, resource: MysqlResource, *, to_uri: str, backup: str |
         if loaded.warnings:
             result.summary["warnings"] = list(loaded.warnings)
         return chosen, loaded
+    finally:
+        record.finished_at = result.finished_at = iso(ctx.clock.now())
+        ctx.runs.save(record)
+
+
+def resume(ctx: Context, resource: MysqlResource, *, to_uri: str, database: str | None = None,
+           password: str | None = None) -> list:
+    """`dr restore mysql --resume`: settle the restores into `to_uri`'s database (or each backed
+    up database, under its own name) that a crash interrupted during their swap: finish each
+    one whose new tables were all in place, roll back the others. Returns the Recoveries (none:
+    nothing was unfinished). Reads no backup."""
+    from dr.mysql.conn import parse_uri
+    from dr.mysql.restore import resume as settle
+
+    spec, target_db = parse_uri(to_uri, password=password)
+    record, result = _restore_record(ctx, resource, f"{spec.describe()}/{target_db or ''}")
+    try:
+        settled = [r for t in _targets(resource, target_db, database)
+                   if (r := settle(spec, t)) is not None]
+    except BaseException as exc:
+        record.status = result.status = "failed"
+        result.error = record.error = str(exc) or type(exc).__name__
+        raise
+    else:
+        record.status = result.status = "completed" if all(
+            r.outcome == "finished" for r in settled) else "failed"
+        result.summary = {"resumed": [{"target": r.target, "outcome": r.outcome,
+                                       "phase": r.phase, "backup": r.note.get("label")}
+                                      for r in settled]}
+        if record.status == "failed":
+            result.error = record.error = "; ".join(r.describe() for r in settled
+                                                    if r.outcome != "finished")
+        return settled
     finally:
         record.finished_at = result.finished_at = iso(ctx.clock.now())
         ctx.runs.save(record)
@@ -474,6 +533,7 @@ def verify(ctx: Context, resource: MysqlResource, backup: str | None = None, lea
             result = load(stream, spec, target_db=scratch, source_db=db, threads=resource.threads,
                           allow_mismatch=True, clock=ctx.clock)
             results[db] = {"ok": not result.mismatches, "mismatches": result.mismatches,
+                           "checked": result.check_summary(),
                            "restore_seconds": round(result.seconds, 3), "rows": result.rows,
                            "tables": len(result.tables)}
         finally:

@@ -501,7 +501,8 @@ class MysqlVerify:
                f"{self.found.get('verdict') or 'not judged'}"]
         for db, r in self.found["databases"].items():
             out.append(f"  {db}: {r['tables']} tables, {r['rows']} rows, "
-                       + ("checksums match" if r["ok"] else "; ".join(r["mismatches"])))
+                       + (r.get("checked", "row counts match") if r["ok"]
+                          else "; ".join(r["mismatches"])))
         return out
 
 

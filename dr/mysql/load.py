@@ -1,6 +1,7 @@
 """Loading chunks into the staging database: `threads` connections, LOAD DATA LOCAL from memory
 (or multi-row INSERTs), one table per connection at a time, tables finished as soon as their last
-chunk is in (deferred indexes, CHECKSUM TABLE).
+chunk is in (deferred indexes, CHECKSUM TABLE, or for the tables in `content` the content hash
+of content.py, on both sides: the chunks as they arrive, and the loaded table).
 
 Shutdown is deterministic. Each loader owns its queue and is the only one to take from it; a
 loader that fails records its error (the first one wins), raises the shared `failed` flag and
@@ -23,6 +24,7 @@ import time
 
 import pymysql
 
+from dr.mysql import content
 from dr.mysql.conn import LOCAL_INFILE_FROM_MEMORY, ConnectionSpec, Timeouts, connect
 from dr.mysql.frames import TABLE_ID
 from dr.mysql.sqltext import quote_ident
@@ -51,12 +53,18 @@ class Loaders:
     """
 
     def __init__(self, spec: ConnectionSpec, n: int, tables: dict[int, tuple[str, dict]],
-                 use_load_data: bool | None, checksums: bool, timeouts: Timeouts | None = None):
+                 use_load_data: bool | None, checksums: bool, timeouts: Timeouts | None = None,
+                 *, content: frozenset[int] | set[int] = frozenset()):
         self.spec = spec
         self.tables = tables
         self.checksums = checksums
         self.timeouts = timeouts if timeouts is not None else Timeouts()
+        # tables checked by content hash (content.py) instead of CHECKSUM TABLE: all of them
+        # for a dump from another server version
+        self.content = set(content) if checksums else set()
         self.checks: dict[int, int | None] = {}  # table id → CHECKSUM TABLE in staging
+        self.contents: dict[int, int] = {}  # table id → content hash of the loaded table
+        self.streamed: dict[int, int] = {}  # table id → content hash of its rows in the stream
         self.finished: set[int] = set()
         self.queues: list[queue.Queue] = [queue.Queue(maxsize=_QUEUED) for _ in range(n)]
         self.backlog = [0] * n  # bytes queued or loading, per loader
@@ -106,7 +114,8 @@ class Loaders:
 
     def finish_table(self, table_id: int, checksum: bool) -> None:
         """After the table's last chunk (same loader, FIFO): add its deferred indexes, then
-        CHECKSUM TABLE, while other tables still load."""
+        CHECKSUM TABLE (for the tables in `content`: their content hash instead), while other
+        tables still load."""
         if table_id in self.finished:
             return
         self.finished.add(table_id)
@@ -181,13 +190,18 @@ class Loaders:
                 if item is None or self.failed.is_set():
                     return
                 what, table_id, arg = item
+                hashed = 0
                 if what == "finish":
                     n, size = 0, 0
                     self._finish(conn, table_id, checksum=arg)
                 else:
+                    if table_id in self.content:
+                        hashed = content.chunk_sum(memoryview(arg)[TABLE_ID.size:])
                     n, size = self._load(conn, table_id, arg), len(arg)
                 with self.lock:
                     self.rows[table_id] = self.rows.get(table_id, 0) + n
+                    if table_id in self.content:
+                        self.streamed[table_id] = self.streamed.get(table_id, 0) + hashed
                     self.pending[table_id][1] -= 1
                     self.backlog[index] -= size
         except BaseException as e:  # noqa: BLE001 - handed to the reader thread
@@ -200,7 +214,9 @@ class Loaders:
             if t.get("deferred_indexes"):
                 cur.execute(f"ALTER TABLE {src} " + ", ".join(
                     "ADD " + d for d in t["deferred_indexes"]))
-            if checksum:
+            if table_id in self.content:
+                self.contents[table_id] = content.table_hash(conn, db, t["name"])
+            elif checksum:
                 cur.execute(f"CHECKSUM TABLE {src}")
                 self.checks[table_id] = cur.fetchone()[1]
 

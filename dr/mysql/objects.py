@@ -67,7 +67,9 @@ def inventory(cur, db: str) -> Inventory:
 
 
 def capture(conn, db: str, inv: Inventory) -> list[ObjectDef]:
-    """The definitions of `db`'s objects as they are now (to put them back on a rollback)."""
+    """The definitions of `db`'s objects as they are now, in an order they can be created in
+    (routines, views, triggers, events), to put them back on a rollback: the swap journals
+    them before it drops anything (swap.py)."""
     out: list[ObjectDef] = []
     q = quote_ident(db)
     for kind, name in inv.routines:
@@ -162,9 +164,10 @@ def create(conn, obj: ObjectDef, database: str) -> None:
 
 
 def create_all(conn, database: str, objects: list[ObjectDef], created: list[tuple[str, str]],
-               *, strip_definers: bool = False) -> None:
+               *, strip_definers: bool = False, on_created=None) -> None:
     """Create `objects` in order; views whose base views are not there yet are retried after
-    the others. Appends (kind, name) of each object created to `created` (for rollbacks)."""
+    the others. Appends (kind, name) of each object created to `created`, and calls
+    `on_created(obj)` after each."""
     pending = list(objects)
     while pending:
         retry: list[ObjectDef] = []
@@ -175,6 +178,8 @@ def create_all(conn, database: str, objects: list[ObjectDef], created: list[tupl
             try:
                 create(conn, obj, database)
                 created.append((obj.kind, obj.name))
+                if on_created is not None:
+                    on_created(obj)
             except pymysql.MySQLError as e:
                 if obj.kind == "VIEW" and e.args and e.args[0] in _MISSING_TABLE:
                     retry.append(obj)

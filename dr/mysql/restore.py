@@ -3,13 +3,25 @@
     stream ─▶ staging `<target>__dr_staging_<hex>`: tables created (big InnoDB tables without
               their secondary indexes), chunks loaded by `threads` connections (load.py);
               each table, once its last chunk is in, gets its indexes and a CHECKSUM TABLE
-           ─▶ end frame and manifest read: row counts and checksums compared with the manifest
-           ─▶ swap (swap.py): one atomic RENAME TABLE staging.* → target.*, then routines,
-              views, triggers, events created in the target ─▶ staging dropped
+              (or its content hash, see below); sequences get their row from the backup
+           ─▶ end frame and manifest read: row counts, checksums and sequences compared with
+              the manifest
+           ─▶ swap (swap.py, journaled): one atomic RENAME TABLE staging.* → target.*,
+              sequence defaults repointed, then routines, views, triggers, events created in
+              the target ─▶ staging dropped
 
 Until the swap the target is untouched: a stream that fails (an authentication error raised by
 read(), truncation, damage), an SQL error or a verification mismatch drops the staging database
-and raises. A failure during the swap puts the target back as it was.
+and raises. The swap is journaled on the server (swap.py): a failure during it puts the target
+back as it was, and a swap interrupted by a crash (of dr or of the server) is finished or
+rolled back exactly by the next restore into the same target, or by `resume()`, before
+anything else happens.
+
+How the content is checked: row counts always; CHECKSUM TABLE against the manifest when both
+servers are of the same family and major.minor version; otherwise (another version: the normal
+DR case, 10.6 → 10.11 or MySQL → MariaDB) the content hash of content.py: the rows of the dump
+stream against the loaded table, computed the same way on both sides. A check that cannot be
+made is reported as not made (RestoreResult.check_summary), never as passed.
 """
 
 from __future__ import annotations
@@ -18,7 +30,7 @@ import logging
 import secrets
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import BinaryIO
 
@@ -55,14 +67,19 @@ from dr.mysql.frames import (
 )
 from dr.mysql.manifest import FORMAT, DumpManifest, TableInfo
 from dr.mysql.load import Loaders
+from dr.mysql import swap
 from dr.mysql.schema import ObjectDef, sequence_problems, write_sequence
-from dr.mysql.swap import Swap
+from dr.mysql.swap import Recovery, Swap
 from dr.mysql.sqltext import quote_ident
 
 log = logging.getLogger("dr.mysql")
 
 SYSTEM_DATABASES = {"mysql", "information_schema", "performance_schema", "sys"}
 _PACKET_TOO_LARGE = 1153
+
+
+#: How a table's content was compared with the backup (TableResult.method).
+BY_CHECKSUM, BY_CONTENT, BY_ROWS = "checksum", "content", "rows"
 
 
 @dataclass
@@ -73,19 +90,31 @@ class TableResult:
     rows_loaded: int
     checksum_expected: int | None
     checksum_actual: int | None
+    # How the content was compared: "checksum": CHECKSUM TABLE (servers of one family and
+    # major.minor version); "content": the content hash of the loaded table against that of the
+    # backup's rows (content.py: other server versions, system-versioned tables); "rows": only
+    # the row count (the backup has no comparable checksum); None: a sequence (compared by its
+    # options and state instead)
+    method: str | None = BY_CHECKSUM
+    content_expected: int | None = None
+    content_actual: int | None = None
 
     @property
     def ok(self) -> bool:
-        return self.rows_expected == self.rows_loaded and (
-            self.checksum_expected is None or self.checksum_actual == self.checksum_expected)
+        if self.rows_expected != self.rows_loaded:
+            return False
+        if self.method == BY_CONTENT:
+            return self.content_actual == self.content_expected
+        if self.method == BY_CHECKSUM:
+            return self.checksum_expected is None or self.checksum_actual == self.checksum_expected
+        return True
 
 
 @dataclass
 class RestoreResult:
     databases: dict[str, str]  # source name → target name
     tables: list[TableResult]
-    mismatches: list[str]  # only non-fatal ones are left here (allow_mismatch, or checksums
-    #                        between different server versions)
+    mismatches: list[str]  # only allowed ones (allow_mismatch): any other raises before the swap
     seconds: float  # the measured RTO: first byte read → target ready
     load_seconds: float
     verify_seconds: float
@@ -97,22 +126,61 @@ class RestoreResult:
     finished_at: datetime | None = None
     warnings: list[str] = field(default_factory=list)
     allowed_mismatches: list[str] = field(default_factory=list)  # the swap went ahead anyway
+    source_version: str = ""  # the dumped server's VERSION()
+    target_version: str = ""  # this server's
+    resumed: bool = False  # from the journal of a swap a crash had interrupted (resumed_result)
+
+    @property
+    def unverified(self) -> list[str]:
+        """Tables whose content could not be compared with the backup (only their row count)."""
+        return [t.table for t in self.tables if t.method == BY_ROWS]
+
+    def check_summary(self) -> str:
+        """What proved the restored tables equal to the backup, in words: never claims a
+        comparison that was not made, nor a match for a mismatch that was allowed."""
+        methods = [t.method for t in self.tables if t.method is not None and t.ok]
+        n_sum, n_content = methods.count(BY_CHECKSUM), methods.count(BY_CONTENT)
+        n_rows = len(methods) - n_sum - n_content
+        why = (f"CHECKSUM TABLE is not comparable between {self.source_version} and "
+               f"{self.target_version}" if not _comparable(self.source_version,
+                                                           self.target_version)
+               else "no CHECKSUM TABLE in the backup: system-versioned")
+        if n_sum and not n_content and not n_rows:
+            text = f"row counts and checksums match (CHECKSUM TABLE, {n_sum} tables)"
+        elif n_content and not n_sum and not n_rows:
+            text = f"row counts and content hashes match ({n_content} tables; {why})"
+        else:
+            parts = []
+            if n_sum:
+                parts.append(f"checksums match for {n_sum} (CHECKSUM TABLE)")
+            if n_content:
+                parts.append(f"content hashes match for {n_content} ({why})")
+            if n_rows:
+                parts.append(f"the content of {n_rows} was NOT compared (no comparable "
+                             "checksum in the backup)")
+            text = "row counts match" + "".join("; " + x for x in parts)
+        n = len(self.allowed_mismatches)
+        if n:
+            text += f"; except {n} allowed mismatch{'es' if n != 1 else ''} (--allow-mismatch)"
+        return text
 
 
 def restore(stream: BinaryIO, spec: ConnectionSpec, *, target_db: str | None = None,
             source_db: str | None = None, force: bool = False, threads: int = 2,
             verify_checksums: bool = True, allow_mismatch: bool | Collection[str] = False,
             use_load_data: bool | None = None, clock: Clock | None = None,
-            keep_definers: bool = False, timeouts: Timeouts | None = None) -> RestoreResult:
+            keep_definers: bool = False, timeouts: Timeouts | None = None,
+            label: dict | None = None) -> RestoreResult:
     """Restore the dump read from `stream` to the server at `spec`.
 
     `source_db` picks one database of a multi-database dump; `target_db` renames it (default:
     its own name). The target must be missing or empty unless `force` (it is then replaced).
-    Row counts and CHECKSUM TABLE are compared with the manifest before the swap; a mismatch
-    raises VerificationFailed unless `allow_mismatch` (then it is listed in the result):
-    True allows every mismatch, a collection of table names (`TABLE`, or `DB.TABLE` with the
-    source or target database) only those tables' (each must be in the backup); the swap goes
-    ahead only if every mismatch is allowed, and `allowed_mismatches` lists them.
+    Row counts and CHECKSUM TABLE (or, across server versions, the content hash), and each
+    sequence's options and state, are compared with the backup before the swap; a mismatch
+    raises VerificationFailed (the target is left as it was) unless `allow_mismatch`: True
+    allows every mismatch, a collection of table names (`TABLE`, or `DB.TABLE` with the source
+    or target database) only those tables' (each must be in the backup); the swap goes ahead
+    only if every mismatch is allowed, and `allowed_mismatches` lists them.
     Objects are created with the restoring account as their definer, and a warning names each
     one that runs with its definer's privileges and so changed hands; `keep_definers` creates
     them with their original definers instead (needs SUPER or SET USER).
@@ -120,17 +188,64 @@ def restore(stream: BinaryIO, spec: ConnectionSpec, *, target_db: str | None = N
     allows it (`local_infile`), else with INSERT; `use_load_data` forces one or the other.
     Every connection's statements, reads and writes are bounded by `timeouts` (default
     `Timeouts()`: one hour per statement); the first loader error ends the restore.
+    An unfinished swap into a target (a crash) is settled first (swap.recover: finished or
+    rolled back; said in `warnings`). `label` (JSON-able, e.g. the backup's id) is kept in the
+    swap journal with the verification result, so a caller can tell, after a crash, whether the
+    swap that `resume()` finished was of the same backup.
     """
-    return _Restore(stream, spec, target_db, source_db, force, max(1, int(threads)),
-                    verify_checksums, allow_mismatch, use_load_data, clock or Clock(),
-                    keep_definers, timeouts if timeouts is not None else Timeouts()).run()
+    job = _Restore(stream, spec, target_db, source_db, force, max(1, int(threads)),
+                   verify_checksums, allow_mismatch, use_load_data, clock or Clock(),
+                   keep_definers, timeouts if timeouts is not None else Timeouts())
+    job.label = label
+    return job.run()
+
+
+def resume(spec: ConnectionSpec, target_db: str, *,
+           timeouts: Timeouts | None = None) -> Recovery | None:
+    """Settle an unfinished swap into `target_db` left by a crash: finish it when its RENAME
+    had happened (every new table is in place), else roll it back (swap.py). None when there
+    is none. The backup itself is not needed. Statements, reads and writes are bounded by
+    `timeouts` (default `Timeouts()`)."""
+    conn = connect(spec, timeouts=timeouts if timeouts is not None else Timeouts())
+    try:
+        return swap.recover(conn, target_db)
+    except pymysql.MySQLError as e:
+        raise query_error(spec, e, f"settling the unfinished restore into {target_db}") \
+            from None
+    finally:
+        conn.close()
+
+
+def resumed_result(recovery: Recovery) -> RestoreResult | None:
+    """The RestoreResult of a restore whose swap `resume()` (or a rerun) finished, from what its
+    journal recorded; None when it did not record one."""
+    done = (recovery.note or {}).get("result")
+    if recovery.outcome != swap.FINISHED or not done:
+        return None
+    try:
+        tables = [TableResult(**t) for t in done["tables"]]
+        mismatches = list(done.get("mismatches", []))  # a swap only ever has allowed ones
+        return RestoreResult(
+            databases=dict(done["databases"]), tables=tables, mismatches=mismatches,
+            seconds=0.0, load_seconds=0.0, verify_seconds=0.0, swap_seconds=0.0, bytes_read=0,
+            rows=sum(t.rows_loaded for t in tables), manifest=_parse_manifest(done["manifest"]),
+            warnings=[recovery.describe()], allowed_mismatches=list(mismatches),
+            source_version=done.get("source_version", ""),
+            target_version=done.get("target_version", ""), resumed=True)
+    except (KeyError, TypeError, ValueError, StreamFormatError):
+        return None  # journaled by another dr version: the caller restores again
 
 
 def verify(spec: ConnectionSpec, database: str, manifest_tables: Mapping[str, TableInfo], *,
-           checksums: bool = True, timeouts: Timeouts | None = None) -> list[str]:
-    """Compare `database`'s tables with a manifest: row counts and CHECKSUM TABLE.
-    Returns the mismatches in words; [] when everything matches. Statements, reads and writes
-    are bounded by `timeouts` (default `Timeouts()`)."""
+           checksums: bool = True, source_version: str | None = None,
+           timeouts: Timeouts | None = None) -> list[str]:
+    """Compare `database`'s tables with a manifest: row counts, CHECKSUM TABLE, and each
+    sequence's options and state. CHECKSUM TABLE is compared only when this server is of the
+    family and major.minor version of `source_version` (the manifest's server_version; None:
+    assumed so): across versions it differs for equal data, and only a restore (which has the
+    rows of the dump stream) can compare content then. Returns the mismatches in words; []
+    when everything matches. Statements, reads and writes are bounded by `timeouts` (default
+    `Timeouts()`)."""
     conn = connect(spec, timeouts=timeouts if timeouts is not None else Timeouts())
     try:
         with conn.cursor() as cur:
@@ -140,6 +255,9 @@ def verify(spec: ConnectionSpec, database: str, manifest_tables: Mapping[str, Ta
             cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
                         "TABLE_SCHEMA=%s AND TABLE_TYPE='SEQUENCE'", (database,))
             sequences = {r[0] for r in cur.fetchall()}
+            if source_version is not None:
+                cur.execute("SELECT VERSION()")
+                checksums = checksums and _comparable(source_version, cur.fetchone()[0])
             problems = []
             for name, info in sorted(manifest_tables.items()):
                 src = f"{quote_ident(database)}.{quote_ident(name)}"
@@ -202,6 +320,10 @@ class _Restore:
         self.warnings: list[str] = []
         self.staging_made: list[str] = []
         self.known_ids: set[int] = set()
+        self.source_version = ""
+        self.label: dict | None = None  # kept in the swap journal (restore())
+        # _verify(): the results, the allowed mismatches as (plan, words), the manifest
+        self.verified: tuple = ([], [], None)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -244,7 +366,8 @@ class _Restore:
             swap_seconds=t_swapped - t_verified, bytes_read=reader.bytes_read,
             rows=sum(t.rows_loaded for t in tables), manifest=manifest, started_at=started,
             finished_at=self.clock.now(), warnings=self.warnings,
-            allowed_mismatches=self.allowed_mismatches)
+            allowed_mismatches=self.allowed_mismatches, source_version=manifest.server_version,
+            target_version=self._server_version())
 
     def _error(self, e: BaseException) -> BaseException:
         if isinstance(e, DrError) or not isinstance(e, Exception):
@@ -296,6 +419,7 @@ class _Restore:
         return head, schemas
 
     def _plan(self, head: dict, schemas: list[dict]) -> None:
+        self.source_version = str(head.get("server_version") or "")
         names = [s["database"] for s in schemas]
         if self.source_db is not None:
             if self.source_db not in names:
@@ -381,6 +505,10 @@ class _Restore:
             self.warnings += found
 
     def _preflight(self) -> None:
+        for p in self.plans:  # a swap into the target that a crash interrupted: settle it
+            recovered = swap.recover(self.coord, p.target)
+            if recovered is not None:
+                self.warnings.append(recovered.describe())
         with self.coord.cursor() as cur:
             for p in self.plans:
                 if not obj_ops.database_exists(cur, p.target):
@@ -424,7 +552,8 @@ class _Restore:
     def _load(self, reader: FrameReader) -> DumpManifest:
         tables = {tid: (p.staging, t) for p in self.plans for tid, t in p.tables.items()}
         self.loaders = Loaders(self.spec, self.threads, tables, self.use_load_data,
-                               self.verify_checksums, self.timeouts)
+                               self.verify_checksums, self.timeouts,
+                               content=self._content_tables())
         manifest_doc = None
         try:
             for kind, payload in reader:
@@ -523,39 +652,73 @@ class _Restore:
                     raise StreamFormatError(f"the manifest does not describe table "
                                             f"{p.source}.{t['name']}")
                 jobs.append((p, tid, t["name"], ti))
-        results, fatal, soft = [], [], []
-        comparable = _comparable(manifest.server_version, self._server_version())
+        results, fatal = [], []
+        target_version = self._server_version()
+        comparable = _comparable(manifest.server_version, target_version)
         for p, tid, name, ti in jobs:
             r = TableResult(database=p.target, table=name, rows_expected=ti.rows,
-                            rows_loaded=self.loaders.rows.get(tid, 0),
-                            checksum_expected=ti.checksum if self.verify_checksums else None,
-                            checksum_actual=self.loaders.checks.get(tid))
+                            rows_loaded=self.loaders.rows.get(tid, 0), checksum_expected=None,
+                            checksum_actual=None, method=BY_ROWS)
             results.append(r)
             if r.rows_loaded != r.rows_expected:
                 fatal.append((p, name, f"{p.source}.{name}: {r.rows_loaded} rows loaded, the "
                                        f"backup has {r.rows_expected}"))
-            if r.checksum_expected is not None and r.checksum_actual != r.checksum_expected:
-                msg = (f"{p.source}.{name}: checksum {r.checksum_actual}, the backup has "
-                       f"{r.checksum_expected}")
-                if comparable:
-                    fatal.append((p, name, msg))
-                else:
-                    soft.append(msg)
+            if p.tables[tid].get("kind") == "SEQUENCE":
+                r.method = None  # no checksum: its options and state (_sequence_mismatches)
+                continue
+            if not self.verify_checksums:
+                continue
+            if comparable and ti.checksum is not None:
+                r.method, r.checksum_expected = BY_CHECKSUM, ti.checksum
+                r.checksum_actual = self.loaders.checks.get(tid)
+                if r.checksum_actual is None and tid in self.loaders.contents:
+                    r.checksum_actual = self._staging_checksum(p, name)
+                if r.checksum_actual != ti.checksum:
+                    fatal.append((p, name, f"{p.source}.{name}: checksum {r.checksum_actual}, "
+                                           f"the backup has {ti.checksum}"))
+            elif tid in self.loaders.contents:
+                r.method = BY_CONTENT
+                r.content_expected = self.loaders.streamed.get(tid, 0)
+                r.content_actual = self.loaders.contents[tid]
+                if r.content_actual != r.content_expected:
+                    fatal.append((p, name, f"{p.source}.{name}: content hash "
+                                           f"{r.content_actual}, the backup's rows have "
+                                           f"{r.content_expected}"))
         fatal += self._sequence_mismatches(manifest)
-        self.allowed_mismatches = [m for p, name, m in fatal if self._allowed(p, name)]
-        fatal = [m for p, name, m in fatal if not self._allowed(p, name)]
-        if soft:
-            self.warnings.append(f"CHECKSUM TABLE differs for {len(soft)} table(s), but the "
-                                 f"servers differ ({manifest.server_version} → "
-                                 f"{self._server_version()}), so checksums are not comparable")
-        if fatal:
+        unverified = [r.table for r in results if r.method == BY_ROWS and self.verify_checksums]
+        if unverified:
+            self.warnings.append(
+                f"only the row counts of {len(unverified)} table(s) were compared "
+                f"({', '.join(unverified[:5])}{', ...' if len(unverified) > 5 else ''}): "
+                "the backup has no checksum comparable on this server for them "
+                f"({manifest.server_version} → {target_version})")
+        allowed = [(p, m) for p, name, m in fatal if self._allowed(p, name)]
+        refused = [m for p, name, m in fatal if not self._allowed(p, name)]
+        self.allowed_mismatches = [m for _, m in allowed]
+        self.verified = (results, allowed, manifest)
+        if refused:
             raise VerificationFailed(
-                f"the restored data does not match the backup ({len(fatal)} mismatch"
-                f"{'es' if len(fatal) != 1 else ''}: {'; '.join(fatal[:5])}): the target was "
-                "left as it was", fatal,
-                hint=None if not self.allowed_mismatches else
-                f"{len(self.allowed_mismatches)} other mismatch(es) were allowed")
-        return results, self.allowed_mismatches + soft
+                f"the restored data does not match the backup ({len(refused)} mismatch"
+                f"{'es' if len(refused) != 1 else ''}: {'; '.join(refused[:5])}): the target "
+                "was left as it was", refused,
+                hint=None if not allowed else
+                f"{len(allowed)} other mismatch(es) were allowed")
+        return results, list(self.allowed_mismatches)
+
+    def _staging_checksum(self, p: _Plan, name: str) -> int | None:
+        with self.coord.cursor() as cur:
+            cur.execute(f"CHECKSUM TABLE {quote_ident(p.staging)}.{quote_ident(name)}")
+            return cur.fetchone()[1]
+
+    def _content_tables(self) -> set[int]:
+        """The tables to check by content hash (content.py) instead of CHECKSUM TABLE: all of
+        them when the dump's server (its header says) is of another family or major.minor
+        version than this one (CHECKSUM TABLE is not comparable then); else those the dump has
+        no CHECKSUM TABLE for (system-versioned tables). Never sequences."""
+        other = not _comparable(self.source_version, self._server_version())
+        return {tid for p in self.plans for tid, t in p.tables.items()
+                if t.get("kind") != "SEQUENCE"
+                and (other or t.get("kind") == "SYSTEM VERSIONED")}
 
     def _server_version(self) -> str:
         if not hasattr(self, "_version"):
@@ -567,18 +730,28 @@ class _Restore:
     # -- swap --------------------------------------------------------------------------------
 
     def _swap(self, p: _Plan) -> None:
+        """Swap p's staging database in, journaled (swap.py). With the verification result
+        in the journal, a crash after the RENAME leaves a swap that a rerun finishes and can
+        report as this restore."""
+        done = [asdict(r) for r in self.verified[0] if r.database == p.target]
+        note = {"label": self.label, "result": {
+            "databases": {p.source: p.target}, "tables": done,
+            "mismatches": [m for q, m in self.verified[1] if q is p],
+            "manifest": self.verified[2].to_dict(), "source_version": self.source_version,
+            "target_version": self._server_version()}}
         move = Swap(self.coord, target=p.target, staging=p.staging, schema=p.schema,
-                    force=self.force)
+                    force=self.force, note=note,
+                    connect=lambda: connect(self.spec, timeouts=self.timeouts))
         try:
             move.run()
-        except BaseException:
-            try:
-                move.rollback(self._fresh_coord())
-            except Exception as e:  # noqa: BLE001 - report it; the original error goes out
-                log.error("could not fully put %s back after a failed swap: %s", p.target, e)
-                self.warnings.append(f"rollback of {p.target} incomplete: {e}")
+        except swap.SwapInterrupted:
+            # the journal holds the staging database now: a rerun finishes or rolls back
+            self.staging_made = [db for db in self.staging_made if db != p.staging]
             raise
-        move.drop_old()
+        finally:
+            self.coord = move.conn  # a new connection if the old one broke
+        if move.recovered is not None:
+            self.warnings.append(move.recovered.describe())
 
     # -- cleanup -----------------------------------------------------------------------------
 

@@ -69,6 +69,9 @@ class MariaDBServer:
 
     def start(self, timeout: float = 60) -> MariaDBServer:
         self.base.mkdir(parents=True, exist_ok=True)
+        # its own tmpdir: a starting mariadbd deletes every `#sql*` file in its tmpdir, which
+        # in a shared /tmp are the temporary tables of the other servers running there
+        (self.base / "tmp").mkdir(exist_ok=True)
         if not self.datadir.exists():
             out = subprocess.run(
                 [self.install_db, "--no-defaults", f"--datadir={self.datadir}", "--user=root",
@@ -80,7 +83,8 @@ class MariaDBServer:
                 f"--socket={self.socket}", f"--port={self.port}", "--bind-address=127.0.0.1",
                 f"--log-error={self.error_log}", f"--pid-file={self.base / 'mysqld.pid'}",
                 f"--innodb-buffer-pool-size={self.buffer_pool}",
-                "--innodb-flush-log-at-trx-commit=2", "--skip-name-resolve"]
+                "--innodb-flush-log-at-trx-commit=2", "--skip-name-resolve",
+                f"--tmpdir={self.base / 'tmp'}"]
         if self.log_bin:
             args += [f"--log-bin={self.base / 'binlog'}", f"--server-id={self.server_id}",
                      "--binlog-format=ROW"]

@@ -213,7 +213,7 @@ def test_allow_mismatch_lets_only_the_named_table_through_and_says_so(defs, caps
         capsys.readouterr().err
     assert defs.restore("defs_a", "--allow-mismatch", "pay") == 0
     text = capsys.readouterr().out
-    assert "checksums match except the 1 allowed mismatch(es) below" in text
+    assert "; except 1 allowed mismatch (--allow-mismatch)" in text
     assert "WARNING: restored although 1 check(s) failed, allowed with --allow-mismatch; these " \
            "tables do NOT match the backup:\n  MISMATCH defs.pay: checksum " in text
     assert sql(defs.spec, "SELECT COUNT(*) FROM defs_a.pay") == ((2,),)

@@ -15,10 +15,12 @@ class MysqlRestore(StepType):
     name = "mysql.restore"
     description = ("Restores a MySQL logical backup (a `mysql:` entry of dr.yaml) into the server "
                    "at `to`: fetched from the DR destination, authenticated, decompressed, loaded "
-                   "into a staging database, checked against the manifest (row counts, CHECKSUM "
-                   "TABLE), then swapped in. Outputs the backup's time (the RPO of this database) "
-                   "and the restore time. Safe to rerun: a database already restored and matching "
-                   "the manifest is left as it is.")
+                   "into a staging database, checked against the backup (row counts, sequences, "
+                   "CHECKSUM TABLE or across server versions a content hash), then swapped in "
+                   "(journaled: a rerun finishes or rolls back a swap a crash interrupted). "
+                   "Outputs the backup's time (the RPO of this database) and the restore time. "
+                   "Safe to rerun: a database already restored and matching the manifest is left "
+                   "as it is.")
     params = (
         Param("resource", "str", required=True, help="the mysql name in dr.yaml"),
         Param("to", "str", required=True,
