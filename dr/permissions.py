@@ -132,7 +132,8 @@ FEATURES: dict[str, tuple[Grant, ...]] = {
         _g("s3_source_objects", "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging"),
         _g("s3_destination_buckets", "s3:ListBucket", "s3:GetBucketLocation", "s3:GetBucketVersioning",
            "s3:GetEncryptionConfiguration"),
-        _g("s3_destination_objects", "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"),
+        _g("s3_destination_objects", "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload",
+           "s3:GetObject", "s3:GetObjectTagging"),  # the last two: verify --deep reads each copy
         _g("dr_key_via_s3", "kms:GenerateDataKey", "kms:Decrypt"),
         _g("primary_key_via_s3", "kms:Decrypt"),
     ),

@@ -60,7 +60,8 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
                   f"bucket s3://{world.ASSETS_DR}.")
         _say(app, f"   dr.yaml: {config_path}")
 
-        ns = argparse.Namespace(only=None, name=None, dry_run=False, all=False)
+        ns = argparse.Namespace(only=None, name=None, dry_run=False, all=False, backup=None,
+                                deep="all")
         steps = [
             ("2. dr backup run: snapshot each database and copy it to the DR region under the "
              "DR key; copy the uploads bucket server-side, under the same key.", backup.run, ns),
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
              "names), no object copied twice (the listings are diffed).", backup.run, ns),
             ("4. dr backup list: every recovery point in both regions, newest first.",
              backup.list_, ns),
-            ("5. dr backup verify: the DR bucket against its source, object by object.",
+            ("5. dr backup verify --deep all: the DR bucket against its source, object by "
+             "object: keys and sizes, then each copy's headers, metadata, tags and KMS key.",
              backup.verify, ns),
             ("6. dr backup prune --dry-run: what retention would keep, and why.", backup.prune,
              argparse.Namespace(name=None, dry_run=True)),

@@ -500,7 +500,7 @@ def test_the_policy_allows_every_aws_call_the_commands_make(tmp_path, monkeypatc
         monkeypatch.setenv("DR_SPOOL_DIR", str(tmp_path / "spool"))
 
         recording["on"] = True
-        for argv in (["backup", "run"], ["backup", "run"], ["backup", "list", "--all"], ["backup", "verify"],
+        for argv in (["backup", "run"], ["backup", "run"], ["backup", "list", "--all"], ["backup", "verify", "--deep", "all"],
                      ["backup", "prune"], ["validate", "--readiness"], ["report"], ["runs", "list"],
                      ["schedule", "--once", "--no-http"], ["drill"],
                      ["restore", "--to-region", W.DR, "--yes"]):
