@@ -217,6 +217,8 @@ class MysqlResource:
     threads: int = 2
     verify: MysqlServer | None = None  # a scratch server for `dr backup verify`
     verify_every: Schedule | None = None  # verify.every: `dr schedule` verifies the newest backup
+    # How long a backup waits for a lock at its start (writers may queue behind it that long)
+    lock_timeout: timedelta = timedelta(seconds=2)
 MiB, GiB = 1024**2, 1024**3
 
 
@@ -329,7 +331,7 @@ _DNS_NAME_RE = re.compile(r"([A-Za-z0-9_*]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)+
 _MONGO_KEYS = ("name", "uri", "max_lag", "min_oplog_window", "member_regions", "region_tag", "timeout")
 _SERVER_KEYS = ("host", "port", "user", "password", "socket", "tls", "ca_file", "connect_timeout")
 _MYSQL_KEYS = ("name", "databases", "destination", "schedule", "retention", "engine", "key_file",
-               "threads", "verify") + _SERVER_KEYS
+               "threads", "verify", "lock_timeout") + _SERVER_KEYS
 _S3_KEYS = ("name", "source", "destination", "prefix", "schedule", "delete", "delete_grace",
             "concurrency", "multipart_threshold")
 _SIZE_RE = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?")
@@ -870,6 +872,11 @@ def _mysql_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str],
     threads = items.get("threads")
     if threads is not None and not (_is_whole(threads.value) and 1 <= threads.value <= 16):
         ck.bad(f"{path}.threads", threads, "expected a whole number from 1 to 16")
+    lock_timeout = _duration(ck, f"{path}.lock_timeout", items.get("lock_timeout"))
+    if lock_timeout is not None and lock_timeout > timedelta(minutes=10):
+        ck.bad(f"{path}.lock_timeout", items["lock_timeout"],
+               "expected a duration from 1s to 10m (how long a backup waits for a lock; writers "
+               "may queue behind it that long)")
     key_file = items.get("key_file")
     verify = verify_every = None
     if items.get("verify") is not None:
@@ -888,7 +895,8 @@ def _mysql_item(ck: _Checker, path: str, node: _Node, first_use: dict[str, str],
         engine=engine.value if engine is not None else "python",
         key_file=str((base_dir / str(key_file.value)).absolute()) if key_file is not None
         and key_file.value else None,
-        threads=threads.value if threads is not None else 2, verify=verify, verify_every=verify_every)
+        threads=threads.value if threads is not None else 2, verify=verify, verify_every=verify_every,
+        lock_timeout=lock_timeout or timedelta(seconds=2))
 
 
 def _verify_every(ck: _Checker, path: str, node: _Node | None) -> Schedule | None:

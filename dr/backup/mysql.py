@@ -137,7 +137,8 @@ def run_backup(ctx: Context, resource: MysqlResource, kms_key_arn: str | None, n
                 compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=2)
                 with compressor.stream_writer(writer, closefd=False) as zwriter:
                     manifest = dump(connection_spec(resource.server), resource.databases, zwriter,
-                                    threads=resource.threads, clock=ctx.clock)
+                                    threads=resource.threads, clock=ctx.clock,
+                                    lock_timeout=resource.lock_timeout.total_seconds())
                 writer.close()
             except BaseException:
                 writer.abort()

@@ -1,17 +1,23 @@
-"""Consistency: one snapshot across all dump connections while a writer commits, the binlog
-position of that snapshot, and the lock fallbacks for accounts without RELOAD."""
+"""Consistency: one snapshot across all dump connections while a writer commits, checksums taken
+in that snapshot, the binlog position of that snapshot, the locks per mode and their fallbacks
+(accounts without RELOAD, servers without BACKUP STAGE, a long write at the start), and the
+server behaviours the dump's start relies on. DDL and writer-freeze races: test_mysql_locking.py.
+"""
 
 from __future__ import annotations
 
+import importlib
 import io
 import threading
+import time
 
 import pytest
 
-from dr.mysql import ConnectionSpec, connect, dump, restore
+from dr.mysql import ConnectionSpec, DumpError, connect, dump, restore
 from tests.mariadb import mariadb, mariadb_binlog, mariadb_server  # noqa: F401
 
 pytestmark = pytest.mark.integration
+dump_module = importlib.import_module("dr.mysql.dump")  # the package's `dump` is the function
 
 
 def make_pair(spec, db: str, engine: str = "InnoDB", rows: int = 20000) -> None:
@@ -65,7 +71,7 @@ def test_one_snapshot_while_a_writer_commits(mariadb, threads):
     tables = manifest.databases[db].tables
     assert tables["a"].rows == tables["b"].rows > 20000
     assert tables["a"].chunks > 10
-    assert manifest.consistency == ("snapshot" if threads == 1 else "snapshot+ftwrl")
+    assert manifest.consistency == ("snapshot" if threads == 1 else "snapshot+backup-stage")
     result = restore(io.BytesIO(buf.getvalue()), mariadb, target_db=f"{db}_copy")
     assert result.mismatches == []  # checksums were taken in the same snapshot
     conn = connect(mariadb)
@@ -75,10 +81,74 @@ def test_one_snapshot_while_a_writer_commits(mariadb, threads):
     assert a == b == tables["a"].rows
 
 
-def test_myisam_takes_the_lock_even_with_one_thread(mariadb):
+@pytest.mark.parametrize("backup_stage", [True, False])
+def test_myisam_takes_the_lock_even_with_one_thread(mariadb, monkeypatch, backup_stage):
+    monkeypatch.setattr(dump_module, "USE_BACKUP_STAGE", backup_stage, raising=False)
     make_pair(mariadb, "cons_myisam", engine="MyISAM", rows=100)
     manifest = dump(mariadb, ["cons_myisam"], io.BytesIO(), threads=1)
-    assert manifest.consistency == "snapshot+ftwrl" and manifest.warnings == []
+    assert manifest.consistency == ("snapshot+backup-stage" if backup_stage else
+                                    "snapshot+ftwrl") and manifest.warnings == []
+
+
+def test_checksum_table_reads_the_dump_snapshot(mariadb):
+    """The manifest's CHECKSUM TABLE values come from the workers' transactions: InnoDB runs
+    CHECKSUM TABLE as a consistent read, so rows committed after the snapshot do not count."""
+    make_pair(mariadb, "cons_ck", rows=100)
+    conn, other = connect(mariadb), connect(mariadb)
+    with conn.cursor() as cur, other.cursor() as cur2:
+        cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        cur.execute("CHECKSUM TABLE cons_ck.a")
+        before = cur.fetchone()[1]
+        cur2.execute("INSERT INTO cons_ck.a (pad) VALUES ('later')")
+        cur.execute("CHECKSUM TABLE cons_ck.a")
+        assert cur.fetchone()[1] == before
+        cur.execute("SELECT COUNT(*) FROM cons_ck.a")  # still the same transaction
+        assert cur.fetchone()[0] == 100
+        cur.execute("COMMIT")
+        cur.execute("CHECKSUM TABLE cons_ck.a")
+        assert cur.fetchone()[1] != before
+
+
+def test_limit_0_takes_metadata_locks_without_opening_the_snapshot(mariadb):
+    """The one-connection start relies on it: SELECT ... LIMIT 0 in a plain transaction holds the
+    table's metadata lock (DDL waits) but reads nothing, so the snapshot opens later."""
+    make_pair(mariadb, "cons_mdl", rows=10)
+    conn, other, ddl = connect(mariadb), connect(mariadb), connect(mariadb)
+    with conn.cursor() as cur, other.cursor() as cur2:
+        cur.execute("START TRANSACTION READ ONLY")
+        cur.execute("(SELECT 1 FROM cons_mdl.a LIMIT 0) UNION ALL "
+                    "(SELECT 1 FROM cons_mdl.b LIMIT 0)")
+        cur2.execute("INSERT INTO cons_mdl.a (pad) VALUES ('after the locks')")
+        with ddl.cursor() as cur3:
+            cur3.execute("SET SESSION lock_wait_timeout = 1")
+            with pytest.raises(Exception, match="Lock wait timeout"):
+                cur3.execute("ALTER TABLE cons_mdl.a ADD COLUMN c INT, ALGORITHM=INSTANT")
+        cur.execute("SELECT COUNT(*) FROM cons_mdl.a")  # the snapshot opens here
+        assert cur.fetchone()[0] == 11
+        cur.execute("COMMIT")
+
+
+def test_backup_stage_block_commit_waits_for_no_running_write(mariadb):
+    """Why BACKUP STAGE comes first on MariaDB: unlike FLUSH TABLES WITH READ LOCK it is granted
+    while a long UPDATE runs, so writers never queue behind it."""
+    make_pair(mariadb, "cons_bs", rows=10)
+    blocker, coord = connect(mariadb), connect(mariadb)
+    t = threading.Thread(target=lambda: blocker.cursor().execute(
+        "UPDATE cons_bs.b SET pad = SLEEP(2) WHERE id = 1"), daemon=True)
+    t.start()
+    time.sleep(0.3)
+    try:
+        with coord.cursor() as cur:
+            cur.execute("SET SESSION lock_wait_timeout = 1")
+            started = time.monotonic()
+            for stage in ("START", "BLOCK_DDL", "BLOCK_COMMIT"):
+                cur.execute(f"BACKUP STAGE {stage}")
+            assert time.monotonic() - started < 0.5
+            cur.execute("BACKUP STAGE END")
+            with pytest.raises(Exception, match="Lock wait timeout"):
+                cur.execute("FLUSH TABLES WITH READ LOCK")
+    finally:
+        t.join()
 
 
 def test_binlog_position_of_the_snapshot(mariadb_binlog):
@@ -136,28 +206,51 @@ def test_without_any_lock_privilege_one_connection(mariadb):
     assert result.rows == 1000
 
 
-def test_lock_not_granted_in_time_means_one_connection(mariadb):
-    """A long write keeps FLUSH TABLES WITH READ LOCK waiting: InnoDB-only dumps go on with one
-    connection (no lock needed) instead of failing; with MyISAM they fail, clearly."""
-    import time
+@pytest.mark.parametrize("backup_stage", [True, False])
+def test_long_write_at_the_start(mariadb, monkeypatch, backup_stage):
+    """A long write at the start: BACKUP STAGE does not wait for it (several connections, no
+    warning); FLUSH TABLES WITH READ LOCK is not even asked for while it runs (the long-query
+    guard), so an InnoDB-only dump goes on with one connection, consistently, and says so."""
+    monkeypatch.setattr(dump_module, "USE_BACKUP_STAGE", backup_stage, raising=False)
+    monkeypatch.setattr(dump_module, "LOCK_PAUSES", (0.2, 0.2), raising=False)
+    db = f"cons_slow_{int(backup_stage)}"
+    make_pair(mariadb, db, rows=100)
+    blocker = connect(mariadb)
+    t = threading.Thread(target=lambda: blocker.cursor().execute(
+        f"UPDATE {db}.b SET pad = SLEEP(4) WHERE id = 1"), daemon=True)
+    t.start()
+    time.sleep(0.6)
+    try:
+        buf = io.BytesIO()
+        manifest = dump(mariadb, [db], buf, threads=2, lock_timeout=1)
+        if backup_stage:
+            assert manifest.threads == 2 and manifest.consistency == "snapshot+backup-stage"
+            assert manifest.warnings == []
+        else:
+            assert manifest.threads == 1 and manifest.consistency == "snapshot"
+            assert any("running for over 0.5s would hold the read lock off" in w and
+                       "one connection" in w for w in manifest.warnings), manifest.warnings
+        assert manifest.databases[db].tables["a"].rows == 100
+    finally:
+        t.join()
+    result = restore(io.BytesIO(buf.getvalue()), mariadb, target_db=f"{db}_copy")
+    assert result.mismatches == []
 
-    from dr.mysql import DumpError
 
-    for db, engine in (("cons_slow", "InnoDB"), ("cons_slow_m", "MyISAM")):
-        make_pair(mariadb, db, engine=engine, rows=100)
-        blocker = connect(mariadb)
-        t = threading.Thread(target=lambda: blocker.cursor().execute(
-            f"UPDATE {db}.b SET pad = SLEEP(3) WHERE id = 1"), daemon=True)
-        t.start()
-        time.sleep(0.3)
-        try:
-            if engine == "InnoDB":
-                manifest = dump(mariadb, [db], io.BytesIO(), threads=2, lock_timeout=1)
-                assert manifest.threads == 1 and manifest.consistency == "snapshot"
-                assert any("not granted within 1s" in w for w in manifest.warnings)
-                assert manifest.databases[db].tables["a"].rows == 100
-            else:
-                with pytest.raises(DumpError, match="non-transactional"):
-                    dump(mariadb, [db], io.BytesIO(), threads=1, lock_timeout=1)
-        finally:
-            t.join()
+def test_myisam_that_cannot_be_locked_fails_clearly(mariadb, monkeypatch):
+    """A long write to a MyISAM table holds off every lock (BACKUP STAGE BLOCK_DDL waits for it):
+    after the tries, the dump fails and says why, instead of dumping it unlocked."""
+    monkeypatch.setattr(dump_module, "LOCK_PAUSES", (0.2, 0.2), raising=False)
+    db = "cons_slow_m"
+    make_pair(mariadb, db, engine="MyISAM", rows=100)
+    blocker = connect(mariadb)
+    t = threading.Thread(target=lambda: blocker.cursor().execute(
+        f"UPDATE {db}.b SET pad = SLEEP(6) WHERE id = 1"), daemon=True)
+    t.start()
+    time.sleep(0.3)
+    try:
+        with pytest.raises(DumpError, match="3 tries, 1s each.*non-transactional") as e:
+            dump(mariadb, [db], io.BytesIO(), threads=1, lock_timeout=1)
+        assert "lock_timeout" in e.value.hint
+    finally:
+        t.join()

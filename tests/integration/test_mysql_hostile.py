@@ -338,7 +338,7 @@ def test_big_rows_and_chunks(hostile):
     assert tables["uniq_t"].chunks > 1 and tables["comp_t"].chunks > 1  # keyset chunks
     assert tables["nopk_t"].rows == 3004
     assert tables["empty_t"].rows == 0 and tables["empty_t"].chunks == 0
-    assert manifest.consistency == "snapshot+ftwrl"
+    assert manifest.consistency == "snapshot+backup-stage"
 
 
 def test_insert_path_gives_the_same_tables(mariadb, hostile):

@@ -66,7 +66,7 @@ def test_manifest_describes_sakila(sakila_dump):
     assert len(db.views) == 7 and len(db.triggers) == 6 and len(db.routines) == 6
     assert manifest.binlog is None  # the shared server runs with --skip-log-bin
     assert manifest.bytes_written < len(data)
-    assert manifest.consistency == "snapshot+ftwrl"  # threads=2: snapshots opened under a lock
+    assert manifest.consistency == "snapshot+backup-stage"  # threads=2: snapshots opened under a lock
     assert b"`sakila`." not in data  # no object names its database any more
     assert b"DEFINER=" not in data and b"DEFINER =" not in data
 
