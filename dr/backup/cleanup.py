@@ -55,6 +55,9 @@ RECORD_KINDS = ("backup", "verify", "prune", "restore")  # drills and failovers 
 SCAN_MARK = "cleanup/records-scanned.json"  # how far prune's scan of unleased records got
 SCRATCH = re.compile(r"dr_verify_[0-9a-f]{6}")
 STAGING = re.compile(r"(?P<target>.{1,40})__dr_staging_[0-9a-f]{8}")
+# the swap journal of a verify's scratch database (a verify killed mid-swap); a real target's
+# journal is never touched: it may be all that can settle that target
+SCRATCH_SWAP = re.compile(r"(?P<target>dr_verify_[0-9a-f]{6})__dr_swap_[0-9a-f]{8}")
 OLD = re.compile(r".{1,40}__dr_old_[0-9a-f]+")
 
 
@@ -201,7 +204,7 @@ def _databases(spec) -> list[tuple]:
                         ("dr\\_verify\\_%", "%\\_\\_dr\\_staging\\_%", "%\\_\\_dr\\_old\\_%"))
             names = sorted(r[0] for r in cur.fetchall()
                            if SCRATCH.fullmatch(r[0]) or STAGING.fullmatch(r[0])
-                           or OLD.fullmatch(r[0]))
+                           or SCRATCH_SWAP.fullmatch(r[0]) or OLD.fullmatch(r[0]))
             if not names:
                 return []
             cur.execute("SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES "
@@ -226,7 +229,8 @@ def _databases(spec) -> list[tuple]:
 def _database(spec, name: str, sessions: int, idle: int | None, sees_all: bool,
               live_dbs: set[str], held_by_stale: dict[str, str], dry_run: bool) -> list[Cleanup]:
     where = f"{name} on {spec.address}"
-    staging = STAGING.fullmatch(name)
+    journal = SCRATCH_SWAP.fullmatch(name)
+    staging = STAGING.fullmatch(name) or journal
     owner = staging["target"] if staging else name  # a verify's staging belongs to its scratch db
     if OLD.fullmatch(name):
         return [Cleanup("previous tables of a restored database", where,
@@ -243,7 +247,8 @@ def _database(spec, name: str, sessions: int, idle: int | None, sees_all: bool,
     if SCRATCH.fullmatch(owner):
         why = held_by_stale.get(owner) or held_by_stale.get(name) or \
             "no running dr holds it (no live run lease names it) and no session uses it"
-        what = "scratch database" if not staging else "staging database"
+        what = "swap journal of a scratch database" if journal else \
+            "scratch database" if not staging else "staging database"
     else:  # a restore's staging database: no lease to ask
         if not sees_all:
             return [Cleanup("staging database", where, "this account lacks the PROCESS privilege, "

@@ -514,7 +514,7 @@ def _restore_record(ctx: Context, resource: MysqlResource, target: str):
 def verify(ctx: Context, resource: MysqlResource, backup: str | None = None, lease=None) -> dict:
     """Restore `backup` (default: the newest) into a scratch database on the verify server,
     compare, drop. `lease` is told the scratch database's name before it is created."""
-    from dr.mysql.conn import connect
+    from dr.mysql.conn import Timeouts, connect
     from dr.mysql.sqltext import quote_ident
     from dr.mysql.restore import restore as load
 
@@ -538,7 +538,7 @@ def verify(ctx: Context, resource: MysqlResource, backup: str | None = None, lea
                            "restore_seconds": round(result.seconds, 3), "rows": result.rows,
                            "tables": len(result.tables)}
         finally:
-            conn = connect(spec)
+            conn = connect(spec, timeouts=Timeouts())
             try:
                 with conn.cursor() as cur:
                     cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(scratch)}")

@@ -230,6 +230,30 @@ def test_a_verify_killed_mid_restore_leaves_nothing_after_prune(setup, capsys):
     assert marked["status"] == "interrupted" and "is gone" in marked["error"]
 
 
+def test_a_killed_verifys_swap_journal_goes_but_a_real_targets_journal_stays(setup, capsys):
+    """A verify killed during its swap leaves `dr_verify_<hex>__dr_swap_<hex>`: throwaway like
+    its scratch database. A real target's journal may be all that can settle it: never touched."""
+    config = setup["write"](setup["file"])
+    spec = setup["spec"]
+    conn = connect(spec)
+    with conn.cursor() as cur:
+        for db in ("dr_verify_abc123", "dr_verify_abc123__dr_swap_0123abcd", "app__dr_swap_89abcdef"):
+            cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
+            cur.execute(f"CREATE DATABASE `{db}`")
+            cur.execute(f"CREATE TABLE `{db}`.journal (id INT PRIMARY KEY)")
+    conn.close()
+    capsys.readouterr()
+    assert main(["--config", config, "backup", "prune"]) == 0
+    text = capsys.readouterr().out
+    assert "removed swap journal of a scratch database dr_verify_abc123__dr_swap_0123abcd on " in text
+    assert databases(spec, "dr\\_verify\\_%") == []
+    assert databases(spec, "app\\_\\_dr\\_%") == ["app__dr_swap_89abcdef"]
+    conn = connect(spec)
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE `app__dr_swap_89abcdef`")
+    conn.close()
+
+
 def test_a_restores_staging_database_is_dropped_only_when_unused_and_old(setup, capsys, monkeypatch):
     from dr.backup import cleanup
 
