@@ -61,10 +61,15 @@ def check_readiness(ctx: Context) -> list[Check]:
         try:
             dest = mysql.destination(ctx, m, None)
             dest.check()
-            backups = mysql.list_backups(dest, m)
+            # only what a manifest proves counts: an edited `created` must not look fresh
+            backups, problems = mysql.authenticated_backups(dest, m, mysql.key_provider(ctx, m))
         except DrError as exc:
             checks.append(Check(f"mysql:{m.name}", False, str(exc)))
             continue
+        if problems:
+            checks.append(Check(f"mysql:{m.name}:manifests", False,
+                                f"{len(problems)} backup manifest(s) do not authenticate and are "
+                                f"ignored: {'; '.join(problems[:3])}"))
         checks.append(_fresh(f"mysql:{m.name}:backup", backups[0].created.isoformat()
                              if backups else None, now, config, f"the newest backup in "
                              f"{m.destination} was taken"))

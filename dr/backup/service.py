@@ -576,14 +576,23 @@ def prune(ctx: Context, *, name: str | None = None, dry_run: bool = False) -> Pr
 
 
 def _prune_mysql(ctx: Context, name: str | None, now: datetime, outcome: PruneOutcome) -> None:
-    """Retention over MySQL backups; the manifest goes first, so a crash never leaves a listed
+    """Retention over MySQL backups whose manifests authenticate (an edited `created` must not
+    make prune delete the newest backup); a backup whose manifest does not is never deleted and
+    never counted, and is reported. The manifest goes first, so a crash never leaves a listed
     backup without its data."""
     from dr.backup import mysql, verified
     from dr.backup.retention import Candidate, apply_policy
 
     for resource in select(ctx, None, name).mysql:
         dest = mysql.destination(ctx, resource, None)
-        backups = {b.id: b for b in mysql.list_backups(dest, resource)}
+        proven, problems = mysql.authenticated_backups(dest, resource,
+                                                       mysql.key_provider(ctx, resource))
+        backups = {b.id: b for b in proven}
+        for problem in problems:
+            log.warning("%s: %s", resource.name, problem)
+            outcome.mysql.append({"resource": resource.name, "id": "?", "created": "",
+                                  "action": "keep", "reasons": [
+                                      f"not deleted: its manifest does not authenticate ({problem})"]})
         decisions = apply_policy([Candidate(b.id, b.created) for b in backups.values()],
                                  resource.retention, now)
         gone: list[str] = []

@@ -74,7 +74,7 @@ def human_age(delta: timedelta | None) -> str:
     return f"{secs}s"
 
 
-def short_time(value: datetime | None) -> str:
+def short_time(value: datetime | str | None) -> str:
     from dr.render import human_time
 
     return human_time(value)

@@ -248,11 +248,13 @@ def prune(args: argparse.Namespace, app: App) -> Outcome:
              human_age(now - d.point.created if d.point.created else None),
              "keep" if d.keep else verb, "; ".join(d.reasons)] for d in outcome.decisions]
     lines = ["Prune plan (dry run: nothing was deleted)" if outcome.dry_run else "Prune"]
-    lines.append(table(["RESOURCE", "REGION", "ID", "AGE", "ACTION", "WHY"], rows)
-                 or "No recovery points made by dr.")
+    if rows or not outcome.mysql:
+        lines.append(table(["RESOURCE", "REGION", "ID", "AGE", "ACTION", "WHY"], rows)
+                     or "No recovery points made by dr.")
     if outcome.mysql:
         lines.append(table(["MYSQL", "BACKUP", "CREATED", "ACTION", "WHY"],
-                           [[m["resource"], m["id"], m["created"][:19],
+                           [[m["resource"], m["id"],
+                             short_time(m["created"] or None),
                              m["action"] if m["action"] == "keep" else verb,
                              "; ".join(m["reasons"])] for m in outcome.mysql]))
     if outcome.unmanaged:

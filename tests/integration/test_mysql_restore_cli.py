@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -301,3 +301,35 @@ def test_an_edited_created_never_makes_an_old_backup_the_newest(mariadb, tmp_pat
                                                     mysql.key_provider(ctx, ctx.config.mysql[0]))
     assert [b.id for b in backups] == [new, old] and problems == []
     drop(mariadb, "aged", "aged_copy")
+
+
+def test_an_edited_created_never_makes_prune_delete_the_newest_nor_readiness_pass(mariadb, tmp_path,
+                                                                                 capsys):
+    """With `last: 1`, an old backup's manifest edited to look newest would make prune delete the
+    real newest, and readiness call a stale destination fresh: only authenticated manifests count."""
+    from dr.backup import mysql
+    from dr.readiness import check_readiness
+
+    drop(mariadb, "aged2")
+    sql(mariadb, "CREATE DATABASE aged2", "CREATE TABLE aged2.t (id INT PRIMARY KEY)")
+    world = World(mariadb, tmp_path, ["aged2"])
+    world.path.write_text(world.path.read_text().replace("retention: {last: 9}", "retention: {last: 1}"))
+    old, new = world.backup_at(T1), world.backup_at(T2)
+    sidecar = world.backups / "lamp" / f"{old}{mysql.MANIFEST_SUFFIX}"
+    doc = json.loads(sidecar.read_text())
+    doc["created"] = "2026-03-02T00:00:00+00:00"  # "newer" than the real newest
+    sidecar.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert world.dr("backup", "prune") == 0
+    out = capsys.readouterr().out
+    assert "not deleted: its manifest does not authenticate" in out
+    left = sorted(p.name for p in (world.backups / "lamp").iterdir())
+    assert f"{new}{mysql.MANIFEST_SUFFIX}" in left  # the real newest is kept
+    assert f"{old}{mysql.MANIFEST_SUFFIX}" in left  # and what cannot be proven is not deleted
+    checks = {c.name: c for c in check_readiness(world.context(T2 + timedelta(hours=3)))}
+    assert not checks["mysql:lamp:manifests"].ok and "fails authentication" in \
+        checks["mysql:lamp:manifests"].detail
+    backup = checks["mysql:lamp:backup"]
+    assert not backup.ok  # the newest proven backup is 3h old, over the 1h RPO (not "fresh")
+    drop(mariadb, "aged2")
+
