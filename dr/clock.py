@@ -1,9 +1,15 @@
-"""The one clock: every `now()` and every wait in dr goes through here, so tests can steer time."""
+"""The one clock: wall time (`now`), elapsed time (`monotonic`) and waiting (`sleep`).
+
+Deadlines, durations and waits use `monotonic()` and `sleep()` from here, never `time.*`, so a
+`FixedClock` steers them in tests: its `sleep` advances its monotonic time at once, and
+`advance()` moves both its wall and monotonic time.
+"""
 
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 
 
 class Clock:
@@ -11,6 +17,10 @@ class Clock:
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back: for deadlines and durations."""
+        return time.monotonic()
 
     def sleep(self, seconds: float, cancel: threading.Event | None = None) -> bool:
         """Sleep up to `seconds`; return True if `cancel` was set (the caller should stop)."""
@@ -27,14 +37,27 @@ class FixedClock(Clock):
         if now.tzinfo is None:
             raise ValueError("FixedClock needs an aware datetime")
         self._now = now
+        self._mono = 0.0
         self.slept: list[float] = []
 
     def now(self) -> datetime:
         return self._now
 
+    def monotonic(self) -> float:
+        return self._mono
+
     def set(self, now: datetime) -> None:
         self._now = now
 
+    def advance(self, seconds: float) -> None:
+        """Move wall and monotonic time forward together."""
+        self._now += timedelta(seconds=seconds)
+        self._mono += seconds
+
     def sleep(self, seconds: float, cancel: threading.Event | None = None) -> bool:
+        """Return at once; monotonic time moves on by `seconds` (wall time stays where it was set)."""
         self.slept.append(seconds)
-        return bool(cancel and cancel.is_set())
+        if cancel is not None and cancel.is_set():
+            return True
+        self._mono += max(0.0, seconds)
+        return False
