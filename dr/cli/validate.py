@@ -21,10 +21,10 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace, app: App) -> Outcome:
-    from dr.config import format_duration, warnings
+    from dr.config import advice, format_duration
 
     config = app.config()
-    notes = warnings(config)
+    notes = advice(config)
     data = {"valid": True, "config": config.source, "warnings": notes,
             "regions": {"primary": config.regions.primary, "dr": config.regions.dr},
             "rds": [r.name for r in config.rds]}

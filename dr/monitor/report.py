@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from dr.cli.app import short_time, table
-from dr.schedule import format_duration
+from dr.config.durations import format_duration
 
 SEVERITIES = ("ok", "warning", "critical")
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 from dr.config import Config, format_duration
-from dr.config import warnings as config_warnings
+from dr.config import advice as config_warnings
 from dr.report.model import (
     STATUS_BREACH,
     STATUS_NO_COPY,

@@ -1,9 +1,10 @@
 """Runbook YAML -> a validated Runbook. Everything is checked before anything runs.
 
-Every problem is collected, then one ConfigError lists them all in file order as
-`<file>:<line>: <what is wrong>` (exit 2). Checked: the file's shape and keys, step ids
-(format, duplicates), step types (did-you-mean), parameters (unknown with did-you-mean,
-missing, wrong type, the type's own `validate`), `needs` (unknown ids), `${...}` references
+Every problem is collected (dr.yamlnodes, the loader dr.yaml uses too), then one
+ConfigError lists them all in file order as `<file>:<line>: <key path>: <what is wrong>`
+(exit 2). Checked: the file's shape and keys, step ids (format, duplicates), step types
+(did-you-mean), parameters (unknown with did-you-mean, missing, wrong type, the type's own
+`validate`), `needs` (unknown ids), `${...}` references
 (syntax; unknown steps, outputs, config paths, run keys and params), and cycles (named).
 A `${steps.X...}` reference makes the step depend on X: it is added to `needs` for you.
 The format is documented in runbooks/FORMAT.md.
@@ -25,7 +26,7 @@ from dr.runbook.model import PHASES, Runbook, Step
 from dr.runbook.refs import Deferred, Ref, RefError, find_refs, resolve, scan, undefer
 from dr.runbook.scope import RUN_KEYS, Scope, as_seconds, check_config_type_path, config_value
 from dr.runbook.steps.base import DYNAMIC_OUTPUTS, StepType
-from dr.runbook.yamlnodes import Composer, Node
+from dr.yamlnodes import Node, Problems
 
 TOP_KEYS = ("version", "name", "description", "params", "steps")
 STEP_KEYS = ("id", "type", "needs", "with", "timeout", "retries", "retry_delay", "teardown",
@@ -60,38 +61,26 @@ def parse_runbook(text: str, source: str = "runbook.yaml", config: Any = None,
 class _Loader:
     def __init__(self, source: str, config: Any, registry: Mapping[str, type[StepType]]):
         self.source, self.config, self.registry = source, config, registry
-        self.problems: list[tuple[int, int, str]] = []
+        self.problems = Problems(source)
         self.runbook_params: dict[str, Any] = {}
         self.with_lines: dict[str, tuple[int, dict[str, int]]] = {}  # step id -> (with line, key lines)
         self.declared: dict[str, int] = {}  # every step id in the file -> its line
 
     def add(self, line: int, text: str) -> None:
-        self.problems.append((line, len(self.problems), f"{self.source}:{line}: {text}"))
+        self.problems.add("", line, text)
 
     def raise_if_any(self) -> None:
-        if self.problems:
-            lines = [m for _, _, m in sorted(self.problems)]
-            error = ConfigError("\n".join(lines),
-                                hint="`dr runbook describe TYPE` shows a step type's parameters and an example")
-            error.problems = lines
-            raise error
+        self.problems.raise_if_any(hint="`dr runbook describe TYPE` shows a step type's parameters and an example")
 
     def keys(self, node: Node, allowed: tuple[str, ...], where: str) -> None:
-        for key, line in node.key_lines.items():
-            if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(allowed)}"
-                if key in ("params", "parameters", "args") and "with" in allowed:
-                    hint = "a step's parameters go under 'with'"
-                self.add(line, f"{where}unknown key {key!r}; {hint}")
+        hints = {key: "a step's parameters go under 'with'" for key in ("params", "parameters", "args")
+                 if "with" in allowed}
+        self.problems.unknown_keys("", node, allowed, hints, where)
 
     # -- the file -----------------------------------------------------------------------------
 
     def load(self, text: str) -> Runbook:
-        composer = Composer(self.source)
-        root = composer.load(text)
-        for line, message in composer.problems:
-            self.add(line, message)
+        root = self.problems.load(text)
         if root is None or not isinstance(root.value, dict):
             self.add(root.line if root else 1, "expected a mapping with version, name and steps")
             self.raise_if_any()

@@ -149,7 +149,7 @@ def resolve(value: Any, lookup: Callable[[Ref], Any]) -> Any:
 
 def as_text(value: Any, ref: Ref) -> str:
     """How a referenced value reads inside a longer string."""
-    from dr.schedule import format_duration
+    from dr.config.durations import format_duration
 
     if isinstance(value, Deferred):
         return value.ref.text

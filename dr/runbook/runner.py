@@ -26,7 +26,7 @@ from dr.runbook.model import Step
 from dr.runbook.refs import resolve
 from dr.runbook.scope import Scope
 from dr.runbook.steps.base import AbortRun, StepContext
-from dr.schedule import format_duration
+from dr.config.durations import format_duration
 from dr.state.runs import iso
 
 MAX_BACKOFF = 300.0

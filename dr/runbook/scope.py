@@ -201,7 +201,7 @@ class Scope:
 
 def as_seconds(value: Any) -> timedelta:
     """A duration from `30s`/`1h30m`, a number of seconds, or a timedelta; raises ValueError."""
-    from dr.schedule import parse_duration
+    from dr.config.durations import parse_duration
 
     if isinstance(value, timedelta):
         if value.total_seconds() <= 0:

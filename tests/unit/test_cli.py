@@ -27,7 +27,7 @@ def test_config_error_exits_2_and_names_key_and_line(tmp_path, capsys):
     assert main(["--config", str(path), "backup", "run"]) == 2
     err = capsys.readouterr().err
     assert "rds[0].retention.daily: expected a whole number >= 0, got 'seven'" in err
-    assert "dr.yaml line" in err
+    assert "dr.yaml:34: rds[0].retention.daily" in err
 
 
 def test_missing_config_says_how_to_fix(tmp_path, capsys):

@@ -21,10 +21,10 @@ from dr.config import (
     RetentionPolicy,
     Secret,
     StateSettings,
+    advice,
     load_config,
     parse_config,
     parse_schedule,
-    warnings,
 )
 from dr.errors import EXIT_USAGE, ConfigError
 
@@ -90,7 +90,7 @@ def test_starter_config_parses(tmp_path):
     assert db.retention == RetentionPolicy(last=3, hourly=24, daily=7, weekly=4, monthly=12)
     assert "endpoint_url" in STARTER_CONFIG and "dr sandbox" in STARTER_CONFIG
     assert "# bucket:" in STARTER_CONFIG and "#   cluster:" in STARTER_CONFIG
-    assert warnings(config) == []
+    assert advice(config) == []
 
 
 def test_full_config_round_trip():
@@ -174,7 +174,7 @@ def test_errors_name_the_file_basename(tmp_path):
     path.write_text(edit("  rpo: 1h", "  rpo: soon"))
     with pytest.raises(ConfigError) as e:
         load_config(path)
-    assert str(e.value).endswith("got 'soon' (prod.yaml line 9)")
+    assert str(e.value).startswith("prod.yaml:9: objectives.rpo: ") and str(e.value).endswith("got 'soon'")
 
 
 def test_optional_sections_absent_or_null_are_accepted():
@@ -191,61 +191,60 @@ def test_yaml_merge_keys_work():
 
 def test_wrong_type():
     assert error_of(edit("regions:\n  primary: us-east-1\n  dr: us-west-2\n", "regions: [us-east-1, us-west-2]\n")) \
-        == "regions: expected a mapping like {primary: us-east-1, dr: us-west-2}, got a list (dr.yaml line 2)"
+        == "dr.yaml:2: regions: expected a mapping like {primary: us-east-1, dr: us-west-2}, got a list"
     assert error_of(FULL.split("rds:")[0] + "rds: {name: app-db}\n") == (
-        "rds: expected a list of databases, each a mapping with name and instance or cluster, "
-        "got a mapping (dr.yaml line 16)")
+        "dr.yaml:16: rds: expected a list of databases, each a mapping with name and instance or cluster, "
+        "got a mapping")
 
 
 def test_bad_whole_number():
     assert error_of(edit("{daily: 7}", "{daily: seven}")) == \
-        "rds[2].retention.daily: expected a whole number >= 0, got 'seven' (dr.yaml line 26)"
+        "dr.yaml:26: rds[2].retention.daily: expected a whole number >= 0, got 'seven'"
 
 
 def test_boolean_is_not_a_whole_number():
     assert error_of(edit("{last: 3,", "{last: yes,")) == \
-        "rds[0].retention.last: expected a whole number >= 0, got True (dr.yaml line 20)"
+        "dr.yaml:20: rds[0].retention.last: expected a whole number >= 0, got True"
 
 
 def test_unknown_key_with_did_you_mean():
     assert error_of(edit("    retention: {last", "    retension: {last")) == \
-        "rds[0].retension: unknown key; did you mean 'retention'? (dr.yaml line 20)"
+        "dr.yaml:20: rds[0].retension: unknown key; did you mean 'retention'?"
     assert error_of(edit("version: 1\n", "version: 1\nregion: x\n")).startswith(
-        "region: unknown key; did you mean 'regions'? (dr.yaml line 2)")
+        "dr.yaml:2: region: unknown key; did you mean 'regions'?")
 
 
 def test_unknown_key_without_close_match_lists_the_keys():
     assert error_of(edit("  dr_key:", "  zzz: 1\n  dr_key:")) == \
-        "kms.zzz: unknown key; expected one of: dr_key (dr.yaml line 12)"
+        "dr.yaml:12: kms.zzz: unknown key; expected one of: dr_key"
 
 
 def test_missing_required_key():
-    assert error_of(edit("  dr: us-west-2\n", "")) == "regions.dr: required key is missing (dr.yaml line 3)"
-    assert error_of(edit("version: 1\n", "")) == "version: required key is missing (dr.yaml line 1)"
+    assert error_of(edit("  dr: us-west-2\n", "")) == "dr.yaml:3: regions.dr: required key is missing"
+    assert error_of(edit("version: 1\n", "")) == "dr.yaml:1: version: required key is missing"
 
 
 def test_bad_region():
     assert error_of(edit("dr: us-west-2", "dr: us-west")) == \
-        "regions.dr: expected an AWS region name like us-east-1, got 'us-west' (dr.yaml line 4)"
+        "dr.yaml:4: regions.dr: expected an AWS region name like us-east-1, got 'us-west'"
 
 
 def test_same_regions():
     text = edit("dr: us-west-2", "dr: us-east-1").replace(":kms:us-west-2:", ":kms:us-east-1:")
-    assert error_of(text) == ("regions.dr: must differ from regions.primary (copies must survive the loss of "
-                              "the primary region), got 'us-east-1' (dr.yaml line 4)")
+    assert error_of(text) == ("dr.yaml:4: regions.dr: must differ from regions.primary (copies must survive the loss of "
+                              "the primary region), got 'us-east-1'")
 
 
 def test_kms_arn_in_wrong_region():
     wrong = KEY_ARN.replace("us-west-2", "us-east-1")
     assert error_of(edit(KEY_ARN, wrong)) == (
-        "kms.dr_key: the key must be in the DR region us-west-2: every copy is encrypted with a key in the DR "
-        f"region, got '{wrong}' (dr.yaml line 12)")
+        "dr.yaml:12: kms.dr_key: the key must be in the DR region us-west-2: every copy is encrypted with a key in the DR "
+        f"region, got '{wrong}'")
 
 
 def test_kms_aws_managed_alias():
-    expected = ("kms.dr_key: an AWS managed key cannot be used for cross-region or cross-account copies; create "
-                "a customer managed key in the DR region (us-west-2) and give its alias or ARN, got {!r} "
-                "(dr.yaml line 12)")
+    expected = ("dr.yaml:12: kms.dr_key: an AWS managed key cannot be used for cross-region or cross-account copies; create "
+                "a customer managed key in the DR region (us-west-2) and give its alias or ARN, got {!r}")
     assert error_of(edit(KEY_ARN, "alias/aws/rds")) == expected.format("alias/aws/rds")
     arn = "arn:aws:kms:us-west-2:123456789012:alias/aws/rds"
     assert error_of(edit(KEY_ARN, arn)) == expected.format(arn)
@@ -253,108 +252,105 @@ def test_kms_aws_managed_alias():
 
 def test_kms_not_a_key():
     assert error_of(edit(KEY_ARN, "dr-backups")) == (
-        "kms.dr_key: expected a KMS key in the DR region: an alias (alias/dr-backups), a key id (UUID) or a "
-        "key ARN, got 'dr-backups' (dr.yaml line 12)")
+        "dr.yaml:12: kms.dr_key: expected a KMS key in the DR region: an alias (alias/dr-backups), a key id (UUID) or a "
+        "key ARN, got 'dr-backups'")
 
 
 def test_both_instance_and_cluster():
     assert error_of(edit("    cluster: acme-aurora\n", "    cluster: acme-aurora\n    instance: x\n")) == \
-        "rds[1]: set exactly one of 'instance' or 'cluster', not both (dr.yaml line 21)"
+        "dr.yaml:21: rds[1]: set exactly one of 'instance' or 'cluster', not both"
 
 
 def test_neither_instance_nor_cluster():
     assert error_of(edit("    cluster: acme-aurora\n", "")) == (
-        "rds[1]: required key is missing: set 'instance' (an RDS DB instance identifier) or 'cluster' "
-        "(an Aurora DB cluster identifier) (dr.yaml line 21)")
+        "dr.yaml:21: rds[1]: required key is missing: set 'instance' (an RDS DB instance identifier) or 'cluster' "
+        "(an Aurora DB cluster identifier)")
 
 
 def test_bad_rds_identifier():
     assert error_of(edit("cluster: acme-aurora", "cluster: acme--aurora")) == (
-        "rds[1].cluster: expected an RDS DB cluster identifier (1-63 letters, digits and hyphens, starting with "
-        "a letter, no '--', not ending in '-'), got 'acme--aurora' (dr.yaml line 22)")
+        "dr.yaml:22: rds[1].cluster: expected an RDS DB cluster identifier (1-63 letters, digits and hyphens, starting with "
+        "a letter, no '--', not ending in '-'), got 'acme--aurora'")
 
 
 def test_duplicate_name():
     assert error_of(edit("name: reports", "name: app-db")) == (
-        "rds[2].name: duplicate name: rds[0] already uses it; names must be unique, got 'app-db' "
-        "(dr.yaml line 24)")
+        "dr.yaml:24: rds[2].name: duplicate name: rds[0] already uses it; names must be unique, got 'app-db'")
 
 
 @pytest.mark.parametrize("name", ["App-db", "app_db", "app--db", "app-", "1db", "a" * 41, 7])
 def test_bad_name(name):
     assert error_of(edit("name: orders", f"name: {name}")) == (
-        "rds[1].name: expected a name of lowercase letters, digits and hyphens (starting with a letter, at most "
-        f"40 characters, no '--', not ending in '-'), got {name!r} (dr.yaml line 21)")
+        "dr.yaml:21: rds[1].name: expected a name of lowercase letters, digits and hyphens (starting with a letter, at most "
+        f"40 characters, no '--', not ending in '-'), got {name!r}")
 
 
 def test_reserved_section(monkeypatch):
     monkeypatch.setattr("dr.config.RESERVED_SECTIONS", ("future",))
     assert error_of(FULL + "future:\n  name: acme-web\n") == (
-        "future: not supported by this version of dr yet; remove it (it will be read by a later version) "
-        "(dr.yaml line 29)")
+        "dr.yaml:29: future: not supported by this version of dr yet; remove it (it will be read by a later version)")
 
 
 def test_bad_duration():
     assert error_of(edit("rto: 30m", "rto: 30 minutes")) == (
-        "objectives.rto: expected a duration like 30s, 15m, 1h or 7d (or a compound like 1h30m), "
-        "got '30 minutes' (dr.yaml line 10)")
+        "dr.yaml:10: objectives.rto: expected a duration like 30s, 15m, 1h or 7d (or a compound like 1h30m), "
+        "got '30 minutes'")
     assert error_of(edit("rpo: 1h", "rpo: 60")) == (
-        "objectives.rpo: expected a duration like 30s, 15m, 1h or 7d (or a compound like 1h30m), "
-        "got 60 (dr.yaml line 9)")
+        "dr.yaml:9: objectives.rpo: expected a duration like 30s, 15m, 1h or 7d (or a compound like 1h30m), "
+        "got 60")
 
 
 def test_bad_schedule():
     assert error_of(edit("schedule: every 1h", "schedule: hourly")) == (
-        "rds[0].schedule: expected a schedule: 'every <duration>' (like 'every 1h') or a five-field cron "
-        "'minute hour day-of-month month day-of-week' (like '0 */6 * * *'), got 'hourly' (dr.yaml line 19)")
+        "dr.yaml:19: rds[0].schedule: expected a schedule: 'every <duration>' (like 'every 1h') or a five-field cron "
+        "'minute hour day-of-month month day-of-week' (like '0 */6 * * *'), got 'hourly'")
     assert error_of(edit('schedule: "0 * * * *"', 'schedule: "0 25 * * *"')) == (
-        "rds[1].schedule: cron hour field '25': 25 is outside 0-23; a cron has five fields "
-        "'minute hour day-of-month month day-of-week', or write 'every <duration>', got '0 25 * * *' "
-        "(dr.yaml line 23)")
+        "dr.yaml:23: rds[1].schedule: cron hour field '25': 25 is outside 0-23; a cron has five fields "
+        "'minute hour day-of-month month day-of-week', or write 'every <duration>', got '0 25 * * *'")
 
 
 def test_retention_that_keeps_nothing():
     assert error_of(edit("{daily: 7}", "{daily: 0}")) == (
-        "rds[2].retention: every count is 0, so retention would keep nothing but the newest copy; set at least "
-        "one of last, hourly, daily, weekly, monthly above 0 (dr.yaml line 26)")
+        "dr.yaml:26: rds[2].retention: every count is 0, so retention would keep nothing but the newest copy; set at least "
+        "one of last, hourly, daily, weekly, monthly above 0")
 
 
 def test_state_needs_exactly_one_of_bucket_or_path():
     assert error_of(edit("  prefix: dr/\n", "  path: x\n")) == (
-        "state: set exactly one of 'bucket' (an S3 bucket in the DR region) or 'path' (a local directory), "
-        "not both (dr.yaml line 14)")
+        "dr.yaml:14: state: set exactly one of 'bucket' (an S3 bucket in the DR region) or 'path' (a local directory), "
+        "not both")
     assert error_of(edit("  bucket: acme-dr-state\n", "")) == (
-        "state: required key is missing: set 'bucket' (an S3 bucket in the DR region) or 'path' "
-        "(a local directory) (dr.yaml line 14)")
+        "dr.yaml:14: state: required key is missing: set 'bucket' (an S3 bucket in the DR region) or 'path' "
+        "(a local directory)")
 
 
 def test_bad_bucket_name():
     assert error_of(edit("bucket: acme-dr-state", "bucket: Acme_State")) == (
-        "state.bucket: expected an S3 bucket name (3-63 characters: lowercase letters, digits, dots, hyphens), "
-        "got 'Acme_State' (dr.yaml line 14)")
+        "dr.yaml:14: state.bucket: expected an S3 bucket name (3-63 characters: lowercase letters, digits, dots, hyphens), "
+        "got 'Acme_State'")
 
 
 def test_bad_endpoint_url():
     assert error_of(edit("http://127.0.0.1:5000", "127.0.0.1:5000")) == (
-        "aws.endpoint_url: expected an http(s) URL like http://127.0.0.1:5000, or null for real AWS, "
-        "got '127.0.0.1:5000' (dr.yaml line 7)")
+        "dr.yaml:7: aws.endpoint_url: expected an http(s) URL like http://127.0.0.1:5000, or null for real AWS, "
+        "got '127.0.0.1:5000'")
 
 
 @pytest.mark.parametrize("value, shown", [("2", "2"), ("1.0", "1.0"), ("'1'", "'1'"), ("true", "True")])
 def test_wrong_version(value, shown):
     assert error_of(edit("version: 1", f"version: {value}")) == \
-        f"version: expected 1 (the only config version this dr understands), got {shown} (dr.yaml line 1)"
+        f"dr.yaml:1: version: expected 1 (the only config version this dr understands), got {shown}"
 
 
 def test_yaml_syntax_error():
     assert error_of(edit("  rto: 30m\n", "  rto: 30m\n   kms: x: y\n")) == (
-        "YAML syntax error: mapping values are not allowed here (dr.yaml line 11 column 7)")
+        "dr.yaml:11: YAML syntax error: mapping values are not allowed here (column 7)")
 
 
 def test_unquoted_cron_gets_a_hint():
     assert error_of(edit('"0 * * * *"', "*/15 * * * *")) == (
-        "YAML syntax error: expected alphabetic or numeric character, but found '/' while scanning an alias; "
-        "quote values that start with '*', like schedule: \"*/15 * * * *\" (dr.yaml line 23 column 16)")
+        "dr.yaml:23: YAML syntax error: expected alphabetic or numeric character, but found '/' while scanning an alias; "
+        "quote values that start with '*', like schedule: \"*/15 * * * *\" (column 16)")
 
 
 @pytest.mark.parametrize("text", ["", "\n", "# only a comment\n"])
@@ -364,13 +360,13 @@ def test_empty_file(text):
 
 
 def test_top_level_not_a_mapping():
-    assert error_of("- version: 1\n") == ("(top level): expected a mapping of settings (version, regions, "
-                                          "objectives, ...), got a list (dr.yaml line 1)")
+    assert error_of("- version: 1\n") == ("dr.yaml:1: (top level): expected a mapping of settings (version, regions, "
+                                          "objectives, ...), got a list")
 
 
 def test_duplicate_yaml_key():
     assert error_of(edit("  rto: 30m\n", "  rto: 30m\n  rpo: 2h\n")) == \
-        "objectives.rpo: duplicate key (already set on line 9) (dr.yaml line 11)"
+        "dr.yaml:11: objectives.rpo: duplicate key (already set on line 9)"
 
 
 def test_multiple_errors_in_file_order():
@@ -382,12 +378,12 @@ def test_multiple_errors_in_file_order():
     with pytest.raises(ConfigError) as e:
         parse_config(text, source="/etc/dr/dr.yaml")
     assert str(e.value).splitlines() == e.value.problems == [
-        "dns: expected a mapping like {provider: route53, zone: example.com., record: www.example.com.}, "
-        "got a list (dr.yaml line 2)",
-        "regions.dr: expected an AWS region name like us-east-1, got 'mars-1' (dr.yaml line 5)",
-        "objectives.rto: required key is missing (dr.yaml line 10)",
-        "state.prefixx: unknown key; did you mean 'prefix'? (dr.yaml line 15)",
-        "rds[2].retention.daily: expected a whole number >= 0, got 'seven' (dr.yaml line 26)",
+        "dr.yaml:2: dns: expected a mapping like {provider: route53, zone: example.com., record: www.example.com.}, "
+        "got a list",
+        "dr.yaml:5: regions.dr: expected an AWS region name like us-east-1, got 'mars-1'",
+        "dr.yaml:10: objectives.rto: required key is missing",
+        "dr.yaml:15: state.prefixx: unknown key; did you mean 'prefix'?",
+        "dr.yaml:26: rds[2].retention.daily: expected a whole number >= 0, got 'seven'",
     ]
 
 
@@ -396,7 +392,7 @@ def test_multiple_errors_in_file_order():
 
 def test_warnings_schedule_slower_than_rpo():
     text = edit("schedule: every 1h", "schedule: every 1d")
-    assert warnings(parse_config(text)) == [
+    assert advice(parse_config(text)) == [
         "rds[0] (app-db): schedule every 1d copies less often than the RPO objective 1h: the RPO cannot be met",
         # reports has the default schedule (every 1d)
         "rds[2] (reports): schedule every 1d copies less often than the RPO objective 1h: the RPO cannot be met",
@@ -405,7 +401,7 @@ def test_warnings_schedule_slower_than_rpo():
 
 def test_warnings_cron_uses_longest_gap():
     text = edit("rpo: 1h", "rpo: 1d").replace("schedule: every 1h", 'schedule: "0 9 * * mon-fri"')
-    assert warnings(parse_config(text)) == [
+    assert advice(parse_config(text)) == [
         "rds[0] (app-db): schedule 0 9 * * mon-fri copies less often than the RPO objective 1d: "
         "the RPO cannot be met",
     ]
@@ -421,7 +417,7 @@ def test_mysql_section_and_secrets_never_shown():
     (m,) = config.mysql
     assert m.server.tls == "off" and m.server.password.env == "LAMP_PW"
     assert "hunter2" not in repr(config) and "hunter2" not in str(m.verify.password)
-    found = warnings(config)
+    found = advice(config)
     assert any("password is written in dr.yaml" in w for w in found)
     assert any("tls is off" in w for w in found)
 
@@ -437,7 +433,7 @@ def test_names_are_unique_across_sections_even_when_a_section_has_errors():
     text = edit("name: reports", "name: reports\n    retention: {daily: seven}").replace("mysql: null\n", "")
     text = text.replace("s3:\n", "s3:\n  - {name: app-db, source: acme-assets, destination: acme-dr}\n", 1)
     problems = error_of(text).splitlines()
-    assert any(p.startswith("s3[0].name: duplicate name: rds[0] already uses it") for p in problems), problems
+    assert any(p.startswith("dr.yaml:29: s3[0].name: duplicate name: rds[0] already uses it") for p in problems), problems
 
 
 # --- stack parameters: plain values and references ------------------------------------------------
@@ -483,7 +479,7 @@ def test_stack_parameters_plain_and_references(tmp_path):
     assert merged["DBPassword"].where == "stack.dr_parameters.DBPassword"
     assert dict(stack.parameters)["ApiToken"].where == "stack.parameters.ApiToken"
     assert all(isinstance(v, (str, Secret)) for _, v in stack.parameters)
-    assert not [w for w in warnings(parse_config(text, base_dir=tmp_path)) if w.startswith("stack.")]
+    assert not [w for w in advice(parse_config(text, base_dir=tmp_path)) if w.startswith("stack.")]
 
 
 def test_stack_parameter_reference_str_and_repr():
@@ -545,21 +541,18 @@ def test_stack_parameter_errors_all_at_once_with_lines(tmp_path):
     expected = ("expected a plain value (string, number or true/false) or a reference: {env: NAME}, "
                 "{secretsmanager: NAME} (with key: JSONKEY for one key of a JSON secret) or {ssm: /NAME}")
     assert error_of(text, base_dir=tmp_path).splitlines() == [
-        "stack.parameters.A.secretmanager: unknown key; did you mean 'secretsmanager'? (dr.yaml line 33)",
-        "stack.parameters.B.env: expected an environment variable name like DR_DB_PASSWORD, got '1BAD' "
-        "(dr.yaml line 34)",
-        "stack.parameters.C.key: only applies with secretsmanager (one key of a JSON secret) (dr.yaml line 35)",
-        "stack.parameters.D: set exactly one of secretsmanager, ssm, not both (dr.yaml line 36)",
-        f"stack.parameters.E: {expected}, got a list (dr.yaml line 37)",
-        f"stack.parameters.F: {expected}, got None (dr.yaml line 38)",
-        f"stack.parameters.G: {expected}, got a mapping (dr.yaml line 39)",
-        "stack.parameters.H.secretsmanager: expected a Secrets Manager secret name (like prod/db) or ARN, "
-        "got 'has space' (dr.yaml line 40)",
-        "stack.parameters.I.ssm: expected an SSM parameter name (like /prod/db/password) or ARN, got 'a b' "
-        "(dr.yaml line 41)",
-        "stack.parameters.J.key: expected the name of a key in the secret's JSON, like password, got '' "
-        "(dr.yaml line 42)",
-        "stack.dr_parameters.K.Env: unknown key; did you mean 'env'? (dr.yaml line 45)",
+        "dr.yaml:33: stack.parameters.A.secretmanager: unknown key; did you mean 'secretsmanager'?",
+        "dr.yaml:34: stack.parameters.B.env: expected an environment variable name like DR_DB_PASSWORD, got '1BAD'",
+        "dr.yaml:35: stack.parameters.C.key: only applies with secretsmanager (one key of a JSON secret)",
+        "dr.yaml:36: stack.parameters.D: set exactly one of secretsmanager, ssm, not both",
+        f"dr.yaml:37: stack.parameters.E: {expected}, got a list",
+        f"dr.yaml:38: stack.parameters.F: {expected}, got None",
+        f"dr.yaml:39: stack.parameters.G: {expected}, got a mapping",
+        "dr.yaml:40: stack.parameters.H.secretsmanager: expected a Secrets Manager secret name (like prod/db) or ARN, "
+        "got 'has space'",
+        "dr.yaml:41: stack.parameters.I.ssm: expected an SSM parameter name (like /prod/db/password) or ARN, got 'a b'",
+        "dr.yaml:42: stack.parameters.J.key: expected the name of a key in the secret's JSON, like password, got ''",
+        "dr.yaml:45: stack.dr_parameters.K.Env: unknown key; did you mean 'env'?",
     ]
 
 
@@ -567,8 +560,7 @@ def test_stack_parameters_not_a_mapping(tmp_path):
     (tmp_path / "t.yaml").write_text("Resources: {}\n")
     text = FULL + "stack: {name: acme-web, template: t.yaml, parameters: [a]}\n"
     assert error_of(text, base_dir=tmp_path) == (
-        "stack.parameters: expected a mapping of names to values, like {InstanceType: t3.small}, got a list "
-        "(dr.yaml line 29)")
+        "dr.yaml:29: stack.parameters: expected a mapping of names to values, like {InstanceType: t3.small}, got a list")
 
 
 def test_warnings_secret_looking_stack_parameters_written_in_dr_yaml(tmp_path):
@@ -584,7 +576,7 @@ def test_warnings_secret_looking_stack_parameters_written_in_dr_yaml(tmp_path):
         "    GitHubToken: ghp_x\n"
         "    SSHPrivateKey: '-----BEGIN'\n"
         "    ClientSecret: {secretsmanager: prod/oauth, key: secret}\n"))
-    assert [w for w in warnings(parse_config(text, base_dir=tmp_path)) if w.startswith("stack.")] == [
+    assert [w for w in advice(parse_config(text, base_dir=tmp_path)) if w.startswith("stack.")] == [
         "stack.parameters.DBPassword: written in dr.yaml; use {env: NAME}, {secretsmanager: NAME} or {ssm: NAME}",
         "stack.parameters.db_master_password: written in dr.yaml; use {env: NAME}, {secretsmanager: NAME} or "
         "{ssm: NAME}",

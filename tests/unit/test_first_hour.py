@@ -28,7 +28,7 @@ def test_a_misspelt_region_is_a_config_error_with_a_suggestion(config, capsys):
     config.write_text(BASE.replace("dr: us-west-2", "dr: us-wset-2"))
     assert main(["--config", str(config), "validate"]) == 2
     err = capsys.readouterr().err
-    assert "regions.dr: 'us-wset-2' is not an AWS region; did you mean 'us-west-2'? (dr.yaml line 2)" in err
+    assert "dr.yaml:2: regions.dr: 'us-wset-2' is not an AWS region; did you mean 'us-west-2'?" in err
 
 
 def test_regions_must_share_a_partition(config, capsys):

@@ -114,9 +114,9 @@ def test_top_level_problems_are_all_reported_in_line_order(tmp_path):
     assert problems(text, tmp_path) == [
         "rb.yaml:1: version: expected 1 (the only runbook version), got 2",
         "rb.yaml:2: name: expected lowercase letters, digits and '-', got 'Drill'",
-        "rb.yaml:3: unknown key 'stepz'; did you mean 'steps'?",
+        "rb.yaml:3: stepz: unknown key; did you mean 'steps'?",
         "rb.yaml:4: steps: expected a non-empty list of steps",
-        "rb.yaml:5: duplicate key 'steps' (already set on line 4)",
+        "rb.yaml:5: steps: duplicate key (already set on line 4)",
     ]
 
 
@@ -142,8 +142,8 @@ def test_params_are_literal_defaults(tmp_path):
     ("  - {id: 1a, type: noop}\n", "rb.yaml:4: step id '1a': expected a letter then letters, digits, '_' or '-'"),
     ("  - {id: a}\n", "rb.yaml:4: step 'a': required key 'type' is missing"),
     ("  - {id: a, type: noopp}\n", "rb.yaml:4: step 'a': unknown step type 'noopp'; did you mean 'noop'?"),
-    ("  - {id: a, type: noop, need: [b]}\n", "rb.yaml:4: step 'a': unknown key 'need'; did you mean 'needs'?"),
-    ("  - {id: a, type: noop, params: {}}\n", "rb.yaml:4: step 'a': unknown key 'params'; a step's "
+    ("  - {id: a, type: noop, need: [b]}\n", "rb.yaml:4: step 'a': need: unknown key; did you mean 'needs'?"),
+    ("  - {id: a, type: noop, params: {}}\n", "rb.yaml:4: step 'a': params: unknown key; a step's "
                                               "parameters go under 'with'"),
     ("  - {id: a, type: noop, with: [1]}\n", "rb.yaml:4: step 'a': with: expected a mapping of parameters"),
     ("  - {id: a, type: noop, needs: {b: 1}}\n", "rb.yaml:4: step 'a': needs: expected a step id or a list of "

@@ -430,7 +430,7 @@ def _example_outputs() -> dict:
 
 
 def test_init_reads_outputs_the_example_declares(modules):
-    from dr.cli.init import TERRAFORM_OUTPUTS
+    from dr.config.from_terraform import TERRAFORM_OUTPUTS
 
     declared = set(modules["examples/complete"].outputs)
     for setting, names in TERRAFORM_OUTPUTS.items():

@@ -188,7 +188,7 @@ def _health_refusal(ctx: StepContext, record: str, host: str | None, only: str |
 
 
 def show_age(age: timedelta) -> str:
-    from dr.schedule import format_duration
+    from dr.config.durations import format_duration
 
     return format_duration(age)
 

@@ -28,7 +28,7 @@ _MAX_BODY = 64 * 1024
 
 def seconds_of(value: Any, what: str) -> float:
     """A duration parameter as seconds: a timedelta, a number of seconds, or text like `30s`."""
-    from dr.schedule import parse_duration
+    from dr.config.durations import parse_duration
 
     if isinstance(value, timedelta):
         return value.total_seconds()
@@ -42,7 +42,7 @@ def seconds_of(value: Any, what: str) -> float:
 
 def show_seconds(seconds: float) -> str:
     """`0.3s`, `45s`, `10m`, `1h30m`: sub-second values stay visible."""
-    from dr.schedule import format_duration
+    from dr.config.durations import format_duration
 
     if seconds < 10 and seconds != int(seconds):
         return f"{seconds:.1f}s"
