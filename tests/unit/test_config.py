@@ -93,6 +93,24 @@ def test_starter_config_parses(tmp_path):
     assert advice(config) == []
 
 
+def test_starter_config_is_the_shipped_data_file_and_dr_init_writes_it_unchanged(tmp_path):
+    import hashlib
+    import tomllib
+    from importlib import resources
+
+    from dr.cli import main
+
+    shipped = resources.files("dr.config").joinpath("starter.yaml").read_text(encoding="utf-8")
+    assert shipped == STARTER_CONFIG
+    # the text dr.config.STARTER_CONFIG held before it became a data file, byte for byte
+    assert hashlib.sha256(shipped.encode()).hexdigest() == "182a95a4a1da90fd5870d273d4cde0c6e7eb4f809f79a5cd258617e82875d557"
+    parse_config(shipped, base_dir=tmp_path)
+    assert main(["--config", str(tmp_path / "dr.yaml"), "init"]) == 0
+    assert (tmp_path / "dr.yaml").read_bytes() == shipped.encode()
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert "starter.yaml" in pyproject["tool"]["setuptools"]["package-data"]["dr.config"]
+
+
 def test_full_config_round_trip():
     config = parse_config(FULL, source="conf/dr.yaml")
     assert config == Config(

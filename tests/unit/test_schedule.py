@@ -1,4 +1,4 @@
-"""Durations, cron parsing and fire-time arithmetic (dr/schedule.py, re-exported by dr/config.py)."""
+"""Durations, cron parsing and fire-time arithmetic (dr/config/durations.py, re-exported by dr.config)."""
 
 from __future__ import annotations
 
