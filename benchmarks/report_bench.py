@@ -85,7 +85,7 @@ def bench_idle(config, state: Path, seconds: float) -> None:
     from dr.context import make_context
     from dr.scheduler import jobs as J
     from dr.scheduler.daemon import JobOutcome, Options, Scheduler
-    from dr.scheduler.http import HealthServer
+    from dr.obs.http import HealthServer
     from dr.scheduler.spool import SpoolingStore
     from dr.state.local import LocalStore
 
