@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dr.config import parse_config  # noqa: E402
 from dr.report import FORMATS, compute_report, render  # noqa: E402
-from dr.report.sample import history  # noqa: E402
+from tests.support.report_history import history  # noqa: E402
 
 RESOURCES = 20
 NOW = datetime(2026, 11, 26, 12, 30, tzinfo=timezone.utc)
