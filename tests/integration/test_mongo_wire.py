@@ -203,6 +203,9 @@ class _StepClock:
     def now(self):
         return self._clock.now()
 
+    def monotonic(self):
+        return self._clock.monotonic()
+
     def sleep(self, seconds, cancel=None):
         if self._steps:
             self._steps.pop(0)()
