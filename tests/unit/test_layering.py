@@ -47,3 +47,9 @@ def test_the_mongo_package_renders_no_text_and_runs_no_fakes():
     from dr.mongo.model import MongoReport
 
     assert not hasattr(MongoReport, "render_text")
+
+
+def test_only_the_demo_and_sandbox_commands_import_the_simulations():
+    users = {name for name, imports in _modules() if _hits(imports, "dr.sandbox")
+             and not name.startswith("dr/sandbox/")}
+    assert users == {"dr/cli/demo.py", "dr/cli/sandbox.py"}
