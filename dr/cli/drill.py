@@ -7,6 +7,7 @@ import sys
 
 from dr.cli.app import App, Outcome
 from dr.errors import UsageError
+from dr.render.runbook import failover_text
 
 
 def register(sub) -> None:
@@ -57,8 +58,7 @@ def drill(args: argparse.Namespace, app: App) -> Outcome:
 
 def restore_region(args: argparse.Namespace, app: App) -> Outcome:
     from dr import failover
-    from dr.cli.runbook import plan_data
-    from dr.render.runbook import plan_text
+    from dr.cli.runbook import plan_data, plan_text
 
     _needs_resume(args)
     ctx = app.context()
@@ -112,7 +112,6 @@ def _again(app: App, verb: str, result) -> str | None:
 
 def _outcome(result, measured, drill: bool, again: str | None = None) -> Outcome:
     from dr import failover
-    from dr.render.runbook import failover_text
 
     data = {"run": result.to_dict(), "measured": measured.to_dict() if measured else None,
             "resume_command": again}

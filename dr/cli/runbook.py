@@ -9,6 +9,7 @@ from typing import Any
 
 from dr.cli.app import App, Outcome
 from dr.errors import UsageError
+from dr.render.runbook import plan_text, step_type_text, validated_text
 
 DEFAULT_RUNBOOK = "the shipped failover.yaml"
 
@@ -57,7 +58,6 @@ def type_info(cls: Any) -> dict[str, Any]:
 
 
 def describe(args: argparse.Namespace, app: App) -> Outcome:
-    from dr.render.runbook import step_type_text
     from dr.runbook.steps import REGISTRY
 
     if args.type is None:
@@ -83,18 +83,18 @@ def _config_or_none(app: App):
 
 
 def plan(args: argparse.Namespace, app: App) -> Outcome:
-    from dr.failover import runbook_path
-    from dr.render.runbook import plan_text as render_plan
     from dr.runbook import load_runbook
+
+    from dr.failover import runbook_path
 
     config = _config_or_none(app)
     data = plan_data(load_runbook(runbook_path("failover", args.runbook), config), config)
-    return Outcome(data=data, text=render_plan(data))
+    return Outcome(data=data, text=plan_text(data))
 
 
 def plan_data(runbook: Any, config: Any) -> dict[str, Any]:
-    """The plan as data (`--output json`; `dr restore --dry-run` prints it with
-    dr.render.runbook.plan_text): batches of steps with parameters resolved where known before the run."""
+    """The plan as data (`--output json`; `dr drill` / `dr restore --dry-run` can print it with
+    plan_text): batches of steps with parameters resolved where known before the run."""
     from dr.runbook import plan_batches
 
     return {"runbook": runbook.name, "source": runbook.source, "config": config.source if config else None,
@@ -120,7 +120,6 @@ def _step_data(step: Any, runbook: Any, config: Any) -> dict[str, Any]:
 
 
 def validate(args: argparse.Namespace, app: App) -> Outcome:
-    from dr.render.runbook import validated_text
     from dr.runbook import load_runbook, plan_batches
 
     config = _config_or_none(app)
