@@ -27,9 +27,10 @@ class HttpServer:
     (OSError) reach the caller, which knows which option to name."""
 
     def __init__(self, host: str, port: int, routes: Mapping[str, Callable[[], Response]], *,
-                 name: str = "dr-http"):
+                 name: str = "dr-http", paths_to_try: str | None = None):
         self.routes = dict(routes)
-        self.server = ThreadingHTTPServer((host, port), _handler(self.routes))
+        paths = paths_to_try or " or ".join(p for p in self.routes if p != "/")
+        self.server = ThreadingHTTPServer((host, port), _handler(self.routes, paths))
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 1.0},
                                        name=name, daemon=True)
@@ -69,12 +70,10 @@ class HealthServer(HttpServer):
 
         routes = {path: healthz for path in HEALTH_PATHS}
         routes["/metrics"] = lambda: (200, CONTENT_TYPE, metrics())
-        super().__init__(host, port, routes)
+        super().__init__(host, port, routes, paths_to_try="/healthz or /metrics")
 
 
-def _handler(routes: Mapping[str, Callable[[], Response]]) -> type[BaseHTTPRequestHandler]:
-    known = " or ".join(p for p in routes if p != "/")
-
+def _handler(routes: Mapping[str, Callable[[], Response]], paths: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "dr"
 
@@ -82,7 +81,7 @@ def _handler(routes: Mapping[str, Callable[[], Response]]) -> type[BaseHTTPReque
             path = self.path.split("?", 1)[0]
             route = routes.get(path)
             if route is None:
-                self._send(404, "text/plain", f"not found: try {known}\n")
+                self._send(404, "text/plain", f"not found: try {paths}\n")
                 return
             try:
                 self._send(*route())
