@@ -23,8 +23,9 @@ try:
 except ImportError:  # not installed: run against the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dr.monitor.mongo import MemberProbe, Settings, evaluate  # noqa: E402
-from dr.monitor.simulate import SimMember, SimSet  # noqa: E402
+from dr.mongo.evaluate import MemberProbe, evaluate  # noqa: E402
+from dr.mongo.model import Settings  # noqa: E402
+from dr.sandbox.mongo import SimMember, SimSet  # noqa: E402
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=timezone.utc)
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-south-1", "sa-east-1")
@@ -73,9 +74,9 @@ def bench_probe(latency: float = 0.2, members: int = 7) -> float | None:
     import pymongo  # noqa: F401  (a fresh `dr` process pays this once)
 
     from dr.config import MongoResource, Secret
-    from dr.monitor import probe  # noqa: F401
-    from dr.monitor.service import check_replica_set
-    from dr.monitor.simulate import WireReplicaSet
+    from dr.mongo import probe  # noqa: F401
+    from dr.mongo.service import check_replica_set
+    from dr.sandbox.mongo import WireReplicaSet
 
     imports = time.perf_counter() - start
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dr.config import parse_config  # noqa: E402
 from dr.report import FORMATS, compute_report, render  # noqa: E402
-from dr.report.sample import history  # noqa: E402
+from tests.support.report_history import history  # noqa: E402
 
 RESOURCES = 20
 NOW = datetime(2026, 11, 26, 12, 30, tzinfo=timezone.utc)
@@ -85,7 +85,7 @@ def bench_idle(config, state: Path, seconds: float) -> None:
     from dr.context import make_context
     from dr.scheduler import jobs as J
     from dr.scheduler.daemon import JobOutcome, Options, Scheduler
-    from dr.scheduler.http import HealthServer
+    from dr.obs.http import HealthServer
     from dr.scheduler.spool import SpoolingStore
     from dr.state.local import LocalStore
 

@@ -1,3 +1,3 @@
-from dr.cli import main
+from dr import cli
 
-raise SystemExit(main())
+raise SystemExit(cli.main())

@@ -76,7 +76,7 @@ def check_readiness(ctx: Context) -> list[Check]:
         if backups:
             checks.append(_verified(ctx, m, backups, now))
     for m in config.mongo:
-        from dr.monitor import check_replica_set
+        from dr.mongo.service import check_replica_set
 
         try:
             rep = check_replica_set(m, config.regions.primary, dr_region=config.regions.dr)

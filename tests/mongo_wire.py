@@ -1,6 +1,6 @@
 """A fake MongoDB replica set on loopback for tests: one mockupdb server per member.
 
-The servers live in `dr.monitor.simulate` (the demo uses them too); this module adds what tests
+The servers live in `dr.sandbox.mongo` (the demo uses them too); this module adds what tests
 need around them: a dr.yaml pointing at a fake set, and a CLI entry that has `dr mongo` registered
 even before the CLI wires it in.
 
@@ -25,7 +25,7 @@ import pytest
 
 pytest.importorskip("mockupdb", reason="the fake replica set needs mockupdb (pip install mockupdb)")
 
-from dr.monitor.simulate import SimMember, SimSet, WireReplicaSet, demo_members  # noqa: E402
+from dr.sandbox.mongo import SimMember, SimSet, WireReplicaSet, demo_members  # noqa: E402
 
 __all__ = ["SimMember", "SimSet", "WireReplicaSet", "demo_members", "mongo_main", "write_config",
            "three_regions", "two_two_one"]

@@ -1,12 +1,17 @@
-"""What a command handler gets (the App) and returns (an Outcome); rendering helpers."""
+"""What a command handler gets (the App) and returns (an Outcome).
+
+The text helpers handlers use (table, human_age, short_time, short_key) live in dr/render/text.py;
+they are imported here too so handlers find everything they need in one place.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from dr.render.text import human_age, short_key, short_time, table  # noqa: F401 - for handlers
 
 if TYPE_CHECKING:
     from dr.clock import Clock
@@ -53,45 +58,3 @@ class App:
         elif outcome.text:
             sys.stdout.write(outcome.text.rstrip("\n") + "\n")
         sys.stdout.flush()
-
-
-def human_age(delta: timedelta | None) -> str:
-    """'3d4h', '2h5m', '45s'; '<never>' for None."""
-    if delta is None:
-        return "<never>"
-    seconds = int(delta.total_seconds())
-    if seconds < 0:
-        return "in the future"
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m"
-    return f"{secs}s"
-
-
-def short_time(value: datetime | str | None) -> str:
-    from dr.render import human_time
-
-    return human_time(value)
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    if not rows:
-        return ""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    for r in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    return "\n".join(lines)
-
-
-def short_key(kms_key_id: str | None) -> str:
-    """The key id part of a KMS ARN, for narrow tables."""
-    if not kms_key_id:
-        return "<none>"
-    return kms_key_id.rsplit("/", 1)[-1][:8] + "…" if "/" in kms_key_id else kms_key_id

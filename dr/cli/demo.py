@@ -35,8 +35,6 @@ def _say(app: App, text: str = "") -> None:
 
 
 def run(args: argparse.Namespace, app: App) -> Outcome:
-    from dr.cli import backup
-    from dr.cli import drill as drill_cmd
     from dr.sandbox import world
     from dr.sandbox.server import EmbeddedAws
 
@@ -60,57 +58,19 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
                   f"bucket s3://{world.ASSETS_DR}.")
         _say(app, f"   dr.yaml: {config_path}")
 
-        ns = argparse.Namespace(only=None, name=None, dry_run=False, all=False, backup=None,
-                                deep="all")
-        steps = [
-            ("2. dr backup run: snapshot each database and copy it to the DR region under the "
-             "DR key; copy the uploads bucket server-side, under the same key.", backup.run, ns),
-            ("3. dr backup run again, in the same slot: no second snapshot (deterministic "
-             "names), no object copied twice (the listings are diffed).", backup.run, ns),
-            ("4. dr backup list: every recovery point in both regions, newest first.",
-             backup.list_, ns),
-            ("5. dr backup verify --deep all: the DR bucket against its source, object by "
-             "object: keys and sizes, then each copy's headers, metadata, tags and KMS key.",
-             backup.verify, ns),
-            ("6. dr backup prune --dry-run: what retention would keep, and why.", backup.prune,
-             argparse.Namespace(name=None, dry_run=True)),
-        ]
-        for title, handler, handler_args in steps:
-            _say(app)
-            _say(app, title)
-            outcome = handler(handler_args, demo_app)
-            _say(app, _indent(outcome.text))
-            summary[handler.__name__.strip("_")] = outcome.data
-            if outcome.exit_code:
-                _say(app, "The demo stopped: the step above failed.")
-                return Outcome(data=summary, exit_code=outcome.exit_code)
+        code = _backups(app, demo_app, summary)
+        if code:
+            return Outcome(data=summary, exit_code=code)
 
         _say(app)
         _say(app, "7. MySQL on the office LAMP box: dump (one consistent snapshot), compress, "
                   "encrypt here, stream to the DR bucket; restore it elsewhere and compare.")
         summary["mysql"] = _mysql_part(app, config_path)
 
-        _say(app)
-        _say(app, f"8. dr drill: relaunch the site in {world.DR} from the copied snapshot under "
-                  "drill names, check its health, flip a drill DNS record (never www), measure "
-                  "RTO and RPO, tear it all down.")
-        _say(app, "   (The sandbox runs no web servers and models no time: the health check "
-                  "probes the simulator itself, and the RTO below is the engine's own time.)")
-        drill_out = drill_cmd.drill(argparse.Namespace(runbook=None, keep=False, resume=None, take_over=False),
-                                    demo_app)
-        summary["drill"] = drill_out.data
-        _say(app, _indent(drill_out.text))
-        if drill_out.exit_code:
-            return Outcome(data=summary, exit_code=drill_out.exit_code)
-
-        _say(app)
-        _say(app, "9. dr mongo status: a MongoDB replica set spread over three regions "
-                  "(SIMULATED members on 127.0.0.1: no real mongod here).")
-        from dr.monitor import simulated_report
-
-        mongo_report = simulated_report(world.PRIMARY, dr_region=world.DR)
-        summary["mongo"] = mongo_report.to_dict()
-        _say(app, _indent(mongo_report.render_text()))
+        code = _drill(app, demo_app, summary)
+        if code:
+            return Outcome(data=summary, exit_code=code)
+        _mongo(app, summary)
 
         proof = _proof(session, seeded.dr_key_arn)
         summary["proof"] = proof
@@ -119,28 +79,103 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
         for p in proof:
             _say(app, f"   {p['id']}: {p['status']}, encrypted={p['encrypted']}, "
                       f"DR key={'yes' if p['dr_key'] else 'NO'}, tags {p['tags']}")
-        report_path = workdir / "dr-report.html"
-        _say(app)
-        _say(app, "11. dr report: RPO now and over time per resource, the drill's RTO and RPO, "
-                  "in one self-contained HTML page.")
-        from dr.report import compute_report, render
-        from dr.report.load import load_records
-
-        # dr.yaml has the mysql section now (step 7): read it again so the report shows that backup
-        ctx = App(config_path=str(config_path), output="text", command="dr demo").context()
-        now = ctx.clock.now()
-        loaded = load_records(ctx.store, ctx.config, now, 30)
-        report = compute_report(loaded.records, ctx.config, now, 30, warnings=loaded.warnings)
-        report_path.write_text(render(report, "html"))
-        summary["report"] = str(report_path)
-        _say(app, _indent(render(report, "text")))
-        _say(app, f"   HTML report: {report_path}")
+        _report(app, config_path, workdir / "dr-report.html", summary)
     _say(app)
     _say(app, f"Run records are in {workdir / 'state'}: `dr --config {config_path} runs list` "
               "shows them.")
     _say(app, "Try it yourself: `dr sandbox start --seed`, then "
               "`dr --config dr.sandbox.yaml backup run`.")
     return Outcome(data=summary, text="")
+
+
+# What steps 2-6 show, as the user would type it. (They run through the command's own parser and
+# handler because the backup text is rendered there; the other steps call services.)
+BACKUP_STEPS = (
+    ("2. dr backup run: snapshot each database and copy it to the DR region under the "
+     "DR key; copy the uploads bucket server-side, under the same key.", "run", ("backup", "run")),
+    ("3. dr backup run again, in the same slot: no second snapshot (deterministic "
+     "names), no object copied twice (the listings are diffed).", "run", ("backup", "run")),
+    ("4. dr backup list: every recovery point in both regions, newest first.", "list",
+     ("backup", "list")),
+    ("5. dr backup verify --deep all: the DR bucket against its source, object by "
+     "object: keys and sizes, then each copy's headers, metadata, tags and KMS key.", "verify",
+     ("backup", "verify", "--deep", "all")),
+    ("6. dr backup prune --dry-run: what retention would keep, and why.", "prune",
+     ("backup", "prune", "--dry-run")),
+)
+
+
+def _command(demo_app: App, *argv: str) -> Outcome:
+    """One `dr` command line, parsed by the real parser (its defaults), run against the demo."""
+    from dr.cli import build_parser
+
+    args = build_parser().parse_args(list(argv))
+    return args.handler(args, demo_app)
+
+
+def _backups(app: App, demo_app: App, summary: dict) -> int:
+    for title, key, argv in BACKUP_STEPS:
+        _say(app)
+        _say(app, title)
+        outcome = _command(demo_app, *argv)
+        _say(app, _indent(outcome.text))
+        summary[key] = outcome.data
+        if outcome.exit_code:
+            _say(app, "The demo stopped: the step above failed.")
+            return outcome.exit_code
+    return 0
+
+
+def _drill(app: App, demo_app: App, summary: dict) -> int:
+    from dr import failover
+    from dr.render.runbook import failover_text
+    from dr.sandbox import world
+
+    _say(app)
+    _say(app, f"8. dr drill: relaunch the site in {world.DR} from the copied snapshot under "
+              "drill names, check its health, flip a drill DNS record (never www), measure "
+              "RTO and RPO, tear it all down.")
+    _say(app, "   (The sandbox runs no web servers and models no time: the health check "
+              "probes the simulator itself, and the RTO below is the engine's own time.)")
+    _, result, measured = failover.run(demo_app.context(), name="drill", runbook=None, drill=True,
+                                       keep=False, resume=None, take_over=False)
+    again = (None if result.status == "completed" or result.dry_run else
+             f"dr --config {demo_app.config_path} drill --resume {result.run_id}")
+    summary["drill"] = {"run": result.to_dict(), "measured": measured.to_dict() if measured else None,
+                        "resume_command": again}
+    _say(app, _indent(failover_text(result, measured, again)))
+    return failover.exit_code(result, measured, True)
+
+
+def _mongo(app: App, summary: dict) -> None:
+    from dr.render.mongo import report_text
+    from dr.sandbox import world
+    from dr.sandbox.mongo import simulated_report
+
+    _say(app)
+    _say(app, "9. dr mongo status: a MongoDB replica set spread over three regions "
+              "(SIMULATED members on 127.0.0.1: no real mongod here).")
+    mongo_report = simulated_report(world.PRIMARY, dr_region=world.DR)
+    summary["mongo"] = mongo_report.to_dict()
+    _say(app, _indent(report_text(mongo_report)))
+
+
+def _report(app: App, config_path: Path, report_path: Path, summary: dict) -> None:
+    from dr.report import compute_report, render
+    from dr.report.load import load_records
+
+    _say(app)
+    _say(app, "11. dr report: RPO now and over time per resource, the drill's RTO and RPO, "
+              "in one self-contained HTML page.")
+    # dr.yaml has the mysql section now (step 7): read it again so the report shows that backup
+    ctx = App(config_path=str(config_path), output="text", command="dr demo").context()
+    now = ctx.clock.now()
+    loaded = load_records(ctx.store, ctx.config, now, 30)
+    report = compute_report(loaded.records, ctx.config, now, 30, warnings=loaded.warnings)
+    report_path.write_text(render(report, "html"))
+    summary["report"] = str(report_path)
+    _say(app, _indent(render(report, "text")))
+    _say(app, f"   HTML report: {report_path}")
 
 
 def _mysql_part(app: App, config_path: Path) -> dict:
@@ -160,14 +195,13 @@ def _mysql_part(app: App, config_path: Path) -> dict:
 
 def _mysql_round_trip(app: App, config_path: Path, datadir: Path) -> dict:
     from dr.backup import mysql
-    from dr.cli import backup
     from dr.sandbox import mariadb, world
 
     with mariadb.MariaDBServer(datadir) as server:
         world.seed_shop(server.spec)
         config_path.write_text(config_path.read_text() + world.mysql_config_text(server.port))
         my_app = App(config_path=str(config_path), output="text", command="dr demo")
-        out = backup.run(argparse.Namespace(only="mysql", name=None, dry_run=False), my_app)
+        out = _command(my_app, "backup", "run", "--only", "mysql")
         _say(app, _indent(out.text))
         if out.exit_code:
             return {"backup": out.data, "exit_code": out.exit_code}

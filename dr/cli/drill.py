@@ -7,6 +7,7 @@ import sys
 
 from dr.cli.app import App, Outcome
 from dr.errors import UsageError
+from dr.render.runbook import failover_text
 
 
 def register(sub) -> None:
@@ -109,40 +110,10 @@ def _again(app: App, verb: str, result) -> str | None:
     return f"dr{options} {verb} --resume {result.run_id} --to-region {result.region} --yes"
 
 
-def _seconds(value: float | None, missing: str) -> str:
-    return f"{value:.1f}s" if value is not None else missing
-
-
 def _outcome(result, measured, drill: bool, again: str | None = None) -> Outcome:
     from dr import failover
 
-    lines = [f"Run {result.run_id}: {result.status}" + (f" ({result.error})" if result.error else "")]
-    for step in result.steps.values():
-        took = f"{step.seconds:.1f}s" if step.seconds is not None else "-"
-        lines.append(f"  {step.id:<14} {step.type:<18} {step.status:<11} {took:>8}"
-                     + (f"  {step.error}" if step.error else ""))
-        if step.hint and step.status != "completed":
-            lines.append(f"  {'':<14} fix: {step.hint}")
-    if result.preempted:
-        p = result.preempted
-        lines.append(f"Preempted drill {p.get('run_id')} (its lease was {p.get('state')}): it stops and tears "
-                     "itself down" + ("" if p.get("state") == "live" else
-                                      f"; it was not running: tear it down later with `dr drill --resume "
-                                      f"{p.get('run_id')}`"))
-    if result.preempted_by:
-        lines.append(f"This drill was {result.preempted_by}; it tore down what it made.")
-    if measured is not None:
-        m = measured
-        rpo = (f"{m.rpo_seconds:.0f}s (objective {m.rpo_objective_seconds:.0f}s)" if m.rpo_status == "measured"
-               else f"{m.rpo_status} ({m.rpo_note})")
-        lines.append(f"RTO: healthy in {result.region or 'the target region'} "
-                     f"{_seconds(m.rto_seconds, '<not reached>')}, traffic moved "
-                     f"{_seconds(m.rto_traffic_seconds, '<not reached>')} (objective "
-                     f"{m.rto_objective_seconds:.0f}s); RPO {rpo}: "
-                     + ("met" if m.met else "MISSED: " + "; ".join(m.missed())))
-    if again:
-        lines.append(f"To go on from where it stopped (from any machine): {again}")
     data = {"run": result.to_dict(), "measured": measured.to_dict() if measured else None,
             "resume_command": again}
-    return Outcome(data=data, text="\n".join(lines),
+    return Outcome(data=data, text=failover_text(result, measured, again),
                    exit_code=failover.exit_code(result, measured, drill))

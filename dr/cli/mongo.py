@@ -67,7 +67,8 @@ def _seconds(text: str) -> float:
 
 def status(args: argparse.Namespace, app: App) -> Outcome:
     from dr.clock import Clock
-    from dr.monitor.service import check_sets, results_dict, results_exit_code
+    from dr.mongo.service import check_sets, results_dict, results_exit_code
+    from dr.render.mongo import results_text
 
     config = app.config()
     resources = _selected(config, args.name)
@@ -84,7 +85,7 @@ def status(args: argparse.Namespace, app: App) -> Outcome:
         results = check()
         if len(results) == 1 and results[0].error is not None:
             raise results[0].error
-        return Outcome(data=results_dict(results), text=_render(results),
+        return Outcome(data=results_dict(results), text=results_text(results),
                        exit_code=results_exit_code(results))
     return _watch(args, app, check, clock)
 
@@ -102,18 +103,12 @@ def _selected(config, name: str | None):
     return chosen
 
 
-def _render(results) -> str:
-    parts = []
-    for r in results:
-        parts.append(r.report.render_text() if r.report else f"{r.name}: check failed: {r.error}")
-    return "\n\n".join(parts)
-
-
 def _watch(args: argparse.Namespace, app: App, check, clock) -> Outcome:
     """Each poll is printed as it happens; the last one is returned (and so emitted by the App)."""
-    from dr.monitor.metrics import MetricsServer
-    from dr.monitor.service import results_exit_code
-    from dr.monitor.watch import watch
+    from dr.mongo.metrics import MetricsServer
+    from dr.mongo.service import results_exit_code
+    from dr.mongo.watch import watch
+    from dr.render.mongo import poll_text, results_text
 
     server = None
     if args.metrics_port is not None:
@@ -124,7 +119,7 @@ def _watch(args: argparse.Namespace, app: App, check, clock) -> Outcome:
     def on_poll(poll, last: bool) -> None:
         if server is not None:
             server.update(poll.results)
-        text = _render(poll.results) if poll.index == 1 else _changes_text(poll)
+        text = results_text(poll.results) if poll.index == 1 else poll_text(poll)
         if last:
             final.update(poll=poll, text=text)
         elif app.output == "json":
@@ -143,15 +138,3 @@ def _watch(args: argparse.Namespace, app: App, check, clock) -> Outcome:
             server.stop()
     poll = final["poll"]
     return Outcome(data=poll.to_dict(), text=final["text"], exit_code=results_exit_code(poll.results))
-
-
-def _changes_text(poll) -> str:
-    from dr.render import human_time
-
-    stamp = human_time(poll.checked_at)
-    worst = ", ".join(f"{r.name} {r.worst or 'check failed'}" for r in poll.results)
-    if not poll.changes:
-        return f"{stamp}  poll {poll.index}: no change ({worst})"
-    lines = [f"{stamp}  poll {poll.index}: {len(poll.changes)} change(s) ({worst})"]
-    lines += [f"  {c['set']}: {c['text']}" for c in poll.changes]
-    return "\n".join(lines)

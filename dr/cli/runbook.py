@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 from pathlib import Path
 from typing import Any
 
 from dr.cli.app import App, Outcome
 from dr.errors import UsageError
+from dr.render.runbook import plan_text, step_type_text, validated_text
 
 DEFAULT_RUNBOOK = "the shipped failover.yaml"
 
@@ -57,32 +57,6 @@ def type_info(cls: Any) -> dict[str, Any]:
             "outputs": list(cls.outputs), "iam_actions": list(cls.iam_actions), "example": cls.example}
 
 
-def describe_text(cls: Any) -> str:
-    lines = [f"Type:         {cls.name}", f"Description:  {cls.description}", "Parameters:"]
-    if not cls.params:
-        lines.append("  <none>")
-    needs = ["required" if p.required else f"default {_show(p.default)}" for p in cls.params]
-    width = max((len(p.name) for p in cls.params), default=0)
-    need_width = max((len(n) for n in needs), default=0)
-    for p, need in zip(cls.params, needs):
-        lines.append(f"  {p.name:<{width}}  {p.type:<8}  {need:<{need_width}}  {p.help}".rstrip())
-    lines.append(f"Outputs:      {', '.join(cls.outputs) or '<none>'}")
-    lines.append(f"IAM actions:  {', '.join(cls.iam_actions) or '<none>'}")
-    lines.append("Example:")
-    lines += ["  " + line for line in cls.example.rstrip("\n").splitlines()]
-    return "\n".join(lines)
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "<none>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple, dict)):
-        return json.dumps(list(value) if isinstance(value, tuple) else value)
-    return repr(value) if isinstance(value, str) and not value else str(value)
-
-
 def describe(args: argparse.Namespace, app: App) -> Outcome:
     from dr.runbook.steps import REGISTRY
 
@@ -94,7 +68,7 @@ def describe(args: argparse.Namespace, app: App) -> Outcome:
         close = difflib.get_close_matches(args.type, list(REGISTRY), n=1)
         raise UsageError(f"unknown step type {args.type!r}" + (f"; did you mean {close[0]!r}?" if close else ""),
                          hint=f"known types: {', '.join(sorted(REGISTRY))}")
-    text = "\n\n".join(describe_text(cls) for cls in chosen)
+    text = "\n\n".join(step_type_text(cls) for cls in chosen)
     return Outcome(data=[type_info(cls) for cls in chosen], text=text)
 
 
@@ -145,38 +119,13 @@ def _step_data(step: Any, runbook: Any, config: Any) -> dict[str, Any]:
             "teardown": step.has_teardown, "rto_end": step.rto_end}
 
 
-def plan_text(data: dict[str, Any]) -> str:
-    count = sum(len(b) for b in data["batches"])
-    lines = [f"Runbook:  {data['runbook']} ({data['source']})",
-             f"Config:   {data['config'] or '<none> (config references checked against the model only)'}",
-             f"Steps:    {count} in {len(data['batches'])} batch(es); a step starts as soon as its needs are done"]
-    for i, batch in enumerate(data["batches"], 1):
-        lines.append(f"Batch {i}:")
-        for s in batch:
-            needs = ", ".join(n + (" (via ${steps." + n + "})" if n in s["implied_needs"] else "")
-                              for n in s["needs"]) or "<none>"
-            extras = [f"timeout {s['timeout']}"] if s["timeout"] else []
-            extras += [f"retries {s['retries']}"] if s["retries"] else []
-            extras += ["teardown in drills"] if s["teardown"] else []
-            extras += ["ends the RTO"] if s["rto_end"] else []
-            lines.append(f"  {s['id']}  ({s['type']})  needs: {needs}" + (f"  [{', '.join(extras)}]" if extras else ""))
-            for key, value in s["with"].items():
-                lines.append(f"      {key}: {value}")
-    lines.append("Hooks:")
-    lines += [f"  at {h['at']}: {h['id']} ({h['type']})" for h in data["hooks"]] or ["  <none>"]
-    lines.append(f"RTO ends when these complete: {', '.join(data['rto_gates']) or '<none>'}")
-    return "\n".join(lines)
-
-
 def validate(args: argparse.Namespace, app: App) -> Outcome:
     from dr.runbook import load_runbook, plan_batches
 
     config = _config_or_none(app)
     runbook = load_runbook(args.path, config)
     batches = plan_batches(runbook)
-    note = "" if config else " (no dr.yaml: config references checked against the model only)"
-    text = (f"{args.path}: valid: runbook {runbook.name}, {len(runbook.steps)} steps in {len(batches)} "
-            f"batch(es), {len(runbook.hooks)} hook(s){note}")
+    text = validated_text(args.path, runbook, len(batches), config is not None)
     return Outcome(data={"valid": True, "runbook": runbook.name, "path": str(args.path),
                          "steps": len(runbook.steps), "batches": len(batches), "hooks": len(runbook.hooks),
                          "config_checked": config is not None}, text=text)

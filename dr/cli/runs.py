@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from dr.cli.app import App, Outcome, table
-from dr.render import human_time
+from dr.cli.app import App, Outcome
+from dr.render.runbook import run_record_text, runs_table
 
 
 def register(sub) -> None:
@@ -32,56 +32,9 @@ def register(sub) -> None:
 
 def list_(args: argparse.Namespace, app: App) -> Outcome:
     records = app.context().runs.list(kind=args.kind, limit=args.limit)
-    rows = [[r.run_id, r.kind, r.status, human_time(r.started_at), human_time(r.finished_at, "<running>"),
-             str(len(r.results))] for r in records]
-    text = table(["RUN", "KIND", "STATUS", "STARTED", "FINISHED", "RESOURCES"], rows) \
-        or "No runs recorded yet."
-    return Outcome(data=[r.to_dict() for r in records], text=text)
+    return Outcome(data=[r.to_dict() for r in records], text=runs_table(records))
 
 
 def show(args: argparse.Namespace, app: App) -> Outcome:
     rec = app.context().runs.load(args.run_id)
-    lines = [f"Run:      {rec.run_id}", f"Kind:     {rec.kind}", f"Status:   {rec.status}",
-             f"Command:  {rec.command or '<none>'}", f"Started:  {human_time(rec.started_at)}",
-             f"Finished: {human_time(rec.finished_at, '<running>')}", f"Error:    {rec.error or '<none>'}"]
-    lines += _recovery_lines(rec.summary)
-    lines.append("Resources:")
-    for res in rec.results:
-        lines.append(f"  {res.name} ({res.kind}): {res.status}")
-        if res.error:
-            lines.append(f"    error: {res.error}")
-        if res.summary.get("hint"):
-            lines.append(f"    fix: {res.summary['hint']}")
-        for st in res.steps:
-            lines.append(f"    {st.name:<14} {st.status:<11} {human_time(st.started_at)} -> "
-                         f"{human_time(st.finished_at, '…')}  {st.detail or ''}".rstrip())
-        for p in res.recovery_points:
-            lines.append(f"    recovery point: {p['id']} in {p['region']} ({p['role']})")
-    if not rec.results:
-        lines.append("  <none>")
-    return Outcome(data=rec.to_dict(), text="\n".join(lines))
-
-
-def _seconds(value) -> str:
-    return f"{value:.1f}s" if isinstance(value, (int, float)) else "<not reached>"
-
-
-def _recovery_lines(summary: dict) -> list[str]:
-    """A drill's or failover's measurements: the two RTOs (healthy in the target region; traffic
-    moved: DNS served everywhere plus the old TTL), the RPO, and preemption."""
-    if "rto_seconds" not in summary and "rto_traffic_seconds" not in summary:
-        return []
-    lines = [f"RTO:      healthy {_seconds(summary.get('rto_seconds'))}, traffic moved "
-             f"{_seconds(summary.get('rto_traffic_seconds'))}"
-             + (f" (objective {summary['rto_objective_seconds']:.0f}s)"
-                if isinstance(summary.get("rto_objective_seconds"), (int, float)) else "")]
-    if isinstance(summary.get("rpo_seconds"), (int, float)):
-        lines.append(f"RPO:      {summary['rpo_seconds']:.0f}s (objective {summary.get('rpo_objective_seconds', 0):.0f}s, "
-                     f"recovery point {human_time(summary.get('recovery_point_time'), '<unknown>')})")
-    if "met" in summary:
-        lines.append(f"Met:      {'yes' if summary['met'] else 'NO'}")
-    if summary.get("preempted"):
-        lines.append(f"Preempted: drill {summary['preempted'].get('run_id')}")
-    if summary.get("preempted_by"):
-        lines.append(f"Stopped:  {summary['preempted_by']}")
-    return lines
+    return Outcome(data=rec.to_dict(), text=run_record_text(rec))

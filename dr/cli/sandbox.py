@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from dr.cli.app import App, Outcome
-from dr.errors import UsageError
+from dr.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
 def register(sub) -> None:
@@ -71,4 +71,4 @@ def status(args: argparse.Namespace, app: App) -> Outcome:
 
     st = server.status()
     text = f"running at {st.endpoint} (pid {st.pid})" if st.running else "not running"
-    return Outcome(data=st.to_dict(), text=text, exit_code=0 if st.running else 1)
+    return Outcome(data=st.to_dict(), text=text, exit_code=EXIT_OK if st.running else EXIT_FAILED)

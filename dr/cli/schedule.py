@@ -154,7 +154,7 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
         return _once_outcome(scheduler, unfinished)
     server = None
     if not args.no_http:
-        from dr.scheduler.http import HealthServer
+        from dr.obs.http import HealthServer
 
         try:
             server = HealthServer(args.bind, args.port, scheduler.health, scheduler.render_metrics).start()

@@ -1,4 +1,8 @@
-"""Rendering helpers shared by every command's text output (never by JSON, which keeps ISO 8601).
+"""Text for people, apart from the data it shows (JSON keeps ISO 8601 and is the models' to_dict).
+
+text.py holds the generic helpers (tables, ages, durations); one module per subject renders what
+a handler fetched: backup.py, mongo.py, runbook.py (plans, drills, run records). The RPO/RTO
+report renders itself in dr/report/render_*.py. Nothing here does I/O or imports dr.cli.
 
 One human time format for all text: `2026-12-08 00:41:07 UTC`.
 """

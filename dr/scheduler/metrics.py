@@ -1,4 +1,4 @@
-"""The scheduler's figures, and their Prometheus text exposition (format 0.0.4)."""
+"""The scheduler's figures and their metric names (written out by dr/obs/prometheus.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from dr.obs.prometheus import exposition
+from dr.obs.prometheus import family as _family
 
 
 @dataclass
@@ -74,21 +75,11 @@ def _ts(dt: datetime | None) -> str | None:
     return f"{dt.timestamp():.3f}" if dt else None
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
 def _render(m: Metrics, now: datetime) -> str:
     out: list[str] = []
 
     def family(name: str, kind: str, help_: str, samples: list[tuple[dict, object]]) -> None:
-        out.append(f"# HELP {name} {help_}")
-        out.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            if value is None:
-                continue
-            text = ",".join(f'{k}="{_label(str(v))}"' for k, v in labels.items())
-            out.append(f"{name}{{{text}}} {value}" if text else f"{name} {value}")
+        out.extend(_family(name, kind, help_, samples))
 
     jobs = sorted(m.jobs.items())
     family("dr_scheduler_start_time_seconds", "gauge", "When this scheduler started (Unix time).",
@@ -129,4 +120,4 @@ def _render(m: Metrics, now: datetime) -> str:
            [({"resource": n}, int(r.breach)) for n, r in resources])
     family("dr_alerts_sent_total", "counter", "Alerts this scheduler published, by open/clear.",
            [({"transition": k}, v) for k, v in sorted(m.alerts.items())])
-    return "\n".join(out) + "\n"
+    return exposition(out)

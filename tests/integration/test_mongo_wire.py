@@ -161,7 +161,7 @@ def test_authentication_failure_is_one_clear_line(fake_set, tmp_path, capsys, mo
 
 
 def test_nothing_reachable_exits_1(tmp_path, capsys, monkeypatch):
-    from dr.monitor.simulate import free_port
+    from dr.sandbox.mongo import free_port
 
     monkeypatch.setenv("DR_MONGO_URI", f"mongodb://127.0.0.1:{free_port()}/?replicaSet=rs0")
     code = mongo_main(["--config", str(write_config(tmp_path, ENTRY)), "mongo", "status"])
@@ -177,7 +177,7 @@ def test_members_are_probed_concurrently(fake_set, tmp_path):
                   [SimMember(r, latency=0.3) for r in ["us-east-1", "us-west-2", "us-west-2",
                                                        "eu-west-1", "eu-west-1", "us-east-1"]])
     from dr.config import load_config
-    from dr.monitor.service import check_replica_set
+    from dr.mongo.service import check_replica_set
 
     resource = load_config(write_config(tmp_path, ENTRY)).mongo[0]
     report = check_replica_set(resource, "us-east-1")
@@ -202,6 +202,9 @@ class _StepClock:
 
     def now(self):
         return self._clock.now()
+
+    def monotonic(self):
+        return self._clock.monotonic()
 
     def sleep(self, seconds, cancel=None):
         if self._steps:
@@ -258,7 +261,7 @@ def test_watch_json_prints_one_document_per_poll(fake_set, tmp_path, capsys):
 
 
 def test_metrics_endpoint_serves_prometheus_text(fake_set, tmp_path, capsys):
-    from dr.monitor.simulate import free_port
+    from dr.sandbox.mongo import free_port
 
     rs = fake_set(two_two_one())
     port = free_port()

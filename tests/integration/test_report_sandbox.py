@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from dr.report.sample import drill_record, history
+from tests.support.report_history import drill_record, history
 from dr.state.local import LocalStore
 from dr.state.runs import RunStore
 

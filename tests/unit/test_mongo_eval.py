@@ -8,9 +8,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from bson import Int64, Timestamp
 
-from dr.monitor.mongo import MemberProbe, Settings, evaluate
-from dr.monitor.simulate import SimMember, SimSet
-from dr.monitor.votes import write_majority_count
+from dr.mongo.evaluate import MemberProbe, evaluate
+from dr.mongo.model import Settings
+from dr.render.mongo import report_text
+from dr.sandbox.mongo import SimMember, SimSet
+from dr.mongo.votes import write_majority_count
 
 NOW = datetime(2025, 3, 14, 12, 0, 0, tzinfo=timezone.utc)
 SETTINGS = Settings(name="app-rs", primary_region="us-east-1", dr_region="us-west-2")
@@ -366,7 +368,7 @@ def test_render_text_names_every_finding(severity):
                             SimMember("us-west-2")]}[severity]
     report = run(members)
     assert report.worst == severity
-    text = report.render_text()
+    text = report_text(report)
     assert f"Result: {severity}" in text
     for f in report.findings:
         assert f.reason in text

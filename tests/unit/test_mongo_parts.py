@@ -9,13 +9,14 @@ import pytest
 
 from dr.clock import FixedClock
 from dr.errors import ConfigError, OperationFailed
-from dr.monitor.metrics import render
-from dr.monitor.mongo import MemberProbe, Settings, evaluate
-from dr.monitor.probe import describe, member_uri, scrub, seed_list
-from dr.monitor.report import report_changes
-from dr.monitor.service import SetResult, results_dict, results_exit_code, simulated_report
-from dr.monitor.simulate import SimMember, SimSet
-from dr.monitor.watch import set_changes, watch
+from dr.mongo.metrics import render
+from dr.mongo.evaluate import MemberProbe, evaluate
+from dr.mongo.model import Settings
+from dr.mongo.probe import describe, member_uri, scrub, seed_list
+from dr.mongo.service import SetResult, results_dict, results_exit_code
+from dr.render.mongo import report_text
+from dr.sandbox.mongo import SimMember, SimSet, simulated_report
+from dr.mongo.watch import report_changes, set_changes, watch
 
 NOW = datetime(2025, 3, 14, 12, 0, 0, tzinfo=timezone.utc)
 SETTINGS = Settings(name="app-rs", primary_region="us-east-1")
@@ -176,7 +177,7 @@ def test_scrub_and_describe_hide_secrets_and_stay_short():
 def test_simulated_report_without_the_wire_is_labelled():
     report = simulated_report(wire=False, clock=FixedClock(NOW))
     assert report.simulated and report.to_dict()["simulated"] is True
-    assert "SIMULATED" in report.render_text()
+    assert "SIMULATED" in report_text(report)
     assert report.survivable_region_losses == 3
     assert [f.code for f in report.findings if f.severity == "warning"] == ["oplog-window"]
 

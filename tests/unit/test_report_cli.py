@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dr.report.sample import history
+from tests.support.report_history import history
 from dr.state.local import LocalStore
 from dr.state.runs import RunStore
 

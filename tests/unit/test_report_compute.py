@@ -10,7 +10,7 @@ from dr.config import parse_config
 from dr.report import compute_report
 from dr.report.compute import copy_events, rpo_series, worst_rpo
 from dr.report.model import CopyEvent
-from dr.report.sample import backup_record, drill_record
+from tests.support.report_history import backup_record, drill_record
 from dr.state.runs import ResourceResult, RunRecord, iso
 
 UTC = timezone.utc
@@ -193,7 +193,7 @@ def test_copy_events_reads_only_completed_dr_copies():
 
 
 def test_sample_history_is_deterministic(config):
-    from dr.report.sample import history
+    from tests.support.report_history import history
 
     a = history([("app-db", "rds-instance")], NOW, 3)
     b = history([("app-db", "rds-instance")], NOW, 3)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from dr.config import parse_config
 from dr.report import compute_report, render
 from dr.report.load import load_records, newest_copies, parse_record
-from dr.report.sample import backup_record, drill_record
+from tests.support.report_history import backup_record, drill_record
 from dr.state.local import LocalStore
 from dr.state.runs import RunStore
 from tests.unit.test_report_compute import CONFIG_TEXT

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from dr.config import parse_config
 from dr.report import FORMATS, compute_report, render
-from dr.report.sample import drill_record, history
+from tests.support.report_history import drill_record, history
 from dr.state.runs import RunRecord, iso
 from tests.unit.test_report_compute import CONFIG_TEXT, copy
 

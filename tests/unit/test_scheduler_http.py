@@ -6,7 +6,7 @@ import json
 import urllib.error
 import urllib.request
 
-from dr.scheduler.http import HealthServer
+from dr.obs.http import HealthServer
 
 
 def get(url):

@@ -1,23 +1,22 @@
-"""Checking replica sets: probe (I/O) + evaluate (pure), one set or several; a simulated set for demos."""
+"""Checking replica sets: probe (I/O) + evaluate (pure), one set or several."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import dataclass
 
 from dr.clock import Clock
-from dr.config import MongoResource, Secret
+from dr.config import MongoResource
 from dr.errors import EXIT_BREACH, EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrError, OperationFailed
-from dr.monitor.mongo import MemberProbe, Settings, evaluate
-from dr.monitor.report import MongoReport, worst_of
+from dr.mongo.evaluate import evaluate
+from dr.mongo.model import MongoReport, Settings, worst_of
 
 
 def check_replica_set(resource: MongoResource, primary_region: str, *, timeout: float | None = None,
                       dr_region: str | None = None, clock: Clock | None = None) -> MongoReport:
     """Probe one replica set and evaluate it. Raises ConfigError (a standalone, a mongos, a bad
     URI) or OperationFailed (authentication, nothing reachable) with a message for the user."""
-    from dr.monitor.probe import observe
+    from dr.mongo.probe import observe
 
     seconds = timeout if timeout is not None else resource.timeout.total_seconds()
     where = f"${resource.uri.env}" if resource.uri.env else f"mongo {resource.name}'s uri in dr.yaml"
@@ -82,35 +81,3 @@ def results_exit_code(results: list[SetResult]) -> int:
 def results_dict(results: list[SetResult]) -> dict:
     return {"replica_sets": [r.to_dict() for r in results], "worst": results_worst(results),
             "exit_code": results_exit_code(results)}
-
-
-# --- simulated -----------------------------------------------------------------------------------------
-
-
-def simulated_report(primary_region: str = "us-east-1", *, members=None, dr_region: str | None = None,
-                     wire: bool = True, clock: Clock | None = None) -> MongoReport:
-    """A report on a SIMULATED set (default: `demo_members()`, 2-2-1 over three regions), marked
-    `simulated=True`. With mockupdb installed it goes through the real probe over the wire (one
-    fake mongod per member on 127.0.0.1); without, the same documents are evaluated directly."""
-    from dr.monitor.simulate import SimSet, WireReplicaSet, demo_members
-
-    members = members if members is not None else demo_members()
-    if wire:
-        try:
-            import mockupdb  # noqa: F401
-        except ImportError:
-            wire = False
-    if wire:
-        with WireReplicaSet(members, "rs-demo") as fake:
-            resource = MongoResource(name="demo-rs", uri=Secret(literal=fake.uri),
-                                     timeout=timedelta(seconds=3))
-            report = check_replica_set(resource, primary_region, dr_region=dr_region, clock=clock)
-        return replace(report, simulated=True)
-    sim = SimSet(members, "rs-demo")
-    probes = {m.host: MemberProbe(m.host, True, rtt_ms=0.0,
-                                  oplog_first=sim.oplog_entry(m, True)["wall"],
-                                  oplog_last=sim.oplog_entry(m, False)["wall"])
-              for m in members if not m.down and not m.arbiter}
-    settings = Settings(name="demo-rs", primary_region=primary_region, dr_region=dr_region)
-    return evaluate(sim.status_doc(), sim.config_doc(), probes, settings,
-                    checked_at=(clock or Clock()).now(), source="(documents only)", simulated=True)

@@ -1,4 +1,4 @@
-"""A synthetic run history, for the report's benchmark, tests and previews (no AWS needed).
+"""A synthetic run history, for the report's tests and benchmark (no AWS needed).
 
 `history(...)` returns backup records (one per resource per slot, as `dr schedule` writes them)
 with a few failures and one outage, plus drill records, all deterministic for a given seed.

@@ -10,35 +10,16 @@ Voting arithmetic lives in votes.py, the findings in findings.py.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
-from dr.monitor import findings as F
-from dr.monitor.report import MemberView, MongoReport
-from dr.monitor.votes import region_summaries, regions_of, survivors_outcome
+from dr.mongo import findings as F
+from dr.mongo.model import MemberView, MongoReport, Settings
+from dr.mongo.votes import region_summaries, regions_of, survivors_outcome
 
 STATE_NAMES = {0: "STARTUP", 1: "PRIMARY", 2: "SECONDARY", 3: "RECOVERING", 5: "STARTUP2",
                6: "UNKNOWN", 7: "ARBITER", 8: "DOWN", 9: "ROLLBACK", 10: "REMOVED"}
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the evaluation compares against (from dr.yaml)."""
-
-    name: str
-    primary_region: str
-    max_lag: timedelta = timedelta(seconds=30)
-    min_oplog_window: timedelta = timedelta(hours=24)
-    region_tag: str = "region"
-    member_regions: Mapping[str, str] = field(default_factory=dict)
-    dr_region: str | None = None
-
-    @classmethod
-    def from_resource(cls, resource, primary_region: str, dr_region: str | None = None) -> Settings:
-        return cls(name=resource.name, primary_region=primary_region, max_lag=resource.max_lag,
-                   min_oplog_window=resource.min_oplog_window, region_tag=resource.region_tag,
-                   member_regions=resource.region_map(), dr_region=dr_region)
 
 
 @dataclass(frozen=True)

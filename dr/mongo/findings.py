@@ -5,14 +5,9 @@ Each finding has a code, a severity (ok / warning / critical), a one-line reason
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from dr.monitor.report import Finding, MemberView, RegionLoss
-from dr.monitor.report import duration_text as _dur
-from dr.monitor.votes import can_become_primary, regions_of
-
-if TYPE_CHECKING:
-    from dr.monitor.mongo import Settings
+from dr.mongo.model import Finding, MemberView, RegionLoss, Settings
+from dr.mongo.votes import can_become_primary, regions_of
+from dr.render.text import duration_text as _dur
 
 _STATE_PROBLEMS = {
     "DOWN": ("is DOWN: the set cannot reach it",

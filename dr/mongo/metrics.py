@@ -1,16 +1,19 @@
-"""Prometheus text exposition of replica-set checks, and a tiny HTTP server for `--metrics-port`."""
+"""The figures of replica-set checks as Prometheus metrics, served on `--metrics-port`.
+
+The exposition format is dr/obs/prometheus.py's, the HTTP server dr/obs/http.py's.
+"""
 
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from dr.errors import UsageError
-from dr.monitor.mongo import STATE_NAMES
-from dr.monitor.report import SEVERITIES, MongoReport
-from dr.monitor.service import SetResult
+from dr.mongo.evaluate import STATE_NAMES
+from dr.mongo.model import SEVERITIES, MongoReport
+from dr.mongo.service import SetResult
+from dr.obs.http import HttpServer
+from dr.obs.prometheus import CONTENT_TYPE, exposition, family
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _STATE_CODES = {name: code for code, name in STATE_NAMES.items()}
 
 # name -> help; every metric is a gauge.
@@ -37,30 +40,21 @@ METRICS = {
 }
 
 
-def _escape(value: object) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _sample(name: str, labels: dict, value: float) -> str:
-    inner = ",".join(f'{k}="{_escape(v if v is not None else "")}"' for k, v in labels.items())
-    return f"{name}{{{inner}}} {value:g}" if inner else f"{name} {value:g}"
-
-
 def render(results: list[SetResult]) -> str:
     """The exposition text for the latest poll."""
-    samples: dict[str, list[str]] = {name: [] for name in METRICS}
+    samples: dict[str, list[tuple[dict, float]]] = {name: [] for name in METRICS}
     for result in results:
         if result.report is None:
-            samples["dr_mongo_up"].append(_sample("dr_mongo_up", {"name": result.name, "set": ""}, 0))
+            samples["dr_mongo_up"].append(({"name": result.name, "set": ""}, 0))
             continue
         base = {"name": result.report.name, "set": result.report.set_name}
         for metric, labels, value in _report_samples(result.report):
-            samples[metric].append(_sample(metric, {**base, **labels}, value))
+            samples[metric].append(({**base, **labels}, value))
     lines = []
     for name, help_text in METRICS.items():
-        if samples[name]:
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", *samples[name]]
-    return "\n".join(lines) + "\n"
+        if samples[name]:  # a family nobody measured is left out
+            lines += family(name, "gauge", help_text, samples[name])
+    return exposition(lines)
 
 
 def _report_samples(report: MongoReport):
@@ -96,52 +90,35 @@ class MetricsServer:
     """Serves the latest exposition text on GET /metrics (and /) from a background thread."""
 
     def __init__(self, port: int, address: str = "127.0.0.1"):
-        self._body = b"# no check has finished yet\n"
+        self._body = "# no check has finished yet\n"
         self._lock = threading.Lock()
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path.split("?")[0] not in ("/metrics", "/"):
-                    self.send_error(404, "try /metrics")
-                    return
-                with outer._lock:
-                    body = outer._body
-                self.send_response(200)
-                self.send_header("Content-Type", CONTENT_TYPE)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):  # no access log on stderr
-                pass
+        def metrics():
+            with self._lock:
+                return 200, CONTENT_TYPE, self._body
 
         try:
-            self._server = ThreadingHTTPServer((address, port), Handler)
+            self._server = HttpServer(address, port, {"/metrics": metrics, "/": metrics},
+                                      name="dr-metrics")
         except OSError as exc:
             raise UsageError(f"cannot serve metrics on {address}:{port}: {exc.strerror or exc}",
                              hint="pick another --metrics-port") from None
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="dr-metrics")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port}/metrics"
+        return self._server.url("/metrics")
 
     def start(self) -> MetricsServer:
-        self._thread.start()
+        self._server.start()
         return self
 
     def update(self, results: list[SetResult]) -> None:
-        body = render(results).encode()
+        body = render(results)
         with self._lock:
             self._body = body
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def __enter__(self) -> MetricsServer:
         return self.start()

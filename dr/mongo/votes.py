@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dr.monitor.report import MemberView, RegionLoss, RegionSummary
+from dr.mongo.model import MemberView, RegionLoss, RegionSummary
 
 VOTING_STATES = frozenset({"PRIMARY", "SECONDARY", "STARTUP2", "RECOVERING", "ARBITER", "ROLLBACK"})
 ACK_STATES = frozenset({"PRIMARY", "SECONDARY"})

@@ -8,18 +8,24 @@ server per member on 127.0.0.1, so integration tests and `dr demo` drive real py
 them. mockupdb is imported only when a wire set starts (a test/demo dependency).
 
 The documents are rebuilt on every request from the (mutable) member specs, so a test can change
-a member's state or lag between two polls.
+a member's state or lag between two polls. `simulated_report()` checks a simulated set the way
+`dr mongo status` checks a real one (for `dr demo`).
 """
 
 from __future__ import annotations
 
 import socket
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bson import Int64, ObjectId, Timestamp
+
+from dr.clock import Clock
+
+if TYPE_CHECKING:
+    from dr.mongo.model import MongoReport
 
 STATE_CODES = {"STARTUP": 0, "PRIMARY": 1, "SECONDARY": 2, "RECOVERING": 3, "STARTUP2": 5,
                "UNKNOWN": 6, "ARBITER": 7, "DOWN": 8, "ROLLBACK": 9, "REMOVED": 10}
@@ -382,3 +388,38 @@ def demo_members() -> list[SimMember]:
         SimMember("us-west-2", "SECONDARY", priority=0, votes=0, hidden=True, delay=3600,
                   lag=3602),
     ]
+
+
+# --- a simulated report (dr demo) ---------------------------------------------------------------
+
+
+def simulated_report(primary_region: str = "us-east-1", *, members=None, dr_region: str | None = None,
+                     wire: bool = True, clock: Clock | None = None) -> MongoReport:
+    """A report on a SIMULATED set (default: `demo_members()`, 2-2-1 over three regions), marked
+    `simulated=True`. With mockupdb installed it goes through the real probe over the wire (one
+    fake mongod per member on 127.0.0.1); without, the same documents are evaluated directly."""
+    from dr.config import MongoResource, Secret
+    from dr.mongo.evaluate import MemberProbe, evaluate
+    from dr.mongo.model import Settings
+    from dr.mongo.service import check_replica_set
+
+    members = members if members is not None else demo_members()
+    if wire:
+        try:
+            import mockupdb  # noqa: F401
+        except ImportError:
+            wire = False
+    if wire:
+        with WireReplicaSet(members, "rs-demo") as fake:
+            resource = MongoResource(name="demo-rs", uri=Secret(literal=fake.uri),
+                                     timeout=timedelta(seconds=3))
+            report = check_replica_set(resource, primary_region, dr_region=dr_region, clock=clock)
+        return replace(report, simulated=True)
+    sim = SimSet(members, "rs-demo")
+    probes = {m.host: MemberProbe(m.host, True, rtt_ms=0.0,
+                                  oplog_first=sim.oplog_entry(m, True)["wall"],
+                                  oplog_last=sim.oplog_entry(m, False)["wall"])
+              for m in members if not m.down and not m.arbiter}
+    settings = Settings(name="demo-rs", primary_region=primary_region, dr_region=dr_region)
+    return evaluate(sim.status_doc(), sim.config_doc(), probes, settings,
+                    checked_at=(clock or Clock()).now(), source="(documents only)", simulated=True)

@@ -1,16 +1,15 @@
-"""What `dr mongo status` reports: members, regions, region-loss outcomes and findings.
+"""What `dr mongo status` reports: members, regions, region-loss outcomes and findings, and the
+`Settings` an evaluation compares against.
 
-Plain data with `to_dict()` (the JSON contract) and `render_text()`; `report_changes()` says what
-differs between two polls (for --watch). Nothing here does I/O.
+Plain data with `to_dict()` (the JSON contract). Nothing here does I/O or renders text
+(dr/render/mongo.py does).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-
-from dr.cli.app import short_time, table
-from dr.config.durations import format_duration
 
 SEVERITIES = ("ok", "warning", "critical")
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -18,6 +17,25 @@ _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 def worst_of(severities) -> str:
     return max(severities, key=_RANK.__getitem__, default="ok")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the evaluation compares against (from dr.yaml)."""
+
+    name: str
+    primary_region: str
+    max_lag: timedelta = timedelta(seconds=30)
+    min_oplog_window: timedelta = timedelta(hours=24)
+    region_tag: str = "region"
+    member_regions: Mapping[str, str] = field(default_factory=dict)
+    dr_region: str | None = None
+
+    @classmethod
+    def from_resource(cls, resource, primary_region: str, dr_region: str | None = None) -> Settings:
+        return cls(name=resource.name, primary_region=primary_region, max_lag=resource.max_lag,
+                   min_oplog_window=resource.min_oplog_window, region_tag=resource.region_tag,
+                   member_regions=resource.region_map(), dr_region=dr_region)
 
 
 @dataclass(frozen=True)
@@ -72,13 +90,6 @@ class MemberView:
     def with_lag(self, lag: float | None) -> MemberView:
         return replace(self, lag=lag)
 
-    def roles(self) -> list[str]:
-        roles = ["arbiter"] if self.arbiter else []
-        roles += ["hidden"] if self.hidden else []
-        roles += [f"delayed {duration_text(self.delay)}"] if self.delay else []
-        roles += ["non-voting"] if self.votes == 0 else []
-        return roles
-
     def to_dict(self) -> dict:
         return {"id": self.id, "host": self.host, "region": self.region,
                 "region_source": self.region_source, "state": self.state, "healthy": self.healthy,
@@ -130,11 +141,6 @@ class RegionLoss:
     @property
     def survivable(self) -> bool:
         return self.can_elect and self.majority_writes != "blocked"
-
-    def summary(self) -> str:
-        elect = "primary electable" if self.can_elect else "NO primary"
-        return (f"{self.votes_left}/{self.total_votes} votes, {elect}, "
-                f"w:majority {self.majority_writes}")
 
     def to_dict(self) -> dict:
         return {"region": self.region, "members_lost": self.members_lost,
@@ -194,100 +200,6 @@ class MongoReport:
             "findings": [f.to_dict() for f in self.findings],
         }
 
-    def render_text(self) -> str:
-        label = "  [SIMULATED members, not a real deployment]" if self.simulated else ""
-        lines = [f"{self.name}: replica set {self.set_name or '<unnamed>'}, primary region "
-                 f"{self.primary_region}{label}",
-                 f"checked {short_time(self.checked_at)} (status read from {self.source or '<none>'})",
-                 "", "Members:", _indent(self._member_table()), "",
-                 "Regions (what losing each one leaves):", _indent(self._region_table()), "",
-                 "Findings:"]
-        ordered = sorted(self.findings, key=lambda f: -_RANK[f.severity])
-        for f in ordered:
-            tag = f.severity.upper() if f.severity != "ok" else "ok"
-            lines.append(f"  {tag:<8}  {f.code}: {f.reason}")
-            if f.fix and f.severity != "ok":
-                lines.append(f"  {'':<8}  fix: {f.fix}")
-        if not ordered:
-            lines.append("  <none>")
-        c = self.counts()
-        lines += ["", f"Result: {self.worst} ({c['critical']} critical, "
-                      f"{c['warning']} warning{'' if c['warning'] == 1 else 's'}); "
-                      f"survives the loss of {self.survivable_region_losses} of "
-                      f"{len(self.region_losses)} regions."]
-        return "\n".join(lines)
-
-    def _member_table(self) -> str:
-        rows = [[m.host, m.region or "<unknown>", m.state, str(m.votes), f"{m.priority:g}",
-                 duration_text(m.lag) if m.lag is not None else "-",
-                 duration_text(m.oplog_window) if m.oplog_window is not None else "-",
-                 f"{m.rtt_ms:.0f}ms" if m.rtt_ms is not None else "-",
-                 ", ".join(m.roles() + (["unreachable from here"] if m.reachable is False else []))]
-                for m in self.members]
-        return table(["MEMBER", "REGION", "STATE", "VOTES", "PRIORITY", "LAG", "OPLOG", "RTT",
-                      "NOTES"], rows) or "<none>"
-
-    def _region_table(self) -> str:
-        losses = {loss.region: loss for loss in self.region_losses}
-        rows = [[r.region, str(r.members), str(r.votes), str(r.electable),
-                 losses[r.region].summary() if r.region in losses else "-"] for r in self.regions]
-        return table(["REGION", "MEMBERS", "VOTES", "ELECTABLE", "IF LOST"], rows) or "<none>"
-
-
-def report_changes(prev: MongoReport | None, cur: MongoReport) -> list[dict]:
-    """What differs from the previous poll: primary, member states, findings (by code/member/region)."""
-    if prev is None:
-        return []
-    changes: list[dict] = []
-    old_primary = prev.primary.host if prev.primary else None
-    new_primary = cur.primary.host if cur.primary else None
-    if old_primary != new_primary:
-        changes.append({"kind": "primary", "from": old_primary, "to": new_primary,
-                        "text": f"primary {old_primary or '<none>'} -> {new_primary or '<none>'}"})
-    before = {m.host: m for m in prev.members}
-    for m in cur.members:
-        old = before.get(m.host)
-        if old is None:
-            changes.append({"kind": "member", "member": m.host, "from": None, "to": m.state,
-                            "text": f"{m.host} joined as {m.state}"})
-        elif old.state != m.state:
-            changes.append({"kind": "member", "member": m.host, "from": old.state, "to": m.state,
-                            "text": f"{m.host} {old.state} -> {m.state}"})
-    for host in before.keys() - {m.host for m in cur.members}:
-        changes.append({"kind": "member", "member": host, "from": before[host].state, "to": None,
-                        "text": f"{host} left the set"})
-    changes += _finding_changes(prev.findings, cur.findings)
-    return changes
-
-
-def _finding_changes(prev: tuple[Finding, ...], cur: tuple[Finding, ...]) -> list[dict]:
-    old = {f.key: f for f in prev}
-    new = {f.key: f for f in cur}
-    out = []
-    for key, f in new.items():
-        was = old.get(key)
-        if was is None or was.severity != f.severity:
-            out.append({"kind": "finding", "code": f.code, "member": f.member, "region": f.region,
-                        "from": was.severity if was else None, "to": f.severity,
-                        "text": f"{f.severity}: {f.reason}" if was is None else
-                        f"{was.severity} -> {f.severity}: {f.reason}"})
-    for key, f in old.items():
-        if key not in new and f.severity != "ok":
-            out.append({"kind": "finding", "code": f.code, "member": f.member, "region": f.region,
-                        "from": f.severity, "to": None, "text": f"resolved: {f.reason}"})
-    return out
-
-
-def duration_text(seconds: float) -> str:
-    """'0.4s', '45s', '1h30m': lags and windows for humans."""
-    if 0 < seconds < 1:
-        return f"{seconds:.1f}s"
-    return format_duration(timedelta(seconds=round(seconds)))
-
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
-
-
-def _indent(text: str) -> str:
-    return "\n".join("  " + line for line in text.splitlines())

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dr.errors import ConfigError, OperationFailed
-from dr.monitor.mongo import MemberProbe
+from dr.mongo.evaluate import MemberProbe
 
 _DROP_OPTIONS = {"replicaset", "directconnection", "loadbalanced", "srvservicename", "srvmaxhosts",
                  "readpreference", "readpreferencetags", "maxstalenessseconds"}

@@ -1,0 +1,1 @@
+"""What tests (and benchmarks) share: fakes and sample data that production code never imports."""
