@@ -8,7 +8,7 @@ from dr.aws import AwsSession, resolve_endpoint
 from dr.clock import Clock
 from dr.config import Config
 from dr.state.base import StateStore
-from dr.state.runs import RunStore
+from dr.state.records import RunStore
 
 
 @dataclass

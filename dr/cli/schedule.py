@@ -94,7 +94,7 @@ def _clock(args: argparse.Namespace):
     if not args.clock_start:
         return None
     from dr.scheduler.clocks import ScaledClock
-    from dr.state.runs import parse_iso
+    from dr.clock import parse_iso
 
     try:
         return ScaledClock(parse_iso(args.clock_start), args.clock_speed, args.clock_anchor)
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
 def _once_outcome(scheduler, unfinished: int) -> Outcome:
     """One row per job: what --once did with it."""
     from dr.scheduler.jobs import slot_start
-    from dr.state.runs import iso
+    from dr.clock import iso
 
     now = scheduler.clock.now()
     last: dict[str, dict] = {}

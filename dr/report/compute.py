@@ -32,7 +32,8 @@ from dr.report.model import (
     human,
     stamp,
 )
-from dr.state.runs import RunRecord, parse_iso_or_none
+from dr.clock import parse_iso_or_none
+from dr.state.records import RunRecord
 
 UTC = timezone.utc
 SERIES_POINTS = 240  # intervals per RPO chart

@@ -20,7 +20,7 @@ from dr.report.compute import copy_events, verifications
 from dr.report.model import CopyEvent
 from dr.state.base import StateStore
 from dr.state.local import LocalStore
-from dr.state.runs import RunRecord
+from dr.state.records import RunRecord
 
 UTC = timezone.utc
 RUNS = "runs/"

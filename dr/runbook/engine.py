@@ -38,7 +38,7 @@ from dr.runbook.phases import run_hooks, run_teardown
 from dr.runbook.results import build_result, rto_seconds, run_record, traffic_seconds
 from dr.runbook.runner import RunInfo, StepRunner
 from dr.runbook.scheduler import Scheduler
-from dr.state.runs import RunStore, new_run_id
+from dr.state.records import RunStore, new_run_id
 
 log = logging.getLogger("dr.runbook")
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from dr.runbook.journal import RunJournal
 from dr.runbook.model import Runbook, RunResult, StepResult, TeardownResult
-from dr.state.runs import ResourceResult, RunRecord, parse_iso
+from dr.clock import parse_iso
+from dr.state.records import ResourceResult, RunRecord
 
 
 def _when(value: str | None):

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from dr.config import format_duration
 from dr.state.base import StateStore
-from dr.state.runs import iso, parse_iso
+from dr.clock import iso, parse_iso
 
 log = logging.getLogger(__name__)
 ALERTS_PREFIX = "alerts/"

@@ -36,7 +36,8 @@ from dr.scheduler.alerts import AlertBook, Condition, LogPublisher, Publisher, S
 from dr.scheduler.clocks import StopAwareClock
 from dr.scheduler.metrics import Metrics
 from dr.scheduler.spool import StoreUnavailable
-from dr.state.runs import ResourceResult, RunRecord, iso, new_run_id
+from dr.clock import iso
+from dr.state.records import ResourceResult, RunRecord, new_run_id
 
 log = logging.getLogger("dr.scheduler")
 LOCK_FORMAT = "dr-schedule-lock/1"

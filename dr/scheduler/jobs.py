@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
 from dr.config import Config, Schedule
-from dr.state.runs import parse_iso_or_none
+from dr.clock import parse_iso_or_none
 
 UTC = timezone.utc
 LOCK_PREFIX = "locks/schedule/"

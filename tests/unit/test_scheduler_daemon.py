@@ -19,7 +19,7 @@ from dr.scheduler.clocks import ScaledClock, StopAwareClock
 from dr.scheduler.daemon import JobOutcome, Options, Scheduler
 from dr.scheduler.spool import SpoolingStore
 from dr.state.local import LocalStore
-from dr.state.runs import RunStore
+from dr.state.records import RunStore
 
 UTC = timezone.utc
 T0 = datetime(2026, 3, 2, 13, 5, tzinfo=UTC)
@@ -306,7 +306,8 @@ def test_store_unreachable_spools_records_is_unhealthy_and_flushes_later(config,
 
     def runner(ctx, job, slot):
         store.down = True  # the network drops mid-run
-        from dr.state.runs import ResourceResult, RunRecord, iso
+        from dr.clock import iso
+        from dr.state.records import ResourceResult, RunRecord
         record = RunRecord(run_id="backup-20260302T130500Z-abcd", kind="backup", status="completed",
                            started_at=iso(ctx.clock.now()), finished_at=iso(ctx.clock.now()),
                            results=[ResourceResult("app-db", "rds-instance", "completed", iso(ctx.clock.now()))])

@@ -11,13 +11,13 @@ from types import SimpleNamespace
 import pytest
 
 from dr.backup import verified
-from dr.clock import FixedClock
+from dr.clock import FixedClock, iso
 from dr.config import ConfigError, parse_config
 from dr.readiness import _verified
 from dr.report import compute_report, render
 from dr.scheduler import jobs as J
 from dr.state import LocalStore
-from dr.state.runs import ResourceResult, RunRecord, iso
+from dr.state.records import ResourceResult, RunRecord
 
 UTC = timezone.utc
 NOW = datetime(2030, 1, 10, 12, 0, tzinfo=UTC)
