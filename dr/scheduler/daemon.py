@@ -36,7 +36,7 @@ from dr.scheduler.alerts import AlertBook, Condition, LogPublisher, Publisher, S
 from dr.scheduler.clocks import StopAwareClock
 from dr.scheduler.metrics import Metrics
 from dr.scheduler.spool import StoreUnavailable
-from dr.clock import iso
+from dr.clock import iso, parse_iso_or_none
 from dr.state.records import ResourceResult, RunRecord, new_run_id
 
 log = logging.getLogger("dr.scheduler")
@@ -243,7 +243,7 @@ class Scheduler:
             for key in sorted(keys, reverse=True)[:10]:
                 doc = self._get(key)
                 if doc and doc.get("status") == "completed":
-                    fig.last_success = J.parse_time(doc.get("finished_at"))
+                    fig.last_success = parse_iso_or_none(doc.get("finished_at"))
                     fig.last_duration = doc.get("duration_seconds")
                     break
 
