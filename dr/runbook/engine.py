@@ -30,7 +30,7 @@ from typing import Any
 from dr.clock import Clock
 from dr.errors import UsageError
 from dr.runbook.dag import critical_path, dependents, needs_graph
-from dr.runbook.interrupts import Interrupts
+from dr.interrupts import Interrupts
 from dr.runbook.journal import JournalFenced, RunJournal
 from dr.runbook.lease import Claim, Lease, lease_key, was_preempted
 from dr.runbook.model import Runbook, RunResult

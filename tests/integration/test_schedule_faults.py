@@ -44,7 +44,8 @@ def test_state_store_unreachable_mid_run_loses_nothing(bucket_config, boto, tmp_
     config = load_config(bucket_config)
     now = datetime.now(timezone.utc)
     clock = FixedClock(now)
-    ctx = make_context(config, clock=clock)
+    ctx = make_context(config, clock=clock,
+                       store=SpoolingStore(lambda: open_store(config, ctx.aws), tmp_path / "spool", now=clock.now))
     down = threading.Event()
 
     def unreachable(request, **_):
@@ -52,7 +53,6 @@ def test_state_store_unreachable_mid_run_loses_nothing(bucket_config, boto, tmp_
             raise ConnectionRefusedError("injected: the state bucket is unreachable")
 
     ctx.aws.boto_session.events.register("before-send.s3.*", unreachable)
-    ctx._store = SpoolingStore(lambda: open_store(config, ctx.aws), tmp_path / "spool", now=clock.now)
 
     def runner(job_ctx, job, slot):
         down.set()  # the network to the state bucket drops as the backup starts

@@ -96,8 +96,8 @@ def config(tmp_path):
 
 
 def make(config, tmp_path, clock, store, *, jobs=None, runner=None, publisher=None, name="a", **opts):
-    ctx = make_context(config, clock=clock)
-    ctx._store = SpoolingStore(lambda: store, tmp_path / f"spool-{name}", now=clock.now)
+    ctx = make_context(config, clock=clock,
+                       store=SpoolingStore(lambda: store, tmp_path / f"spool-{name}", now=clock.now))
     jobs = jobs or [J.Job("app-db", "rds", parse_schedule("every 1h"), "rds-instance")]
     options = Options(owner=f"host-{name}", rpo_alert_grace=timedelta(0), **opts)
     return Scheduler(ctx, jobs, options=options, runner=runner or Runner(), publisher=publisher or Publisher())

@@ -203,8 +203,7 @@ def test_a_verify_job_has_no_rpo_and_alerts_as_a_verification(tmp_path):
             sent.append(subject)
 
     c = config("{host: 127.0.0.1, every: 1d}")
-    ctx = make_context(c, clock=FixedClock(NOW))
-    ctx._store = LocalStore(tmp_path)
+    ctx = make_context(c, clock=FixedClock(NOW), store=LocalStore(tmp_path))
     calls = []
 
     def runner(ctx, job, slot):
