@@ -16,7 +16,8 @@ from dr.report import compute_report
 from dr.report.load import load_records
 from dr.sandbox import world
 from dr.scheduler import jobs as J
-from dr.scheduler.daemon import Options, Scheduler, run_backup_job
+from dr.scheduler.daemon import Options, Scheduler
+from dr.scheduler.runners import run_backup_job
 from dr.scheduler.spool import SpoolingStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.localstack]

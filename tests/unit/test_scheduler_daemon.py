@@ -16,7 +16,8 @@ from dr.report.model import CopyEvent
 from dr.sandbox import world
 from dr.scheduler import jobs as J
 from dr.scheduler.clocks import ScaledClock, StopAwareClock
-from dr.scheduler.daemon import JobOutcome, Options, Scheduler
+from dr.scheduler.daemon import Options, Scheduler
+from dr.scheduler.runners import JobOutcome
 from dr.scheduler.spool import SpoolingStore
 from dr.state.local import LocalStore
 from dr.state.records import RunStore
@@ -317,7 +318,7 @@ def test_store_unreachable_spools_records_is_unhealthy_and_flushes_later(config,
 
     s = make(config, tmp_path, clock, store, runner=runner)
     s.load_state()
-    s._tick_mono = time.monotonic()
+    s._tick_mono = clock.monotonic()
     settle(s)
     assert saved and store.down
     healthy, doc = s.health()

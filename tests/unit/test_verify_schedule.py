@@ -194,7 +194,8 @@ def test_a_backup_killed_by_kill_9_counts_as_a_failure_in_the_report():
 
 def test_a_verify_job_has_no_rpo_and_alerts_as_a_verification(tmp_path):
     from dr.context import make_context
-    from dr.scheduler.daemon import JobOutcome, Options, Scheduler
+    from dr.scheduler.daemon import Options, Scheduler
+    from dr.scheduler.runners import JobOutcome
 
     sent = []
 
