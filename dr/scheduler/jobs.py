@@ -197,4 +197,3 @@ def locks_to_prune(keys: list[str], now: datetime, keep: timedelta) -> list[str]
     newest = latest_slot(keys)
     return [k for k in keys if (s := slot_of_key(k)) is not None and now - s > keep
             and (newest is None or k != newest[1])]
-
