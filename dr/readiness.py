@@ -127,7 +127,7 @@ def _verified(ctx: Context, m, backups: list, now) -> Check:
     newest verified one: backups are more frequent than verifications (each is a full restore),
     so failing on it would keep readiness red between two verifications."""
     from dr.backup import verified
-    from dr.state.runs import parse_iso_or_none
+    from dr.clock import parse_iso_or_none
 
     name = f"mysql:{m.name}:verified"
     try:
@@ -180,7 +180,7 @@ def _shipped_flip_modes() -> tuple[str, ...]:
 
 def _fresh(name: str, when: str | None, now, config, what: str) -> Check:
     """A check that the newest recovery point is younger than the RPO objective."""
-    from dr.state.runs import parse_iso
+    from dr.clock import parse_iso
 
     if when is None:
         return Check(name, False, "no complete copy yet: run `dr backup run`")

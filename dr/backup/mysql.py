@@ -27,7 +27,7 @@ from dr.backup.destination import Destination, DestinationWriteError
 from dr.config import MysqlResource, MysqlServer
 from dr.context import Context
 from dr.errors import DrError, OperationFailed, UsageError
-from dr.state.runs import iso, parse_iso
+from dr.clock import iso, parse_iso
 
 log = logging.getLogger(__name__)
 ZSTD_LEVEL = 3  # ~ the speed of level 1 with the 2 zstd threads, noticeably smaller
@@ -499,7 +499,7 @@ def resume(ctx: Context, resource: MysqlResource, *, to_uri: str, database: str 
 def _restore_record(ctx: Context, resource: MysqlResource, target: str):
     """A run record for a restore: where to (user@host:port/db, never a password), what, how long."""
     import dr
-    from dr.state.runs import ResourceResult, RunRecord, new_run_id
+    from dr.state.records import ResourceResult, RunRecord, new_run_id
 
     now = ctx.clock.now()
     record = RunRecord(run_id=new_run_id("restore", now), kind="restore", status="running",

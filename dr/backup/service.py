@@ -21,7 +21,8 @@ from dr.config import MysqlResource, RdsResource, S3Resource
 from dr.context import Context
 from dr.errors import DrError, Interrupted, OperationFailed, UsageError
 from dr.kms import DrKey, resolve_dr_key
-from dr.state.runs import ResourceResult, RunRecord, StepRecord, iso, new_run_id, parse_iso
+from dr.clock import iso, parse_iso
+from dr.state.records import ResourceResult, RunRecord, StepRecord, new_run_id
 
 log = logging.getLogger(__name__)
 KINDS = ("rds", "s3", "mysql")

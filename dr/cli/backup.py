@@ -137,7 +137,7 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
 
 def list_(args: argparse.Namespace, app: App) -> Outcome:
     from dr.backup.service import listing
-    from dr.state.runs import parse_iso
+    from dr.clock import parse_iso
 
     ctx = app.context()
     now = ctx.clock.now()
@@ -191,7 +191,7 @@ def list_(args: argparse.Namespace, app: App) -> Outcome:
 
 def _verified_cell(check: dict | None) -> str:
     """`yes 2030-01-02 03:04:05 UTC`, `FAILED 2030-...`, or `no` (not verified yet)."""
-    from dr.state.runs import parse_iso_or_none
+    from dr.clock import parse_iso_or_none
 
     if not check:
         return "no"
