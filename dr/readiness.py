@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dr.backup import rds_api, s3
+from dr.aws import rds as rds_api
+from dr.backup import s3
 from dr.backup.catalog import list_rds_points
 from dr.config import format_duration
 from dr.context import Context
 from dr.errors import DrError
-from dr.kms import resolve_dr_key
+from dr.aws.kms import resolve_dr_key
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from datetime import timedelta
 from typing import Any
 
 from dr.aws import aws_call
-from dr.backup.rds_api import KINDS
+from dr.aws.rds import KINDS
 from dr.config import Config, format_duration
 from dr.errors import ConfigError, DrError, OperationFailed
-from dr.kms import resolve_dr_key
+from dr.aws.kms import resolve_dr_key
 from dr.readiness import Check, dns_checks, flip_modes, template_checks
 from dr.runbook.steps import ownership
 from dr.runbook.steps import rds_restore as rr

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dr.aws import aws_call
-from dr.backup.rds_api import CLUSTER, INSTANCE, aware
+from dr.aws.rds import CLUSTER, INSTANCE, aware
 from dr.errors import AwsError, OperationFailed
 from dr.dns.base import absolute
 from dr.runbook.steps import cfn, ownership

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from dr.aws import AwsSession, aws_call
-from dr.backup import rds_api
-from dr.backup.rds_api import CLUSTER, INSTANCE, KINDS, RdsKind, aware
+from dr.aws import rds as rds_api
+from dr.aws.rds import CLUSTER, INSTANCE, KINDS, RdsKind, aware
 from dr.config import RdsResource
 from dr.errors import AwsError, OperationFailed
 from dr.state.runs import iso, parse_iso

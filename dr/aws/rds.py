@@ -1,8 +1,9 @@
-"""RDS snapshot I/O for both DB instances and Aurora clusters, behind one small interface.
+"""RDS for both DB instances and Aurora clusters, behind one small interface: `Rds`.
 
 The two kinds have parallel APIs with different names (CreateDBSnapshot vs
 CreateDBClusterSnapshot, DBSnapshotArn vs DBClusterSnapshotArn, ...). `RdsKind` holds the names,
-so the backup, catalog and prune code is written once.
+so the backup, catalog, prune and restore code is written once. Every snapshot describe in dr
+comes out as one `Snapshot` (with `recovery_time`, when its data was captured).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from dr.aws import aws_call
+from dr.aws.errors import aws_call
 from dr.errors import AwsError
 
 # Tags dr puts on every snapshot it makes; ownership is proven by dr:managed + dr:name.
@@ -95,6 +96,8 @@ class Snapshot:
     kms_key_id: str | None
     tags: dict[str, str]
     progress: int | None = None
+    engine: str = ""
+    recovery_time: datetime | None = None  # when the data was captured: a copy keeps the original's
 
     @property
     def managed_name(self) -> str | None:
@@ -126,6 +129,22 @@ def aware(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+def _tag_time(value: str | None) -> datetime | None:
+    """dr:created-at as written by dr (ISO with a timezone); None when absent or not that."""
+    try:
+        when = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    return when.astimezone(timezone.utc) if when is not None and when.tzinfo else None
+
+
+def recovery_time(item: dict[str, Any]) -> datetime | None:
+    """When the snapshot's data was captured: a copy keeps the original's time."""
+    if item.get("OriginalSnapshotCreateTime"):
+        return aware(item["OriginalSnapshotCreateTime"])
+    return _tag_time(_tags(item).get(TAG_CREATED_AT)) or aware(item.get("SnapshotCreateTime"))
+
+
 def to_snapshot(kind: RdsKind, region: str, item: dict[str, Any]) -> Snapshot:
     source_key = "DBClusterIdentifier" if kind is CLUSTER else "DBInstanceIdentifier"
     return Snapshot(
@@ -139,6 +158,8 @@ def to_snapshot(kind: RdsKind, region: str, item: dict[str, Any]) -> Snapshot:
         kms_key_id=item.get("KmsKeyId"),
         tags=_tags(item),
         progress=item.get("PercentProgress"),
+        engine=str(item.get("Engine") or ""),
+        recovery_time=recovery_time(item),
     )
 
 
@@ -217,3 +238,30 @@ def copy_snapshot(client, kind: RdsKind, source: Snapshot, target_id: str, kms_k
 def delete_snapshot(client, kind: RdsKind, snapshot_id: str, region: str) -> None:
     aws_call(getattr(client, kind.delete), **{kind.id_key: snapshot_id},
              action="deleting snapshot", resource=snapshot_id, region=region)
+
+
+class Rds:
+    """One region's RDS: sources and manual snapshots of either kind, as domain types."""
+
+    def __init__(self, client: Any, region: str):
+        self.client, self.region = client, region
+
+    def source(self, kind: RdsKind, source_id: str) -> Source | None:
+        return describe_source(self.client, kind, source_id, self.region)
+
+    def snapshots(self, kind: RdsKind, source_id: str) -> list[Snapshot]:
+        return list_snapshots(self.client, kind, source_id, self.region)
+
+    def snapshot(self, kind: RdsKind, snapshot_id: str) -> Snapshot | None:
+        return get_snapshot(self.client, kind, snapshot_id, self.region)
+
+    def create_snapshot(self, kind: RdsKind, source_id: str, snapshot_id: str,
+                        tags: dict[str, str]) -> Snapshot:
+        return create_snapshot(self.client, kind, source_id, snapshot_id, tags, self.region)
+
+    def copy_snapshot(self, kind: RdsKind, source: Snapshot, target_id: str, kms_key_arn: str,
+                      tags: dict[str, str]) -> Snapshot:
+        return copy_snapshot(self.client, kind, source, target_id, kms_key_arn, tags, self.region)
+
+    def delete_snapshot(self, kind: RdsKind, snapshot_id: str) -> None:
+        delete_snapshot(self.client, kind, snapshot_id, self.region)
