@@ -88,6 +88,16 @@ class StepContext:
             raise Interrupted(f"step {self.step_id} interrupted")
 
 
+def target_region(ctx: StepContext) -> str:
+    """The region a step works in: the one the run moves to (the DR region unless told)."""
+    return ctx.region or ctx.config.regions.dr
+
+
+def is_reference(value: Any) -> bool:
+    """A value still holding `${...}` text: known only when the run gets there."""
+    return isinstance(value, str) and "${" in value
+
+
 class StepType:
     name: ClassVar[str]
     description: ClassVar[str]
