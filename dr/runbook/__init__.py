@@ -10,7 +10,7 @@
 
 Modules: model (Runbook, Step, results, statuses and allowed transitions as data), loader (YAML
 -> validated Runbook, with yamlnodes for line numbers), refs and scope (${...}), params (parameter
-checks), dag (batches, cycles, critical path), engine (run_runbook, EngineContext), scheduler
+checks), dag (batches, cycles, critical path), engine (run_runbook, EngineContext), executor
 (the DAG executor), runner (the one wrapper every step runs in), journal (RunJournal, fenced, with
 the ledger of what the run created), lease (one holder per stack, renewed, taken over race-free),
 interrupts (Ctrl-C), phases (hooks, teardown), results (RunResult, the two RTOs, run record).

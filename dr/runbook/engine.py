@@ -37,7 +37,7 @@ from dr.runbook.model import Runbook, RunResult
 from dr.runbook.phases import run_hooks, run_teardown
 from dr.runbook.results import build_result, rto_seconds, run_record, traffic_seconds
 from dr.runbook.runner import RunInfo, StepRunner
-from dr.runbook.scheduler import Scheduler
+from dr.runbook.executor import Executor
 from dr.state.runs import RunStore, new_run_id
 
 log = logging.getLogger("dr.runbook")
@@ -155,16 +155,16 @@ def _run(runbook: Runbook, ectx: EngineContext, opened: _Opened, t0: float, leas
         if opened.teardown_only:
             ectx.log(f"run {journal.run_id}: {opened.teardown_only}; only its teardown runs")
             interrupts.stop(opened.teardown_only)
-            scheduler = None
+            executor = None
             status = "interrupted"
         else:
             run_hooks(runbook, "start", journal, runner, "running")
-            scheduler = Scheduler(runbook, journal, runner, done, interrupts.cancel,
+            executor = Executor(runbook, journal, runner, done, interrupts.cancel,
                                   max_parallel=ectx.max_parallel, stop_grace=ectx.stop_grace,
                                   in_doubt=opened.in_doubt)
-            status = scheduler.run()
-        if scheduler is not None and isinstance(scheduler.fatal, JournalFenced) and not lost:
-            lost.update(reason="taken-over", why=scheduler.fatal.message)
+            status = executor.run()
+        if executor is not None and isinstance(executor.fatal, JournalFenced) and not lost:
+            lost.update(reason="taken-over", why=executor.fatal.message)
         if lost.get("reason") in ("taken-over", "expired"):
             # Another session owns the run now (or may, any moment): it tears down and finishes
             # the journal; writing anything more here would fight it.
@@ -175,7 +175,7 @@ def _run(runbook: Runbook, ectx: EngineContext, opened: _Opened, t0: float, leas
             return result
         if lost.get("reason") == "preempted":
             _journaled(ectx, lambda: journal.annotate(preempted_by=lost["why"]))
-        error = lost.get("why") or opened.teardown_only or _first_error(journal, scheduler)
+        error = lost.get("why") or opened.teardown_only or _first_error(journal, executor)
         teardown = []
         if info.drill and not ectx.keep:
             interrupts.in_teardown = True
@@ -335,9 +335,9 @@ def _resume_summary(journal: RunJournal, rerun: frozenset[str]) -> str:
     return f"{done} step(s) already completed, {doubt} to check against the real world first{again}"
 
 
-def _first_error(journal: RunJournal, scheduler: Scheduler | None) -> str | None:
-    if scheduler is not None and scheduler.fatal is not None:
-        return f"the journal could not be written: {scheduler.fatal}"
+def _first_error(journal: RunJournal, executor: Executor | None) -> str | None:
+    if executor is not None and executor.fatal is not None:
+        return f"the journal could not be written: {executor.fatal}"
     steps = journal.snapshot()["steps"]
     for step_id in journal.snapshot()["finish_order"]:
         state = steps[step_id]

@@ -4,8 +4,8 @@
 resolves the step's `${...}` references against the outputs journaled so far, asks the type's
 `check()` first when the step was in flight in an earlier session, calls `execute()` with
 retries and exponential backoff, and journals the outcome with its duration, attempts, outputs
-or error. Timeouts and Ctrl-C reach the step through `ctx.cancel` (set by the scheduler);
-a step that ignores it is abandoned after a grace period (the scheduler claims it first).
+or error. Timeouts and Ctrl-C reach the step through `ctx.cancel` (set by the executor);
+a step that ignores it is abandoned after a grace period (the executor claims it first).
 """
 
 from __future__ import annotations
@@ -35,14 +35,14 @@ _PERMANENT = (ConfigError, UsageError, AbortRun)  # retrying cannot help
 
 @dataclass
 class LiveStep:
-    """A step being run by a worker thread; shared with the scheduler."""
+    """A step being run by a worker thread; shared with the executor."""
 
     step: Step
     in_doubt: bool = False           # was in flight in an earlier session: check() first
     cancel: threading.Event = field(default_factory=threading.Event)
     deadline: float | None = None    # time.monotonic() when the current attempt times out
     timed_out: bool = False
-    stop_by: float | None = None     # after cancel: when the scheduler gives up waiting
+    stop_by: float | None = None     # after cancel: when the executor gives up waiting
     status: str = ""                 # the outcome, once claimed
     error: str | None = None
     hint: str | None = None
@@ -52,7 +52,7 @@ class LiveStep:
     _claimed: bool = False
 
     def claim(self) -> bool:
-        """True for exactly one caller: the worker recording its outcome, or the scheduler
+        """True for exactly one caller: the worker recording its outcome, or the executor
         abandoning a step that did not stop."""
         with self._claim:
             if self._claimed:
@@ -193,7 +193,7 @@ class StepRunner:
                 outputs: dict | None = None, via: str = "", error: str | None = None,
                 hint: str | None = None) -> None:
         if not live.claim():
-            return  # the scheduler abandoned this step and recorded it already
+            return  # the executor abandoned this step and recorded it already
         live.status, live.error, live.hint = status, error, hint
         seconds = round(time.monotonic() - t0, 6)
         self.journal.transition(live.step.id, status, error or "", attempts=attempts,

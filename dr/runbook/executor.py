@@ -1,7 +1,7 @@
 """The DAG executor: start each step as soon as everything it needs has completed.
 
 Steps run on worker threads (at most `max_parallel` at once) through `StepRunner.run`, which
-reports back on a queue. The scheduler owns the decisions: what starts next, which dependents
+reports back on a queue. The executor owns the decisions: what starts next, which dependents
 are skipped after a failure, when a step has run past its timeout, and what happens on Ctrl-C
 (nothing new starts; running steps are told to stop and given `stop_grace` seconds, then
 recorded as interrupted and left behind). A step that raises AbortRun stops new starts too.
@@ -22,7 +22,7 @@ from dr.state.runs import iso
 TICK = 0.1  # seconds between checks of deadlines and Ctrl-C while steps run
 
 
-class Scheduler:
+class Executor:
     def __init__(self, runbook: Runbook, journal: RunJournal, runner: StepRunner, done: queue.Queue,
                  cancel: threading.Event, *, max_parallel: int = 8, stop_grace: float = 10.0,
                  in_doubt: frozenset[str] = frozenset()):
@@ -103,7 +103,7 @@ class Scheduler:
             self._journal(step_id, "skipped", reason, error=reason, finished_at=iso(self.journal.clock.now()))
 
     def _journal(self, step_id: str, to: str, note: str, **fields) -> None:
-        """A transition made by the scheduler; a store failure stops the run (like a worker's)."""
+        """A transition made by the executor; a store failure stops the run (like a worker's)."""
         try:
             self.journal.transition(step_id, to, note, **fields)
         except Exception as exc:  # noqa: BLE001 - e.g. the state bucket is unreachable
