@@ -18,12 +18,12 @@ The format is documented in runbooks/FORMAT.md; step types live in steps/ (the r
 """
 
 from dr.runbook.dag import critical_path, plan_batches
-from dr.runbook.engine import EngineContext, load_journal, run_runbook
+from dr.runbook.engine import EngineContext, run_runbook
 from dr.runbook.loader import load_runbook, parse_runbook
 from dr.runbook.lease import RunLocked
 from dr.runbook.model import Runbook, RunResult, Step, StepResult, TeardownResult
 
 __all__ = [
     "EngineContext", "RunLocked", "RunResult", "Runbook", "Step", "StepResult", "TeardownResult",
-    "critical_path", "load_journal", "load_runbook", "parse_runbook", "plan_batches", "run_runbook",
+    "critical_path", "load_runbook", "parse_runbook", "plan_batches", "run_runbook",
 ]

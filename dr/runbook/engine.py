@@ -359,9 +359,4 @@ def _dry_run(runbook: Runbook, ectx: EngineContext, run_id: str | None) -> RunRe
                      finished=now, steps=steps, dry_run=True, error=error)
 
 
-def load_journal(store: Any, run_id: str) -> dict[str, Any]:
-    """A run's journal document (for `dr runs show`, reports)."""
-    return RunJournal.load(store, run_id, Clock()).snapshot()
-
-
-__all__ = ["EngineContext", "effective_params", "load_journal", "run_runbook"]
+__all__ = ["EngineContext", "effective_params", "run_runbook"]
