@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,7 +104,7 @@ def run_runbook(runbook: Runbook, ectx: EngineContext, *, run_id: str | None = N
     params = effective_params(runbook, ectx.params)
     if dry_run:
         return _dry_run(runbook, ectx, run_id)
-    t0 = time.monotonic()
+    t0 = ectx.clock.monotonic()
     run_id = resume or run_id or new_run_id(ectx.resolved_kind(runbook), ectx.clock.now())
     claim = Claim(run_id=run_id, runbook=runbook.name, kind=ectx.resolved_kind(runbook), drill=ectx.drill,
                   resume=bool(resume), take_over=ectx.take_over)
@@ -168,7 +167,7 @@ def _run(runbook: Runbook, ectx: EngineContext, opened: _Opened, t0: float, leas
         if lost.get("reason") in ("taken-over", "expired"):
             # Another session owns the run now (or may, any moment): it tears down and finishes
             # the journal; writing anything more here would fight it.
-            result = build_result(runbook, journal, wall_seconds=time.monotonic() - t0, teardown=[])
+            result = build_result(runbook, journal, wall_seconds=ectx.clock.monotonic() - t0, teardown=[])
             result.status, result.lease_lost = "interrupted", lost["why"]
             result.error = f"this session stopped: {lost['why']}"
             ectx.log(f"run {result.run_id}: this session stopped ({lost['why']})")
@@ -187,7 +186,7 @@ def _run(runbook: Runbook, ectx: EngineContext, opened: _Opened, t0: float, leas
             run_hooks(runbook, "failure", journal, runner, status)
         run_hooks(runbook, "end", journal, runner, status)
         _close(runbook, ectx, journal, records, status, error)
-    result = build_result(runbook, journal, wall_seconds=time.monotonic() - t0, teardown=teardown)
+    result = build_result(runbook, journal, wall_seconds=ectx.clock.monotonic() - t0, teardown=teardown)
     ectx.log(f"run {result.run_id}: {result.status}" + (f" ({error})" if error else ""))
     return result
 

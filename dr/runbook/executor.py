@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 
 from dr.runbook.dag import dependents, needs_graph
 from dr.runbook.journal import RunJournal
@@ -27,6 +26,7 @@ class Executor:
                  cancel: threading.Event, *, max_parallel: int = 8, stop_grace: float = 10.0,
                  in_doubt: frozenset[str] = frozenset()):
         self.runbook, self.journal, self.runner, self.done = runbook, journal, runner, done
+        self.clock = runner.info.clock  # deadlines in its monotonic time
         self.cancel, self.max_parallel, self.stop_grace = cancel, max(1, max_parallel), stop_grace
         self.in_doubt = in_doubt
         self.graph = needs_graph(runbook.steps)
@@ -82,7 +82,7 @@ class Executor:
         self._enforce_deadlines()
 
     def _next_wakeup(self) -> float:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         times = [t for live in self.running.values() for t in (live.deadline, live.stop_by) if t]
         return max(0.0, min([TICK, *(t - now for t in times)]))
 
@@ -111,7 +111,7 @@ class Executor:
                 self.fatal = exc
 
     def _enforce_deadlines(self) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         stop_running = self.cancel.is_set() or self.fatal is not None  # an abort lets them finish
         for live in list(self.running.values()):
             if stop_running and not live.cancel.is_set():
