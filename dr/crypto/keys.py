@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from dr.crypto.errors import IntegrityError
 from dr.crypto.format import DATA_KEY_LEN, canonical_context
 from dr.errors import AwsError, ConfigError, UsageError
-from dr.state.local import fsync_dir
+from dr.files import fsync_dir
 
 if TYPE_CHECKING:
     from dr.aws.kms import Kms

@@ -1,4 +1,4 @@
-"""CloudFormation for the runbook steps: read templates, launch stacks idempotently, delete them.
+"""CloudFormation for the stack.launch step (and readiness, teardown): read templates, launch stacks idempotently, delete them.
 
 `launch` is sceptre's idempotent launch: create the stack if it is missing, delete and create it
 again after ROLLBACK_COMPLETE (a failed first create leaves nothing but the stack record; only a
