@@ -26,6 +26,7 @@ class Stack:
     parameters: dict[str, str] = field(default_factory=dict)  # key -> value (NoEcho ones as ****)
     outputs: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    created: datetime | None = None
 
     @property
     def in_progress(self) -> bool:
@@ -47,7 +48,8 @@ def to_stack(item: dict[str, Any]) -> Stack:
         status_reason=item.get("StackStatusReason"),
         parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in item.get("Parameters") or []},
         outputs={o["OutputKey"]: o.get("OutputValue", "") for o in item.get("Outputs") or []},
-        tags={t["Key"]: t["Value"] for t in item.get("Tags") or []})
+        tags={t["Key"]: t["Value"] for t in item.get("Tags") or []},
+        created=item.get("CreationTime"))
 
 
 class Cfn:
@@ -116,6 +118,11 @@ class Cfn:
         return sorted((StackEvent(e["Timestamp"], e.get("LogicalResourceId", ""), e.get("ResourceType", "?"),
                                   e.get("ResourceStatus", ""), e.get("ResourceStatusReason") or "")
                        for e in found), key=lambda e: e.timestamp)
+
+    def validate(self, body: str, name: str) -> None:
+        """ValidateTemplate: an AwsError says what CloudFormation finds wrong."""
+        aws_call(self.client.validate_template, TemplateBody=body, action="validating template", resource=name,
+                 region=self.region)
 
     def resources(self, stack_id: str) -> list[dict[str, Any]]:
         """The stack's resources (LogicalResourceId, ResourceType, PhysicalResourceId, ResourceStatus)."""

@@ -46,6 +46,7 @@ class _World:
     objects: dict[tuple[str, str], _Object] = field(default_factory=dict)  # (bucket, key)
     stacks: dict[tuple[str, str], Stack] = field(default_factory=dict)  # (region, name)
     events: dict[str, list[StackEvent]] = field(default_factory=dict)
+    templates: dict[str, str] = field(default_factory=dict)  # stack id -> its template
     keys: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (region, alias|id|arn)
     published: list[dict[str, str]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -267,10 +268,12 @@ class FakeCfn:
                 raise _error("AlreadyExistsException", f"Stack [{name}] already exists", "creating stack",
                              name, self.region)
             stack_id = f"arn:aws:cloudformation:{self.region}:{ACCOUNT}:stack/{name}/{next(self.world.ticks)}"
+            self._event(stack_id, name, "CREATE_IN_PROGRESS", "User Initiated")
             self.world.stacks[(self.region, name)] = Stack(
                 id=stack_id, name=name, status="CREATE_COMPLETE",
                 parameters={p["ParameterKey"]: str(p.get("ParameterValue", "")) for p in args.get("Parameters", [])},
-                tags={t["Key"]: t["Value"] for t in args.get("Tags", [])})
+                tags={t["Key"]: t["Value"] for t in args.get("Tags", [])}, created=self.world.now())
+            self.world.templates[stack_id] = args.get("TemplateBody", "")
             self._event(stack_id, name, "CREATE_COMPLETE")
             return stack_id
 
@@ -282,10 +285,13 @@ class FakeCfn:
                              "updating stack", args["StackName"], self.region)
             params = {p["ParameterKey"]: stack.parameters.get(p["ParameterKey"], "") if p.get("UsePreviousValue")
                       else str(p.get("ParameterValue", "")) for p in args.get("Parameters", [])}
-            if params == stack.parameters:
+            body = args.get("TemplateBody", "")
+            tags = {t["Key"]: t["Value"] for t in args["Tags"]} if "Tags" in args else stack.tags
+            if params == stack.parameters and body == self.world.templates.get(stack.id) and tags == stack.tags:
                 return False
-            self.world.stacks[(self.region, stack.name)] = replace(stack, parameters=params,
+            self.world.stacks[(self.region, stack.name)] = replace(stack, parameters=params, tags=tags,
                                                                    status="UPDATE_COMPLETE")
+            self.world.templates[stack.id] = body
             self._event(stack.id, stack.name, "UPDATE_COMPLETE")
             return True
 
@@ -297,7 +303,11 @@ class FakeCfn:
                 self._event(stack.id, stack.name, "DELETE_COMPLETE")
 
     def template_body(self, stack_id: str, name: str | None = None) -> str:
-        return ""
+        stack = self.describe(stack_id)
+        return self.world.templates.get(stack.id, "") if stack is not None else ""
+
+    def validate(self, body: str, name: str) -> None:
+        return None
 
     def events(self, stack_id: str) -> list[StackEvent]:
         return list(self.world.events.get(stack_id, []))
@@ -305,9 +315,22 @@ class FakeCfn:
     def resources(self, stack_id: str) -> list[dict[str, Any]]:
         return []
 
-    def _event(self, stack_id: str, name: str, status: str) -> None:
-        self.world.events.setdefault(stack_id, []).append(
-            StackEvent(self.world.now(), name, "AWS::CloudFormation::Stack", status, ""))
+    def force(self, name: str, status: str, reason: str | None = None,
+              failed: tuple[str, str, str] | None = None) -> None:
+        """For tests: the stack is now `status`; `failed` = (logical id, type, reason) adds the
+        *_FAILED event CloudFormation would have recorded."""
+        with self.world.lock:
+            stack = self.describe(name)
+            assert stack is not None, name
+            self.world.stacks[(self.region, stack.name)] = replace(stack, status=status, status_reason=reason)
+            if failed is not None:
+                logical, rtype, why = failed
+                failed_as = "CREATE_FAILED" if status == "ROLLBACK_COMPLETE" else "UPDATE_FAILED"
+                self._event(stack.id, logical, failed_as, why, rtype)
+
+    def _event(self, stack_id: str, logical: str, status: str, reason: str = "",
+               rtype: str = "AWS::CloudFormation::Stack") -> None:
+        self.world.events.setdefault(stack_id, []).append(StackEvent(self.world.now(), logical, rtype, status, reason))
 
 
 class FakeKms:

@@ -48,6 +48,7 @@ class RdsKind:
     not_found: str
     already_exists: str
     encrypted_key: str  # on the source
+    already_exists_target: str  # restoring or creating a database of this kind that exists
 
     @property
     def record_kind(self) -> str:
@@ -64,6 +65,7 @@ INSTANCE = RdsKind(
     copy_source_param="SourceDBSnapshotIdentifier", copy_target_param="TargetDBSnapshotIdentifier",
     source_not_found="DBInstanceNotFound", not_found="DBSnapshotNotFound",
     already_exists="DBSnapshotAlreadyExists", encrypted_key="StorageEncrypted",
+    already_exists_target="DBInstanceAlreadyExists",
 )
 CLUSTER = RdsKind(
     kind="cluster", label="Aurora cluster",
@@ -78,6 +80,7 @@ CLUSTER = RdsKind(
     copy_target_param="TargetDBClusterSnapshotIdentifier",
     source_not_found="DBClusterNotFoundFault", not_found="DBClusterSnapshotNotFoundFault",
     already_exists="DBClusterSnapshotAlreadyExistsFault", encrypted_key="StorageEncrypted",
+    already_exists_target="DBClusterAlreadyExistsFault",
 )
 KINDS = {"instance": INSTANCE, "cluster": CLUSTER}
 
@@ -114,6 +117,30 @@ class Source:
     status: str
     encrypted: bool
     kms_key_id: str | None
+
+
+@dataclass(frozen=True)
+class Database:
+    """A DB instance or an Aurora cluster as described (what a restore makes, a teardown deletes)."""
+
+    id: str
+    kind: RdsKind
+    status: str
+    engine: str
+    endpoint: str | None
+    port: int | None
+    tags: dict[str, str]
+    members: tuple[str, ...] = ()  # a cluster's instances
+
+
+def to_database(kind: RdsKind, item: dict[str, Any]) -> Database:
+    if kind is CLUSTER:
+        return Database(item["DBClusterIdentifier"], kind, item.get("Status", ""), str(item.get("Engine") or ""),
+                        item.get("Endpoint"), item.get("Port"), _tags(item),
+                        tuple(m["DBInstanceIdentifier"] for m in item.get("DBClusterMembers") or []))
+    endpoint = item.get("Endpoint") or {}
+    return Database(item["DBInstanceIdentifier"], kind, item.get("DBInstanceStatus", ""),
+                    str(item.get("Engine") or ""), endpoint.get("Address"), endpoint.get("Port"), _tags(item))
 
 
 def _tags(item: dict[str, Any]) -> dict[str, str]:
@@ -265,3 +292,87 @@ class Rds:
 
     def delete_snapshot(self, kind: RdsKind, snapshot_id: str) -> None:
         delete_snapshot(self.client, kind, snapshot_id, self.region)
+
+    def all_snapshots(self, kind: RdsKind) -> list[Snapshot]:
+        """Every manual snapshot of this kind in the region, of any source."""
+        return [to_snapshot(kind, self.region, item)
+                for item in self._pages(kind.describe, kind.list_key, "listing snapshots", "(manual)",
+                                        SnapshotType="manual")]
+
+    # -- databases: restore targets
+
+    def database(self, kind: RdsKind, identifier: str) -> Database | None:
+        try:
+            items = aws_call(getattr(self.client, kind.describe_source), **{kind.source_param: identifier},
+                             action="describing", resource=f"{kind.label} {identifier}",
+                             region=self.region)[kind.source_list_key]
+        except AwsError as exc:
+            if exc.code == kind.source_not_found:
+                return None
+            raise
+        return to_database(kind, items[0]) if items else None
+
+    def databases(self, kind: RdsKind) -> list[Database]:
+        """Every DB instance (or cluster) in the region."""
+        return [to_database(kind, item) for item in self._pages(
+            kind.describe_source, kind.source_list_key,
+            "listing DB clusters" if kind is CLUSTER else "listing DB instances", "(all)")]
+
+    def restore_instance(self, identifier: str, snapshot_id: str, tags: dict[str, str], *,
+                         instance_class: str | None, multi_az: bool, network: dict[str, Any]) -> bool:
+        """RestoreDBInstanceFromDBSnapshot; False when the instance exists already (a retried call)."""
+        args = {"DBInstanceIdentifier": identifier, "DBSnapshotIdentifier": snapshot_id,
+                "Tags": _tag_list(tags), "MultiAZ": multi_az, **network}
+        if instance_class:
+            args["DBInstanceClass"] = instance_class
+        return self._unless(INSTANCE.already_exists_target, self.client.restore_db_instance_from_db_snapshot,
+                            **args, action="restoring", resource=f"DB instance {identifier} from {snapshot_id}")
+
+    def restore_cluster(self, identifier: str, snapshot_id: str, engine: str, tags: dict[str, str], *,
+                        network: dict[str, Any]) -> bool:
+        """RestoreDBClusterFromSnapshot; False when the cluster exists already."""
+        return self._unless(CLUSTER.already_exists_target, self.client.restore_db_cluster_from_snapshot,
+                            DBClusterIdentifier=identifier, SnapshotIdentifier=snapshot_id, Engine=engine,
+                            Tags=_tag_list(tags), **network, action="restoring",
+                            resource=f"Aurora cluster {identifier} from {snapshot_id}")
+
+    def create_cluster_instance(self, instance_id: str, cluster_id: str, engine: str,
+                                instance_class: str | None, tags: dict[str, str]) -> bool:
+        """A writer instance in the cluster; False when it exists already."""
+        return self._unless(INSTANCE.already_exists_target, self.client.create_db_instance,
+                            DBInstanceIdentifier=instance_id, DBClusterIdentifier=cluster_id, Engine=engine,
+                            DBInstanceClass=instance_class, Tags=_tag_list(tags),
+                            action="creating the writer instance of", resource=f"Aurora cluster {cluster_id}")
+
+    def delete_database(self, kind: RdsKind, identifier: str) -> None:
+        """Delete with no final snapshot; gone (or going) already is success."""
+        if kind is CLUSTER:
+            call, args = self.client.delete_db_cluster, {"DBClusterIdentifier": identifier}
+        else:
+            call = self.client.delete_db_instance
+            args = {"DBInstanceIdentifier": identifier, "DeleteAutomatedBackups": True}
+        try:
+            aws_call(call, **args, SkipFinalSnapshot=True, action="deleting",
+                     resource=f"{kind.label} {identifier}", region=self.region)
+        except AwsError as exc:
+            if exc.code != kind.source_not_found and "already being deleted" not in str(exc):
+                raise
+
+    def _unless(self, code: str, call, *, action: str, resource: str, **kwargs: Any) -> bool:
+        try:
+            aws_call(call, **kwargs, action=action, resource=resource, region=self.region)
+        except AwsError as exc:
+            if exc.code != code:  # a retried request whose first attempt got through
+                raise
+            return False
+        return True
+
+    def _pages(self, op: str, key: str, action: str, resource: str, **kwargs: Any) -> list[dict[str, Any]]:
+        def fetch() -> list[dict[str, Any]]:
+            return [item for page in self.client.get_paginator(op).paginate(**kwargs) for item in page.get(key, [])]
+
+        return aws_call(fetch, action=action, resource=resource, region=self.region)
+
+
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]

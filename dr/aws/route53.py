@@ -81,3 +81,40 @@ class Route53:
         """The status report of each Route 53 checker, as it words it ("Success: ...", "Failure: ...")."""
         reply = self._call("get_health_check_status", check_id, HealthCheckId=check_id)
         return [o.get("StatusReport", {}).get("Status", "") for o in reply.get("HealthCheckObservations", ())]
+
+    def all_record_sets(self, zone_id: str, zone: str) -> list[dict[str, Any]]:
+        """Every record set of the zone, through all pages."""
+        def fetch() -> list[dict[str, Any]]:
+            pages = self.client.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
+            return [rr for page in pages for rr in page.get("ResourceRecordSets", [])]
+
+        return aws_call(fetch, action="listing records of", resource=zone, region="global")
+
+    def delete_record(self, zone_id: str, rrset: dict[str, Any], comment: str) -> None:
+        """Delete exactly this record set; one that is gone already is not an error."""
+        try:
+            aws_call(self.client.change_resource_record_sets, HostedZoneId=zone_id,
+                     ChangeBatch={"Comment": comment, "Changes": [{"Action": "DELETE", "ResourceRecordSet": rrset}]},
+                     action="deleting record", resource=rrset["Name"], region="global")
+        except Exception as exc:  # noqa: BLE001 - narrowed just below
+            if "not found" not in str(exc):
+                raise
+
+    def health_checks(self) -> list[dict[str, Any]]:
+        """Every health check (Id, CallerReference, HealthCheckConfig)."""
+        def fetch() -> list[dict[str, Any]]:
+            pages = self.client.get_paginator("list_health_checks").paginate()
+            return [c for page in pages for c in page.get("HealthChecks", [])]
+
+        return aws_call(fetch, action="listing health checks", resource="(all)", region="global")
+
+    def health_check_tags(self, ids: list[str]) -> dict[str, dict[str, str]]:
+        """id -> tags, ten at a time (the API's limit)."""
+        tags: dict[str, dict[str, str]] = {}
+        for start in range(0, len(ids), 10):
+            batch = aws_call(self.client.list_tags_for_resources, ResourceType="healthcheck",
+                             ResourceIds=ids[start:start + 10], action="reading tags of",
+                             resource="health checks", region="global")
+            for entry in batch.get("ResourceTagSets", []):
+                tags[entry["ResourceId"]] = {t["Key"]: t["Value"] for t in entry.get("Tags") or []}
+        return tags

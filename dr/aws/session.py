@@ -12,7 +12,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from dr.errors import AwsError, ConfigError
+from dr.errors import ConfigError
 
 if TYPE_CHECKING:
     import boto3

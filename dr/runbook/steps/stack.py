@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dr.aws.cfn import Stack
 from dr.config import Config, Secret
 from dr.errors import ConfigError, OperationFailed
 from dr.runbook.steps import ownership, teardown_leftovers
@@ -140,13 +141,13 @@ class StackLaunch(StepType):
             tags={**ownership.run_tags(ctx), "dr:managed": "true"}, role_arn=params.get("role_arn"),
             secret_keys=secret_keys)
 
-    def _outputs(self, stack: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
-        outs = cfn.outputs_of(stack)
-        created = ownership.tags_say_ours(cfn.tags_of(stack), ctx) is None
-        return {**outs, "stack_id": stack["StackId"], "stack_name": stack["StackName"], "created": created,
+    def _outputs(self, stack: Stack, ctx: StepContext) -> dict[str, Any]:
+        outs = dict(stack.outputs)
+        created = ownership.tags_say_ours(stack.tags, ctx) is None
+        return {**outs, "stack_id": stack.id, "stack_name": stack.name, "created": created,
                 "outputs": outs}
 
-    def _guard(self, name: str, existing: Mapping[str, Any] | None, ctx: StepContext, region: str) -> bool:
+    def _guard(self, name: str, existing: Stack | None, ctx: StepContext, region: str) -> bool:
         """Refuse what this run must not touch; True when the stack is (or will be) this run's."""
         production = ctx.config.stack.name if ctx.config.stack is not None else None
         if ctx.drill and name == production:
@@ -155,16 +156,16 @@ class StackLaunch(StepType):
                               hint=f"leave `name` out (the drill uses {ctx.name(production)})")
         if existing is None:
             return True
-        why = ownership.tags_say_ours(cfn.tags_of(existing), ctx)
+        why = ownership.tags_say_ours(existing.tags, ctx)
         if why is None:
             return True
         if ctx.drill:
             raise ConfigError(f"this is a drill: stack {name} already exists in {region} and was not created "
                               f"by this drill ({why}); a drill never updates or deletes what it did not make, "
                               "nothing was changed", hint="leave `name` out, or name a stack that does not exist")
-        made_by = cfn.tags_of(existing).get(ownership.TAG_RUN)
+        made_by = existing.tags.get(ownership.TAG_RUN)
         if made_by and ownership.run_summary(ctx, made_by).get("status") not in (None, *ownership.FINISHED):
-            message, hint = ownership.made_elsewhere(ctx, f"stack {name}", region, cfn.tags_of(existing))
+            message, hint = ownership.made_elsewhere(ctx, f"stack {name}", region, existing.tags)
             raise OperationFailed(message, hint=hint)
         ctx.log(f"stack {name} exists in {region} and was not made by this run ({why}): it is updated in "
                 "place only if what dr sets differs; its tags and other parameters are kept")
@@ -172,23 +173,23 @@ class StackLaunch(StepType):
 
     def execute(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
         req, region = self.request(params, ctx), target_region(ctx)
-        client = ctx.session.client("cloudformation", region)
-        existing = cfn.describe(client, req.name, region)
+        api = ctx.session.cfn(region)
+        existing = api.describe(req.name)
         owned = self._guard(req.name, existing, ctx, region)
         if owned:
             ctx.created("cloudformation-stack", req.name, region)
-        stack = cfn.launch(ctx, client, req, region, owned=owned)
+        stack = cfn.launch(ctx, api, req, owned=owned)
         if owned:
             ctx.record_created({"kind": "cloudformation-stack", "id": req.name, "region": region,
-                                "step": ctx.step_id, "world_id": stack["StackId"]})
-        ctx.log(f"stack {req.name} is {stack['StackStatus']} in {region}")
+                                "step": ctx.step_id, "world_id": stack.id})
+        ctx.log(f"stack {req.name} is {stack.status} in {region}")
         return self._outputs(stack, ctx)
 
     def check(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any] | None:
         req, region = self.request(params, ctx, resolve=False), target_region(ctx)
-        stack = cfn.describe(ctx.session.client("cloudformation", region), req.name, region)
-        if stack is None or stack["StackStatus"] not in cfn.COMPLETE \
-                or ownership.tags_say_ours(cfn.tags_of(stack), ctx) is not None:
+        stack = ctx.session.cfn(region).describe(req.name)
+        if stack is None or stack.status not in cfn.COMPLETE \
+                or ownership.tags_say_ours(stack.tags, ctx) is not None:
             return None
         return self._outputs(stack, ctx)
 
@@ -197,11 +198,11 @@ class StackLaunch(StepType):
         A stack the ledger and the world do not both prove this run's is refused, loudly."""
         region = target_region(ctx)
         name = (outputs or {}).get("stack_name") or self.request(params, ctx, resolve=False).name
-        client = ctx.session.client("cloudformation", region)
-        stack = cfn.describe(client, name, region)
+        api = ctx.session.cfn(region)
+        stack = api.describe(name)
         if stack is None:
             return
-        why = ownership.owned(ctx, "cloudformation-stack", name, region, cfn.tags_of(stack), stack["StackId"])
+        why = ownership.owned(ctx, "cloudformation-stack", name, region, stack.tags, stack.id)
         if why:
             raise OperationFailed(f"not deleting stack {name} in {region}: {why}",
                                   hint="it was left exactly as it is; if it is a drill's leftover, delete it "
@@ -211,7 +212,7 @@ class StackLaunch(StepType):
             policies = self._template(params, ctx.config).deletion_policies()
         except ConfigError:
             policies = None
-        teardown_leftovers.delete_stack(ctx, client, stack, region, policies)
+        teardown_leftovers.delete_stack(ctx, api, stack, policies)
 
 
 STEP_TYPES = (StackLaunch,)
