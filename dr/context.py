@@ -48,11 +48,11 @@ def open_store(config: Config, session: AwsSession) -> StateStore:
         return LocalStore(config.state.path)
     from dr.state.s3 import S3Store
 
-    from dr.kms import resolve_dr_key
+    from dr.aws.kms import resolve_dr_key
 
     region = config.regions.dr
     key = resolve_dr_key(session, config.kms.dr_key, region)
-    store = S3Store(session.client("s3", region), config.state.bucket, config.state.prefix,
+    store = S3Store(session.s3(region), config.state.bucket, config.state.prefix,
                     kms_key_id=key.arn, region=region)
     store.check()
     return store

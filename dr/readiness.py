@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dr.backup import rds_api, s3
+from dr.aws import rds as rds_api
+from dr.backup import s3
 from dr.backup.catalog import list_rds_points
 from dr.config import format_duration
 from dr.context import Context
 from dr.errors import DrError
-from dr.kms import resolve_dr_key
+from dr.aws.kms import resolve_dr_key
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ def template_checks(session, config, region: str, restores: bool = True) -> list
     given (references readable in `region`), and, when the run `restores` a database, whether
     the stack runs on it."""
     from dr.errors import ConfigError
-    from dr.runbook.steps import cfn
+    from dr.runbook.steps import stack_cloudformation as cfn
     from dr.secret_refs import resolve_parameters, secret_refs
 
     stack = config.stack

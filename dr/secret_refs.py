@@ -21,7 +21,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from dr.aws import aws_call
 from dr.config import Secret
 from dr.errors import AwsError, ConfigError, DrError, OperationFailed
 
@@ -109,17 +108,14 @@ def _in_region(ref: str, region: str) -> str:
 
 
 def _secret_string(session: Any, secret_id: str, region: str, where: str) -> str:
-    client = session.client("secretsmanager", region)
     try:
-        response = aws_call(client.get_secret_value, SecretId=secret_id, action="reading secret",
-                            resource=secret_id, region=region)
+        text = session.secrets(region).secret_string(secret_id)
     except AwsError as exc:
         if exc.code == "ResourceNotFoundException":
             raise ConfigError(f"{where}: secret {secret_id} not found in {region}: create it there "
                               f"({_OUTAGE.format(what='secret')}), or replicate it",
                               hint=_REPLICATE.format(name=secret_id, region=region)) from None
         raise _prefixed(exc, where, "secretsmanager:GetSecretValue on the secret") from None
-    text = response.get("SecretString")
     if text is None:
         raise ConfigError(f"{where}: secret {secret_id} in {region} holds binary data (SecretBinary); "
                           "a template parameter needs a SecretString")
@@ -127,10 +123,8 @@ def _secret_string(session: Any, secret_id: str, region: str, where: str) -> str
 
 
 def _parameter(session: Any, parameter: str, region: str, where: str) -> str:
-    client = session.client("ssm", region)
     try:
-        response = aws_call(client.get_parameter, Name=parameter, WithDecryption=True,
-                            action="reading SSM parameter", resource=parameter, region=region)
+        return session.secrets(region).parameter(parameter)
     except AwsError as exc:
         if exc.code in ("ParameterNotFound", "ParameterVersionNotFound"):
             raise ConfigError(f"{where}: SSM parameter {parameter} not found in {region}: create it there "
@@ -138,7 +132,6 @@ def _parameter(session: Any, parameter: str, region: str, where: str) -> str:
                               hint=f"aws ssm put-parameter --region {region} --name {parameter} "
                                    "--type SecureString --value ...") from None
         raise _prefixed(exc, where, "ssm:GetParameter on the parameter") from None
-    return response["Parameter"]["Value"]
 
 
 def _prefixed(exc: AwsError, where: str, action: str) -> AwsError:

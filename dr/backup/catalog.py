@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dr.aws import AwsSession
-from dr.backup import rds_api
-from dr.backup.rds_api import KINDS, Snapshot
+from dr.aws import rds as rds_api
+from dr.aws.rds import KINDS, Snapshot
 from dr.config import Config, RdsResource
 from dr.clock import iso
 
@@ -63,8 +63,7 @@ def list_rds_points(session: AwsSession, config: Config,
     def fetch(job: tuple[RdsResource, str]) -> list[RecoveryPoint]:
         resource, region = job
         kind = KINDS[resource.kind]
-        snaps = rds_api.list_snapshots(session.client("rds", region), kind, resource.source_id,
-                                       region)
+        snaps = session.rds(region).snapshots(kind, resource.source_id)
         return [_point(resource, s) for s in snaps]
 
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="dr-list") as pool:

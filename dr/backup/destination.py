@@ -28,7 +28,8 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
-from dr.aws import AwsSession, aws_call
+from dr.aws import AwsSession
+from dr.aws.s3 import S3
 from dr.errors import AwsError, ConfigError, DrError, OperationFailed
 
 PART_SIZE = 16 * 1024**2
@@ -76,8 +77,7 @@ class Destination:
             if self.prefix and not self.prefix.endswith("/"):
                 self.prefix += "/"
             self.region, self.kms_key_arn = region, kms_key_arn
-            self.client = session.client("s3", region)
-            self.session = session
+            self.s3 = session.s3(region)
         elif parsed.scheme == "file":
             self.root = Path(unquote(parsed.path))
         else:
@@ -90,9 +90,7 @@ class Destination:
         if self.scheme == "file":
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
             return
-        from dr.backup.s3 import bucket_region
-
-        actual = bucket_region(self.session, self.bucket, self.region, "destination")
+        actual = self.s3.bucket_region(self.bucket, "destination")
         if actual != self.region:
             raise OperationFailed(f"destination bucket {self.bucket} is in {actual}, not in the DR "
                                   f"region {self.region}", hint="create it in the DR region")
@@ -105,8 +103,7 @@ class Destination:
         fails, e.g. for the previous backup's size) says how much space a failed write needed."""
         if self.scheme == "file":
             return _FileWriter(self.root / name, expected_bytes)
-        return _S3Writer(self.client, self.bucket, self.prefix + name, self.kms_key_arn,
-                         self.region)
+        return _S3Writer(self.s3, self.bucket, self.prefix + name, self.kms_key_arn)
 
     def open_reader(self, name: str) -> BinaryIO:
         if self.scheme == "file":
@@ -114,10 +111,7 @@ class Destination:
                 return open(self.root / name, "rb")
             except FileNotFoundError:
                 raise OperationFailed(f"backup file {self.root / name} not found") from None
-        resp = aws_call(self.client.get_object, Bucket=self.bucket, Key=self.prefix + name,
-                        action="reading", resource=f"s3://{self.bucket}/{self.prefix}{name}",
-                        region=self.region)
-        return resp["Body"]
+        return self.s3.get(self.bucket, self.prefix + name)
 
     # -- small documents (manifests) and listing
 
@@ -145,25 +139,13 @@ class Destination:
                 return []
             return sorted(str(p.relative_to(self.root)) for p in base.rglob("*")
                           if p.is_file() and PARTIAL_MARK not in p.name)
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.prefix + prefix)
-        try:
-            return sorted(o["Key"][len(self.prefix):] for p in pages for o in p.get("Contents", []))
-        except Exception as exc:
-            from dr.aws import is_client_error, translate
-
-            if is_client_error(exc):
-                raise translate(exc, action="listing", resource=f"s3://{self.bucket}/{self.prefix}",
-                                region=self.region) from exc
-            raise
+        return [key[len(self.prefix):] for key in self.s3.list_keys(self.bucket, self.prefix + prefix)]
 
     def delete(self, name: str) -> None:
         if self.scheme == "file":
             (self.root / name).unlink(missing_ok=True)
             return
-        aws_call(self.client.delete_object, Bucket=self.bucket, Key=self.prefix + name,
-                 action="deleting", resource=f"s3://{self.bucket}/{self.prefix}{name}",
-                 region=self.region)
+        self.s3.delete(self.bucket, self.prefix + name)
 
     def describe(self, name: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{name}" if self.scheme == "s3" \
@@ -191,34 +173,16 @@ class Destination:
                     str(p.with_name(final).relative_to(self.root)), p.name,
                     datetime.fromtimestamp(st.st_mtime, timezone.utc), str(p)))
             return found
-        found, kwargs = [], {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
-        where = dict(action="listing unfinished uploads in", resource=f"s3://{self.bucket}/"
-                     f"{self.prefix}{prefix}", region=self.region)
-        while True:
-            resp = aws_call(self.client.list_multipart_uploads, **kwargs, **where)
-            for u in resp.get("Uploads", []):
-                started = u.get("Initiated")
-                found.append(Unfinished(
-                    u["Key"][len(self.prefix):], u["UploadId"],
-                    started.astimezone(timezone.utc) if isinstance(started, datetime) else None,
-                    f"s3://{self.bucket}/{u['Key']} (upload {u['UploadId'][:16]}…)"))
-            if not resp.get("IsTruncated"):
-                return found
-            kwargs.update(KeyMarker=resp.get("NextKeyMarker", ""),
-                          UploadIdMarker=resp.get("NextUploadIdMarker", ""))
+        return [Unfinished(u.key[len(self.prefix):], u.upload_id, u.initiated,
+                           f"s3://{self.bucket}/{u.key} (upload {u.upload_id[:16]}…)")
+                for u in self.s3.uploads(self.bucket, self.prefix + prefix)]
 
     def discard(self, item: Unfinished) -> None:
         """Remove a partial file / abort a multipart upload (gone already: nothing to do)."""
         if self.scheme == "file":
             (self.root / item.name).with_name(item.token).unlink(missing_ok=True)
             return
-        try:
-            aws_call(self.client.abort_multipart_upload, Bucket=self.bucket,
-                     Key=self.prefix + item.name, UploadId=item.token, action="aborting the upload of",
-                     resource=f"s3://{self.bucket}/{self.prefix}{item.name}", region=self.region)
-        except AwsError as exc:
-            if exc.code != "NoSuchUpload":
-                raise
+        self.s3.abort_upload(self.bucket, self.prefix + item.name, item.token)
 
 
 class BackupWriter:
@@ -284,7 +248,7 @@ class _FileWriter(BackupWriter):
             os.replace(self.tmp, self.path)
         except OSError as exc:
             raise self._failed(exc, "finishing") from None
-        from dr.state.local import fsync_dir
+        from dr.files import fsync_dir
 
         fsync_dir(self.path.parent)
 
@@ -357,12 +321,9 @@ def _write_error(exc: OSError, doing: str, path: Path, written: int,
 class _S3Writer(BackupWriter):
     """A streaming multipart upload: PART_SIZE buffers, PARTS_IN_FLIGHT uploads at a time."""
 
-    def __init__(self, client, bucket: str, key: str, kms_key_arn: str | None, region: str):
-        self.client, self.bucket, self.key, self.region = client, bucket, key, region
-        extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_arn} if kms_key_arn else {}
-        self.where = dict(action="uploading", resource=f"s3://{bucket}/{key}", region=region)
-        self.upload_id = aws_call(client.create_multipart_upload, Bucket=bucket, Key=key,
-                                  **extra, **self.where)["UploadId"]
+    def __init__(self, s3: S3, bucket: str, key: str, kms_key_arn: str | None):
+        self.s3, self.bucket, self.key = s3, bucket, key
+        self.upload_id = s3.start_upload(bucket, key, kms_key_arn)
         self.buffer = bytearray()
         self.parts: list[dict] = []
         self.pending: deque[Future] = deque()
@@ -387,9 +348,8 @@ class _S3Writer(BackupWriter):
         self.pending.append(self.pool.submit(self._upload_part, number, chunk))
 
     def _upload_part(self, number: int, chunk: bytes) -> dict:
-        resp = aws_call(self.client.upload_part, Bucket=self.bucket, Key=self.key,
-                        UploadId=self.upload_id, PartNumber=number, Body=chunk, **self.where)
-        return {"PartNumber": number, "ETag": resp["ETag"]}
+        return {"PartNumber": number,
+                "ETag": self.s3.upload_part(self.bucket, self.key, self.upload_id, number, chunk)}
 
     def commit(self) -> None:
         try:
@@ -398,8 +358,7 @@ class _S3Writer(BackupWriter):
                 self.buffer.clear()
             while self.pending:
                 self.parts.append(self.pending.popleft().result())
-            aws_call(self.client.complete_multipart_upload, Bucket=self.bucket, Key=self.key,
-                     UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}, **self.where)
+            self.s3.complete_upload(self.bucket, self.key, self.upload_id, self.parts)
             self.done = True
         except BaseException:
             self.abort()
@@ -415,7 +374,6 @@ class _S3Writer(BackupWriter):
             future.cancel()
         self.pool.shutdown(wait=True)
         try:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key,
-                                               UploadId=self.upload_id)
+            self.s3.abort_upload(self.bucket, self.key, self.upload_id)
         except Exception:  # noqa: BLE001 - the original error is what the user needs
             pass

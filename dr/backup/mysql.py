@@ -59,7 +59,7 @@ def key_provider(ctx: Context, resource: MysqlResource):
 
     if resource.key_file:
         return LocalKeyProvider(resource.key_file)
-    return KmsKeyProvider(ctx.aws.client("kms", ctx.config.regions.dr), ctx.config.kms.dr_key)
+    return KmsKeyProvider(ctx.aws.kms(ctx.config.regions.dr), ctx.config.kms.dr_key)
 
 
 def destination(ctx: Context, resource: MysqlResource, kms_key_arn: str | None) -> Destination:

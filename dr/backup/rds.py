@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dr.aws import AwsSession
-from dr.backup import rds_api
-from dr.backup.rds_api import KINDS, RdsKind, Snapshot, Source
+from dr.aws import rds as rds_api
+from dr.aws.kms import DrKey
+from dr.aws.rds import KINDS, Rds, RdsKind, Snapshot, Source
+from dr.aws.retry import retry_on_codes
 from dr.clock import Clock, iso
 from dr.config import Config, RdsResource
 from dr.errors import AwsError, DrError, Interrupted, OperationFailed
-from dr.kms import DrKey
-from dr.retry import retry_on_codes
 from dr.state.records import ResourceResult, StepRecord
+from dr.wait import Backoff, poll
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +82,10 @@ def observe(session: AwsSession, config: Config, resource: RdsResource, now: dat
     snap_id = snapshot_id_for(resource.name, slot)
     primary, dr = config.regions.primary, config.regions.dr
     try:
-        pclient, dclient = session.client("rds", primary), session.client("rds", dr)
+        prds, drds = session.rds(primary), session.rds(dr)
         return RdsObservation(
-            resource=resource, slot=slot,
-            source=rds_api.describe_source(pclient, kind, resource.source_id, primary),
-            snapshot=rds_api.get_snapshot(pclient, kind, snap_id, primary),
-            copy=rds_api.get_snapshot(dclient, kind, snap_id, dr),
+            resource=resource, slot=slot, source=prds.source(kind, resource.source_id),
+            snapshot=prds.snapshot(kind, snap_id), copy=drds.snapshot(kind, snap_id),
         )
     except DrError as exc:
         return RdsObservation(resource=resource, slot=slot, error=str(exc))
@@ -190,36 +189,35 @@ class RdsExecutor:
 
     def run(self, item: RdsBackupItem, resource: RdsResource, result: ResourceResult) -> None:
         primary, dr = self.config.regions.primary, self.config.regions.dr
-        pclient, dclient = self.session.client("rds", primary), self.session.client("rds", dr)
+        prds, drds = self.session.rds(primary), self.session.rds(dr)
         kind = item.kind
         with self._step(result, "snapshot", f"{item.snapshot_id} in {primary}"):
-            snap = self._ensure_snapshot(pclient, item, resource)
+            snap = self._ensure_snapshot(prds, item, resource)
         with self._step(result, "wait-snapshot", f"{item.snapshot_id} in {primary}"):
-            snap = self._wait_available(pclient, kind, item.snapshot_id, primary)
+            snap = self._wait_available(prds, kind, item.snapshot_id)
         result.recovery_points.append(recovery_point(snap, "source"))
         with self._copy_slot():  # held until the copy is available: AWS counts it until then
             with self._step(result, "copy", f"{item.snapshot_id} to {dr}"):
-                self._ensure_copy(dclient, kind, snap, item.snapshot_id)
+                self._ensure_copy(drds, kind, snap, item.snapshot_id)
             with self._step(result, "wait-copy", f"{item.snapshot_id} in {dr}"):
-                copy = self._wait_available(dclient, kind, item.snapshot_id, dr)
+                copy = self._wait_available(drds, kind, item.snapshot_id)
         with self._step(result, "verify", f"{item.snapshot_id} in {dr}"):
             self._verify_copy(copy, resource)
         result.recovery_points.append(recovery_point(copy, "copy"))
 
     # -- steps
 
-    def _ensure_snapshot(self, client, item: RdsBackupItem, resource: RdsResource) -> Snapshot:
-        region = self.config.regions.primary
-        existing = rds_api.get_snapshot(client, item.kind, item.snapshot_id, region)
+    def _ensure_snapshot(self, rds: Rds, item: RdsBackupItem, resource: RdsResource) -> Snapshot:
+        region = rds.region
+        existing = rds.snapshot(item.kind, item.snapshot_id)
         if existing is None:
             tags = source_tags(resource, item.slot, self.clock.now(), region)
             try:
-                return rds_api.create_snapshot(client, item.kind, item.source_id,
-                                               item.snapshot_id, tags, region)
+                return rds.create_snapshot(item.kind, item.source_id, item.snapshot_id, tags)
             except AwsError as exc:
                 if exc.code != item.kind.already_exists:
                     raise
-                existing = rds_api.get_snapshot(client, item.kind, item.snapshot_id, region)
+                existing = rds.snapshot(item.kind, item.snapshot_id)
         if existing is None or existing.managed_name != resource.name:
             raise OperationFailed(f"snapshot {item.snapshot_id} in {region} exists but was not "
                                   "made by dr for this resource; dr will not use or touch it")
@@ -227,16 +225,15 @@ class RdsExecutor:
                  item.snapshot_id, existing.status)
         return existing
 
-    def _ensure_copy(self, client, kind: RdsKind, source: Snapshot, target_id: str) -> Snapshot:
-        region = self.config.regions.dr
-        existing = rds_api.get_snapshot(client, kind, target_id, region)
+    def _ensure_copy(self, rds: Rds, kind: RdsKind, source: Snapshot, target_id: str) -> Snapshot:
+        region = rds.region
+        existing = rds.snapshot(kind, target_id)
         if existing is not None:
             self._check_is_our_copy(existing, source)
             return existing
 
         def start() -> Snapshot:
-            return rds_api.copy_snapshot(client, kind, source, target_id, self.dr_key.arn,
-                                         copy_tags(source), region)
+            return rds.copy_snapshot(kind, source, target_id, self.dr_key.arn, copy_tags(source))
 
         try:
             return retry_on_codes(start, codes=QUOTA_CODES, clock=self.clock, cancel=self.cancel,
@@ -244,7 +241,7 @@ class RdsExecutor:
         except AwsError as exc:
             if exc.code != kind.already_exists:
                 raise
-        existing = rds_api.get_snapshot(client, kind, target_id, region)  # an earlier run got there
+        existing = rds.snapshot(kind, target_id)  # an earlier run got there
         if existing is None:
             raise OperationFailed(f"copy {target_id} in {region} is reported as existing but "
                                   "cannot be found", hint="run `dr backup run` again")
@@ -269,28 +266,30 @@ class RdsExecutor:
             raise OperationFailed(f"copy {copy.id} in {copy.region} failed verification: "
                                   + "; ".join(problems))
 
-    def _wait_available(self, client, kind: RdsKind, snapshot_id: str, region: str) -> Snapshot:
-        deadline = self.clock.now() + self.timeout
-        while True:
-            snap = rds_api.get_snapshot(client, kind, snapshot_id, region)
+    def _wait_available(self, rds: Rds, kind: RdsKind, snapshot_id: str) -> Snapshot:
+        region = rds.region
+
+        def describe() -> Snapshot:
+            snap = rds.snapshot(kind, snapshot_id)
             if snap is None:
                 raise OperationFailed(f"snapshot {snapshot_id} disappeared from {region} "
                                       "while dr was waiting for it")
-            if snap.status == "available":
-                return snap
             if snap.status in FAILED_STATUSES:
                 raise OperationFailed(f"snapshot {snapshot_id} in {region} is {snap.status}",
                                       hint="see the RDS events for it; dr backup prune removes "
                                            "failed snapshots")
-            if self.clock.now() >= deadline:
-                raise OperationFailed(
-                    f"snapshot {snapshot_id} in {region} is still {snap.status} after "
-                    f"{self.timeout}", hint="run `dr backup run` again later: it resumes the wait")
-            progress = f", {snap.progress}%" if snap.progress is not None else ""
+            return snap
+
+        def progress(snap: Snapshot) -> None:
+            done = f", {snap.progress}%" if snap.progress is not None else ""
             log.info("waiting for %s in %s (%s%s); you may safely press Ctrl-C, a rerun resumes",
-                     snapshot_id, region, snap.status, progress)
-            if self.clock.sleep(self.poll_seconds, self.cancel):
-                raise Interrupted(f"interrupted while waiting for {snapshot_id} in {region}")
+                     snapshot_id, region, snap.status, done)
+
+        return poll(describe, ready=lambda snap: snap.status == "available",
+                    what=f"snapshot {snapshot_id} in {region}", clock=self.clock,
+                    timeout=self.timeout.total_seconds(), progress=progress,
+                    backoff=Backoff(self.poll_seconds, 1.0, self.poll_seconds), cancel=self.cancel,
+                    hint="run `dr backup run` again later: it resumes the wait").value
 
     # -- bookkeeping
 

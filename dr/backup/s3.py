@@ -13,12 +13,10 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from queue import Full, Queue
-from urllib.parse import urlencode
 
-from dr.aws import AwsSession, aws_call
+from dr.aws import AwsSession
+from dr.aws.s3 import GONE, prefetch, server_side_copy
 from dr.backup import s3_deep
-from dr.backup.s3_deep import GONE, HEADERS
 from dr.backup.s3_diff import Change, ListingOrderError, ObjectInfo, diff
 from dr.clock import Clock, iso, parse_iso
 from dr.config import Config, S3Resource
@@ -27,31 +25,15 @@ from dr.state.base import StateStore
 
 log = logging.getLogger(__name__)
 
-MIN_PART = 5 * 1024**2
-MAX_PARTS = 10_000
 SAMPLE = 1000  # keys recorded per category in a run manifest
 CHANGED = ("PreconditionFailed", "412")
-
-
-def bucket_region(session: AwsSession, bucket: str, region: str, role: str) -> str:
-    """The region a bucket lives in, or an AwsError saying it does not exist or cannot be read."""
-    client = session.client("s3", region)
-    try:
-        loc = aws_call(client.get_bucket_location, Bucket=bucket, action="locating",
-                       resource=f"{role} bucket {bucket}", region=region)
-    except AwsError as exc:
-        if exc.code in ("NoSuchBucket", "404"):
-            raise AwsError(f"{role} bucket {bucket} does not exist", code=exc.code,
-                           hint=f"create it in {region}, or fix s3[].{role} in dr.yaml") from exc
-        raise
-    return loc.get("LocationConstraint") or "us-east-1"
 
 
 def check_buckets(session: AwsSession, config: Config, resource: S3Resource) -> None:
     """Before any copy: the source is in the primary region, the destination in the DR region."""
     for bucket, region, role in ((resource.source, config.regions.primary, "source"),
                                  (resource.destination, config.regions.dr, "destination")):
-        actual = bucket_region(session, bucket, region, role)
+        actual = session.s3(region).bucket_region(bucket, role)
         if actual != region:
             raise OperationFailed(
                 f"{role} bucket {bucket} is in {actual}, not in {region}",
@@ -59,30 +41,13 @@ def check_buckets(session: AwsSession, config: Config, resource: S3Resource) -> 
                       if role == "destination" else "set regions.primary to the bucket's region"))
 
 
-def list_objects(client, bucket: str, prefix: str, region: str) -> Iterator[ObjectInfo]:
-    """Every object under prefix, in key order, page by page (a generator: nothing is held)."""
-    paginator = client.get_paginator("list_objects_v2")
-    pages = paginator.paginate(Bucket=bucket, Prefix=prefix)
-    try:
-        for page in pages:
-            for item in page.get("Contents", []):
-                yield ObjectInfo(item["Key"], item["Size"], item["ETag"], item["LastModified"])
-    except Exception as exc:
-        from dr.aws import is_client_error, translate
-
-        if is_client_error(exc):
-            raise translate(exc, action="listing", resource=f"bucket {bucket}", region=region) from exc
-        raise
-
-
 def changes(session: AwsSession, config: Config, resource: S3Resource) -> Iterator[Change]:
     """The diff of source and destination, with both listings fetched ahead in the background:
     the two sides list in parallel, and copy workers never wait for the next page."""
-    src, dst = session.client("s3", config.regions.primary), session.client("s3", config.regions.dr)
-    return _in_key_order(diff(
-        prefetch(list_objects(src, resource.source, resource.prefix, config.regions.primary)),
-        prefetch(list_objects(dst, resource.destination, resource.prefix, config.regions.dr))),
-        resource)
+    src, dst = session.s3(config.regions.primary), session.s3(config.regions.dr)
+    return _in_key_order(diff(prefetch(src.list_objects(resource.source, resource.prefix)),
+                              prefetch(dst.list_objects(resource.destination, resource.prefix))),
+                         resource)
 
 
 def _in_key_order(changes: Iterator[Change], resource: S3Resource) -> Iterator[Change]:
@@ -96,44 +61,6 @@ def _in_key_order(changes: Iterator[Change], resource: S3Resource) -> Iterator[C
             f"s3://{resource.destination}/{resource.prefix}: {exc}",
             hint="S3 lists every key once, in UTF-8 byte order; this endpoint did not, so nothing "
                  "after that key was compared (an S3 emulator's bug?)") from exc
-
-
-_END = object()
-
-
-def prefetch(items: Iterator, depth: int = 2000) -> Iterator:
-    """Iterate `items` on a background thread, up to `depth` ahead (about two list pages).
-
-    Errors are re-raised in the consumer; a consumer that stops early lets the thread end."""
-    queue: Queue = Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        queue.put(item, timeout=0.2)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
-                    return
-            queue.put(_END)
-        except BaseException as exc:  # handed to the consumer
-            queue.put(exc)
-
-    threading.Thread(target=produce, name="dr-s3-list", daemon=True).start()
-    try:
-        while True:
-            item = queue.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
 
 
 @dataclass
@@ -177,8 +104,8 @@ class S3Sync:
                  clock: Clock, cancel: threading.Event, store: StateStore):
         self.session, self.config, self.r = session, config, resource
         self.key_arn, self.clock, self.cancel, self.store = dr_key_arn, clock, cancel, store
-        self.src = session.client("s3", config.regions.primary)
-        self.dst = session.client("s3", config.regions.dr)
+        self.src = session.s3(config.regions.primary)
+        self.dst = session.s3(config.regions.dr)
         self.stats = S3RunStats()
 
     # -- listing and planning
@@ -265,80 +192,13 @@ class S3Sync:
         except AwsError as exc:
             if exc.code not in CHANGED:
                 raise
-        head = aws_call(self.src.head_object, Bucket=self.r.source, Key=obj.key,
-                        action="reading", resource=f"s3://{self.r.source}/{obj.key}",
-                        region=self.config.regions.primary)
+        head = self.src.head(self.r.source, obj.key)
         fresh = ObjectInfo(obj.key, head["ContentLength"], head["ETag"], head["LastModified"])
         return self._copy_as_listed(fresh)
 
     def _copy_as_listed(self, obj: ObjectInfo) -> tuple[str | None, datetime]:
-        if obj.size > self.r.multipart_threshold:
-            return self._copy_in_parts(obj)
-        resp = aws_call(
-            self.dst.copy_object,
-            Bucket=self.r.destination, Key=obj.key,
-            CopySource={"Bucket": self.r.source, "Key": obj.key}, CopySourceIfMatch=obj.etag,
-            MetadataDirective="COPY", TaggingDirective="COPY",
-            ServerSideEncryption="aws:kms", SSEKMSKeyId=self.key_arn,
-            action="copying", resource=f"s3://{self.r.source}/{obj.key}",
-            region=self.config.regions.dr)
-        return resp.get("CopySourceVersionId"), obj.last_modified
-
-    def _copy_in_parts(self, obj: ObjectInfo) -> tuple[str | None, datetime]:
-        where = dict(action="copying in parts", resource=f"s3://{self.r.source}/{obj.key}",
-                     region=self.config.regions.dr)
-        head = aws_call(self.src.head_object, Bucket=self.r.source, Key=obj.key, IfMatch=obj.etag,
-                        **{**where, "action": "reading", "region": self.config.regions.primary})
-        tags = aws_call(self.src.get_object_tagging, Bucket=self.r.source, Key=obj.key,
-                        **{**where, "action": "reading tags of",
-                           "region": self.config.regions.primary})["TagSet"]
-        headers = {k: head[k] for k in HEADERS if head.get(k) is not None}
-        metadata = dict(head.get("Metadata", {}))
-        metadata["dr-source-etag"] = obj.etag.strip('"')
-        if head.get("VersionId"):
-            metadata["dr-source-version"] = head["VersionId"]
-        upload = aws_call(
-            self.dst.create_multipart_upload, Bucket=self.r.destination, Key=obj.key,
-            Metadata=metadata, Tagging=urlencode({t["Key"]: t["Value"] for t in tags}),
-            ServerSideEncryption="aws:kms", SSEKMSKeyId=self.key_arn, **headers, **where)
-        upload_id = upload["UploadId"]
-        try:
-            parts = self._copy_parts(obj, upload_id, head.get("VersionId"))
-            aws_call(self.dst.complete_multipart_upload, Bucket=self.r.destination, Key=obj.key,
-                     UploadId=upload_id, MultipartUpload={"Parts": parts}, **where)
-        except BaseException:
-            # Never leave a half-written object behind (an incomplete upload is invisible, but
-            # costs money until aborted).
-            try:
-                self.dst.abort_multipart_upload(Bucket=self.r.destination, Key=obj.key,
-                                                UploadId=upload_id)
-            except Exception:  # noqa: BLE001 - the original error matters more
-                log.warning("could not abort multipart upload %s of %s", upload_id, obj.key)
-            raise
-        return head.get("VersionId"), head["LastModified"]
-
-    def _copy_parts(self, obj: ObjectInfo, upload_id: str, version: str | None) -> list[dict]:
-        part_size = part_size_for(obj.size)
-        ranges = [(n + 1, start, min(start + part_size, obj.size) - 1)
-                  for n, start in enumerate(range(0, obj.size, part_size))]
-        source = {"Bucket": self.r.source, "Key": obj.key}
-        if version:
-            source["VersionId"] = version
-
-        def one(part: tuple[int, int, int]) -> dict:
-            number, first, last = part
-            if self.cancel.is_set():
-                raise Interrupted(f"interrupted copying {obj.key}")
-            resp = aws_call(self.dst.upload_part_copy, Bucket=self.r.destination, Key=obj.key,
-                            UploadId=upload_id, PartNumber=number, CopySource=source,
-                            CopySourceIfMatch=obj.etag, CopySourceRange=f"bytes={first}-{last}",
-                            action=f"copying part {number} of", resource=f"s3://{self.r.source}/{obj.key}",
-                            region=self.config.regions.dr)
-            return {"PartNumber": number, "ETag": resp["CopyPartResult"]["ETag"]}
-
-        with ThreadPoolExecutor(max_workers=min(4, len(ranges)),
-                                thread_name_prefix="dr-s3-part") as pool:
-            return list(pool.map(one, ranges))
+        return server_side_copy(self.src, self.r.source, self.dst, self.r.destination, obj, self.key_arn,
+                                self.r.multipart_threshold, self.cancel)
 
     # -- delete: mirror
 
@@ -355,20 +215,13 @@ class S3Sync:
                 due.append(k)
         for k in due:
             try:
-                aws_call(self.dst.delete_object, Bucket=self.r.destination, Key=k,
-                         action="deleting", resource=f"s3://{self.r.destination}/{k}",
-                         region=self.config.regions.dr)
+                self.dst.delete(self.r.destination, k)
                 tracked.pop(k)
                 self.stats.deleted += 1
             except DrError as exc:
                 self.stats.failed.append({"key": k, "reason": f"delete failed: {exc}"})
         self.stats.pending_delete = len(tracked)
         self.store.put_json(key, {"absent_since": tracked})
-
-
-def part_size_for(size: int) -> int:
-    """At least 5 MiB, at most 10,000 parts; about 4 parts for small objects, 64 MiB for big ones."""
-    return max(MIN_PART, -(-size // MAX_PARTS), min(64 * 1024**2, -(-size // 4)))
 
 
 # ---------------------------------------------------------------------------- plan, manifest, verify
@@ -516,25 +369,17 @@ def verify(session: AwsSession, config: Config, resource: S3Resource,
 def readiness_problems(session: AwsSession, config: Config, resource: S3Resource) -> list[str]:
     """What stops the DR bucket from being a trustworthy copy: empty when ready."""
     check_buckets(session, config, resource)
-    client, region, bucket = session.client("s3", config.regions.dr), config.regions.dr, \
-        resource.destination
+    bucket = resource.destination
+    dst = session.s3(config.regions.dr)
     problems = []
-    versioning = aws_call(client.get_bucket_versioning, Bucket=bucket, action="reading versioning of",
-                          resource=f"bucket {bucket}", region=region)
-    if versioning.get("Status") != "Enabled":
+    if dst.versioning(bucket) != "Enabled":
         problems.append(f"versioning is off on {bucket}: a bad copy or a deletion could not be undone "
                         f"(aws s3api put-bucket-versioning --bucket {bucket} "
                         "--versioning-configuration Status=Enabled)")
-    try:
-        enc = aws_call(client.get_bucket_encryption, Bucket=bucket, action="reading encryption of",
-                       resource=f"bucket {bucket}", region=region)
-        rules = enc["ServerSideEncryptionConfiguration"]["Rules"]
-        algos = {r["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in rules}
-        if not algos & {"aws:kms", "aws:kms:dsse"}:
-            problems.append(f"default encryption on {bucket} is {', '.join(sorted(algos))}, not "
-                            "SSE-KMS with the DR key")
-    except AwsError as exc:
-        if exc.code != "ServerSideEncryptionConfigurationNotFoundError":
-            raise
+    algos = dst.default_encryption(bucket)
+    if algos is None:
         problems.append(f"default encryption is off on {bucket}: set SSE-KMS with the DR key")
+    elif not algos & {"aws:kms", "aws:kms:dsse"}:
+        problems.append(f"default encryption on {bucket} is {', '.join(sorted(algos))}, not "
+                        "SSE-KMS with the DR key")
     return problems

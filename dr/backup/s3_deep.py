@@ -13,17 +13,14 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from dr.aws import AwsSession, aws_call
+from dr.aws import AwsSession
+from dr.aws.s3 import GONE, HEADERS, S3
 from dr.backup.s3_diff import ObjectInfo
 from dr.config import Config, S3Resource
 from dr.errors import AwsError
 
-# What CopyObject keeps with MetadataDirective=COPY (and the multipart copy sets by hand).
-HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding",
-           "ContentLanguage", "Expires", "WebsiteRedirectLocation")
 # User metadata dr itself adds to objects it copies in parts (not the source's).
 DR_METADATA = ("dr-source-etag", "dr-source-version")
-GONE = ("NoSuchKey", "404", "NotFound")
 EXAMPLES = 20
 
 
@@ -106,14 +103,13 @@ def check(session: AwsSession, config: Config, resource: S3Resource, objects: li
     """HEAD and GetObjectTagging both sides of each listed source object (up to
     resource.concurrency at a time). An object changed or deleted at the source since it was
     listed is counted apart, not as a difference."""
-    src = session.client("s3", config.regions.primary)
-    dst = session.client("s3", config.regions.dr)
+    src, dst = session.s3(config.regions.primary), session.s3(config.regions.dr)
 
     def one(obj: ObjectInfo) -> list[str] | None:
-        source = _side(src, resource.source, obj.key, config.regions.primary)
+        source = _side(src, resource.source, obj.key)
         if source is None or source.head.get("ETag") != obj.etag:
             return None
-        copy = _side(dst, resource.destination, obj.key, config.regions.dr)
+        copy = _side(dst, resource.destination, obj.key)
         if copy is None:
             return ["deleted from the DR bucket while being checked"]
         return differences(source, copy, dr_key_arn)
@@ -132,14 +128,10 @@ def check(session: AwsSession, config: Config, resource: S3Resource, objects: li
     return result
 
 
-def _side(client, bucket: str, key: str, region: str) -> Side | None:
-    where = dict(resource=f"s3://{bucket}/{key}", region=region)
+def _side(s3: S3, bucket: str, key: str) -> Side | None:
     try:
-        head = aws_call(client.head_object, Bucket=bucket, Key=key, action="reading", **where)
-        tags = aws_call(client.get_object_tagging, Bucket=bucket, Key=key,
-                        action="reading tags of", **where)["TagSet"]
+        return Side(s3.head(bucket, key), s3.tags(bucket, key))
     except AwsError as exc:
         if exc.code in GONE:
             return None
         raise
-    return Side(head, {t["Key"]: t["Value"] for t in tags})

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import dr
-from dr.backup import rds, rds_api, s3
+from dr.aws import rds as rds_api
+from dr.backup import rds, s3
 from dr.backup.catalog import RecoveryPoint, list_rds_points
 from dr.backup.cleanup import Cleanup, sweep
 from dr.backup.leases import RunLease
@@ -20,7 +21,7 @@ from dr.backup.s3 import S3PlanItem
 from dr.config import MysqlResource, RdsResource, S3Resource
 from dr.context import Context
 from dr.errors import DrError, Interrupted, OperationFailed, UsageError
-from dr.kms import DrKey, resolve_dr_key
+from dr.aws.kms import DrKey, resolve_dr_key
 from dr.clock import iso, parse_iso
 from dr.state.records import ResourceResult, RunRecord, StepRecord, new_run_id
 

@@ -35,6 +35,7 @@ def _say(app: App, text: str = "") -> None:
 
 
 def run(args: argparse.Namespace, app: App) -> Outcome:
+    from dr.aws import seed
     from dr.sandbox import world
     from dr.sandbox.server import EmbeddedAws
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
             return Outcome(data=summary, exit_code=code)
         _mongo(app, summary)
 
-        proof = _proof(session, seeded.dr_key_arn)
+        proof = seed.proof(session, seeded.dr_key_arn)
         summary["proof"] = proof
         _say(app)
         _say(app, f"10. Checked in {world.DR} with plain boto3, not with dr:")
@@ -247,32 +248,6 @@ def _checksums(spec, db: str) -> dict:
             return {r[0].split(".", 1)[1]: r[1] for r in cur.fetchall()}
     finally:
         conn.close()
-
-
-def _proof(session, dr_key_arn: str) -> list[dict]:
-    from dr.sandbox import world
-
-    rds = session.client("rds", world.DR)
-    found = rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"] + [
-        {**c, "DBSnapshotIdentifier": c["DBClusterSnapshotIdentifier"]}
-        for c in rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]]
-    snapshots = [{"id": s["DBSnapshotIdentifier"], "status": s["Status"],
-                  "encrypted": bool(s.get("Encrypted", s.get("StorageEncrypted"))),
-                  "dr_key": s.get("KmsKeyId") == dr_key_arn,
-                  "tags": {t["Key"]: t["Value"] for t in s.get("TagList", [])
-                           if t["Key"] in ("dr:managed", "dr:name", "dr:role")}}
-                 for s in found]
-    s3 = session.client("s3", world.DR)
-    key = "uploads/2026/11/photo-007.jpg"
-    head = s3.head_object(Bucket=world.ASSETS_DR, Key=key)
-    tags = s3.get_object_tagging(Bucket=world.ASSETS_DR, Key=key)["TagSet"]
-    count = s3.list_objects_v2(Bucket=world.ASSETS_DR)["KeyCount"]
-    return snapshots + [{
-        "id": f"s3://{world.ASSETS_DR}/{key} (1 of {count} objects)", "status": "present",
-        "encrypted": head.get("ServerSideEncryption") == "aws:kms",
-        "dr_key": head.get("SSEKMSKeyId") == dr_key_arn,
-        "tags": {"Content-Type": head.get("ContentType"), **head.get("Metadata", {}),
-                 **{t["Key"]: t["Value"] for t in tags}}}]
 
 
 def _indent(text: str) -> str:

@@ -13,16 +13,18 @@ import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from dr.aws import aws_call
 from dr.crypto.errors import IntegrityError
 from dr.crypto.format import DATA_KEY_LEN, canonical_context
 from dr.errors import AwsError, ConfigError, UsageError
-from dr.state.local import fsync_dir
+from dr.files import fsync_dir
+
+if TYPE_CHECKING:
+    from dr.aws.kms import Kms
 
 
 @runtime_checkable
@@ -206,10 +208,10 @@ class KmsKeyProvider:
 
     kind = "kms"
 
-    def __init__(self, kms_client: Any, key: str):
-        self._kms = kms_client
+    def __init__(self, kms: Kms, key: str):
+        self._kms = kms  # dr.aws.kms.Kms: session.kms(region)
         self.key = key
-        self.region = getattr(getattr(kms_client, "meta", None), "region_name", "?")
+        self.region = getattr(kms, "region", "?")
         self._arn: str | None = None
 
     def __repr__(self) -> str:
@@ -218,17 +220,12 @@ class KmsKeyProvider:
     @property
     def key_id(self) -> str:
         if self._arn is None:
-            meta = aws_call(self._kms.describe_key, KeyId=self.key, action="describing key",
-                            resource=self.key, region=self.region)["KeyMetadata"]
-            self._arn = meta["Arn"]
+            self._arn = self._kms.describe(self.key)["Arn"]
         return self._arn
 
     def new_data_key(self, context: Mapping[str, str]) -> tuple[bytes, bytes]:
         canonical_context(context)  # validate before calling KMS
-        resp = aws_call(self._kms.generate_data_key, KeyId=self.key_id, KeySpec="AES_256",
-                        EncryptionContext=dict(context), action="generating a data key with",
-                        resource=self.key_id, region=self.region)
-        plaintext, blob = resp["Plaintext"], resp["CiphertextBlob"]
+        plaintext, blob = self._kms.generate_data_key(self.key_id, context)
         if len(plaintext) != DATA_KEY_LEN:
             raise AwsError(f"KMS returned a {len(plaintext)}-byte data key for {self.key_id}, "
                            f"expected {DATA_KEY_LEN}")
@@ -238,15 +235,12 @@ class KmsKeyProvider:
         if key_id != self.key_id:
             raise key_mismatch("kms", key_id, self)
         try:
-            resp = aws_call(self._kms.decrypt, CiphertextBlob=wrapped, KeyId=key_id,
-                            EncryptionContext=dict(context), action="decrypting the data key with",
-                            resource=key_id, region=self.region)
+            plaintext, used = self._kms.decrypt(wrapped, key_id, context)
         except AwsError as exc:
             raise self._decrypt_error(exc, key_id) from exc
-        plaintext = resp["Plaintext"]
-        if resp.get("KeyId", key_id) != key_id or len(plaintext) != DATA_KEY_LEN:
+        if used != key_id or len(plaintext) != DATA_KEY_LEN:
             raise IntegrityError(f"backup file is damaged or was tampered with: KMS unwrapped "
-                                 f"the data key with {resp.get('KeyId')}, not {key_id}")
+                                 f"the data key with {used}, not {key_id}")
         return plaintext
 
     def _decrypt_error(self, exc: AwsError, key_id: str) -> Exception:

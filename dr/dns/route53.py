@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import time
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from dr.aws import aws_call
+from dr.clock import Clock
 from dr.dns.base import (MANAGED_TYPES, DnsProvider, Probe, RecordSet, RecordState, absolute, not_run, outside_zone,
                          plan_changes)
-from dr.errors import ConfigError, DrError, OperationFailed
+from dr.errors import ConfigError, DrError
+from dr.wait import Backoff, poll
 
-API_REGION = "us-east-1"
+
 _KNOWN_KEYS = {"Name", "Type", "TTL", "ResourceRecords", "SetIdentifier", "Failover", "Weight",
                "HealthCheckId", "AliasTarget"}
 _ESCAPE = re.compile(r"\\(\d{3})")
@@ -72,19 +73,14 @@ class Route53Provider(DnsProvider):
         super().__init__(settings, session=session, wait=wait)
         if session is None:
             raise ValueError("the route53 provider needs an AwsSession")
-        self.client = session.client("route53", API_REGION)
+        self.r53 = session.route53()
         self._zone_id: str | None = None
         self.last_change_id: str | None = None
-
-    def _call(self, method: str, resource: str, **kwargs):
-        return aws_call(getattr(self.client, method), action=f"route53 {method}", resource=resource,
-                        region="global", **kwargs)
 
     def zone_id(self) -> str:
         if self._zone_id is None:
             zone = absolute(self.settings.zone)
-            reply = self._call("list_hosted_zones_by_name", zone, DNSName=zone, MaxItems="10")
-            found = [z["Id"] for z in reply["HostedZones"] if absolute(z["Name"]) == zone]
+            found = [zone_id for zone_id, name in self.r53.zones_named(zone) if absolute(name) == zone]
             if not found:
                 raise ConfigError(f"Route 53 has no hosted zone {zone} (dns.zone in dr.yaml)",
                                   hint="check the zone name, and that dr's role may route53:ListHostedZonesByName")
@@ -99,19 +95,16 @@ class Route53Provider(DnsProvider):
     def current(self, record: str) -> RecordState:
         name = absolute(record)
         sets: list[RecordSet] = []
-        kwargs: dict[str, Any] = {"StartRecordName": name}
+        start: dict[str, str] | None = None
         while True:
-            reply = self._call("list_resource_record_sets", name, HostedZoneId=self.zone_id(), **kwargs)
-            for rrset in reply["ResourceRecordSets"]:
+            page, start = self.r53.record_sets(self.zone_id(), name, start)
+            for rrset in page:
                 if absolute(_unescape(rrset["Name"])) != name:
                     return RecordState(name, tuple(sets))
                 if rrset["Type"] in MANAGED_TYPES:
                     sets.append(from_route53(rrset))
-            if not reply.get("IsTruncated"):
+            if start is None:
                 return RecordState(name, tuple(sets))
-            kwargs = {"StartRecordName": reply["NextRecordName"], "StartRecordType": reply["NextRecordType"]}
-            if "NextRecordIdentifier" in reply:
-                kwargs["StartRecordIdentifier"] = reply["NextRecordIdentifier"]
 
     def apply(self, change: RecordState) -> None:
         ops = plan_changes(self.current(change.name), change)
@@ -120,36 +113,28 @@ class Route53Provider(DnsProvider):
             return
         batch = {"Comment": f"dr: {change.name} -> {change.describe()}"[:256],
                  "Changes": [{"Action": action, "ResourceRecordSet": to_route53(s)} for action, s in ops]}
-        reply = self._call("change_resource_record_sets", change.name, HostedZoneId=self.zone_id(),
-                           ChangeBatch=batch)
-        self.last_change_id = reply["ChangeInfo"]["Id"]
+        self.last_change_id = self.r53.change(self.zone_id(), change.name, batch)
 
     def wait_in_sync(self, timeout: float = 600.0) -> None:
         if self.last_change_id is None:
             return
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self._call("get_change", self.last_change_id, Id=self.last_change_id)["ChangeInfo"]["Status"]
-            if status == "INSYNC":
-                return
-            if time.monotonic() >= deadline:
-                raise OperationFailed(f"Route 53 change {self.last_change_id} is still {status} after "
-                                      f"{timeout:.0f}s", hint="Route 53 usually syncs within 60s; check "
-                                      "https://health.aws.amazon.com, then rerun (the change is idempotent)")
-            self.wait(self.poll_interval)
+        change_id = self.last_change_id
+        poll(lambda: self.r53.change_status(change_id), ready=lambda status: status == "INSYNC",
+             what=f"Route 53 change {change_id}", clock=_WaitClock(self.wait), timeout=timeout,
+             backoff=Backoff(self.poll_interval, 1.0, self.poll_interval),
+             hint="Route 53 usually syncs within 60s; check https://health.aws.amazon.com, then rerun "
+                  "(the change is idempotent)")
 
     # -- readiness -------------------------------------------------------------------------------
 
     def readiness(self, record: str, mode: str = "simple") -> list[Probe]:
         """dns-read, dns-record, dns-routing; read-only (see the module docstring for why there is
         no dns-write probe). When dns-read fails the others are not run (reported not ok)."""
-        from botocore.exceptions import BotoCoreError  # no credentials, no network: not a ClientError
-
         zone = absolute(self.settings.zone)
         try:
             zone_id = self.zone_id()
-            self._call("list_resource_record_sets", zone, HostedZoneId=zone_id, MaxItems="1")
-        except (DrError, BotoCoreError) as exc:
+            self.r53.record_sets(zone_id, zone, max_items="1")
+        except DrError as exc:  # dr.aws turns every SDK error (credentials, network) into one
             why = "dns-read failed, so dr did not read the record; fix dns-read first"
             return [Probe("dns-read", False, f"read the Route 53 hosted zone {zone}: {exc}"),
                     not_run("dns-record", why), not_run("dns-routing", why)]
@@ -163,22 +148,14 @@ class Route53Provider(DnsProvider):
             try:
                 current = self.current(record)
                 found = self.record_probe(current, mode)
-            except (DrError, BotoCoreError) as exc:
+            except DrError as exc:
                 found = Probe("dns-record", False, f"read {absolute(record)}: {exc}")
         return [read, found, self.routing_probe(current, mode)]
 
     # -- health checks (failover records) ------------------------------------------------------
 
     def find_health_check(self, reference: str) -> str | None:
-        kwargs: dict[str, Any] = {}
-        while True:
-            reply = self._call("list_health_checks", reference, **kwargs)
-            for check in reply["HealthChecks"]:
-                if check.get("CallerReference") == reference:
-                    return check["Id"]
-            if not reply.get("IsTruncated"):
-                return None
-            kwargs = {"Marker": reply["NextMarker"]}
+        return self.r53.find_health_check(reference)
 
     def ensure_health_check(self, url: str, reference: str) -> str:
         """A Route 53 HTTP(S) health check on `url`, made once per reference (idempotent)."""
@@ -195,21 +172,26 @@ class Route53Provider(DnsProvider):
         config = {"Type": "HTTPS" if secure else "HTTP", **where, "Port": parts.port or (443 if secure else 80),
                   "ResourcePath": (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
                   "RequestInterval": 10, "FailureThreshold": 3}
-        reply = self._call("create_health_check", url, CallerReference=reference, HealthCheckConfig=config)
-        return reply["HealthCheck"]["Id"]
+        return self.r53.create_health_check(url, reference, config)
 
     def delete_health_check(self, check_id: str) -> None:
-        try:
-            self._call("delete_health_check", check_id, HealthCheckId=check_id)
-        except Exception as exc:  # noqa: BLE001 - gone already is success
-            if "NoSuchHealthCheck" not in str(exc):
-                raise
+        self.r53.delete_health_check(check_id)
 
     def health_check_status(self, check_id: str) -> str:
         """healthy | unhealthy | unknown: what most Route 53 checkers report now."""
-        reply = self._call("get_health_check_status", check_id, HealthCheckId=check_id)
-        reports = [o.get("StatusReport", {}).get("Status", "") for o in reply.get("HealthCheckObservations", ())]
+        reports = self.r53.health_check_reports(check_id)
         if not reports:
             return "unknown"
         good = sum(r.startswith("Success") for r in reports)
         return "healthy" if good * 2 > len(reports) else "unhealthy"
+
+
+class _WaitClock(Clock):
+    """The provider's `wait` (StepContext.wait: Ctrl-C ends it) as the sleep of the one wait loop."""
+
+    def __init__(self, wait):
+        self._wait = wait
+
+    def sleep(self, seconds: float, cancel: threading.Event | None = None) -> bool:
+        self._wait(seconds)
+        return False

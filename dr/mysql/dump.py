@@ -40,7 +40,7 @@ from dr.mysql.conn import ConnectionSpec, connect, query_error
 from dr.errors import DrError
 from dr.mysql.errors import DumpError
 from dr.mysql.frames import DONE, HEAD, MANIFEST, ROWS, SCHEMA, FrameWriter
-from dr.mysql.tasks import AsyncWriter, Scheduler, TableJob
+from dr.mysql.tasks import AsyncWriter, TableJob, TaskQueue
 from dr.mysql.manifest import BinlogPosition, DatabaseInfo, DumpManifest, TableInfo
 from dr.mysql.schema import (
     TRANSACTIONAL_ENGINES,
@@ -716,14 +716,14 @@ class _Dump:
         self.output.close()
 
     def _run_workers_writing(self, jobs: list[TableJob], locked: bool) -> None:
-        sched = Scheduler(jobs)
-        workers = [threading.Thread(target=self._worker, args=(conn, sched), daemon=True,
+        tasks = TaskQueue(jobs)
+        workers = [threading.Thread(target=self._worker, args=(conn, tasks), daemon=True,
                                     name=f"dr-dump-{i}") for i, conn in enumerate(self.conns)]
         for w in workers:
             w.start()
         try:
             if locked:
-                while not sched.nontrans_done.wait(0.05):
+                while not tasks.nontrans_done.wait(0.05):
                     if self.failed.is_set() or not any(w.is_alive() for w in workers):
                         break
                 if not self.failed.is_set():
@@ -750,12 +750,12 @@ class _Dump:
         except Exception:  # noqa: BLE001 - the server may be gone; the workers will notice
             pass
 
-    def _worker(self, conn, sched: Scheduler) -> None:
+    def _worker(self, conn, tasks: TaskQueue) -> None:
         try:
             with conn.cursor() as cur:
                 while not self.failed.is_set():
-                    task = sched.next(cur)
-                    self._done_frames(sched)
+                    task = tasks.next(cur)
+                    self._done_frames(tasks)
                     if task is None:
                         return
                     kind, job, rng = task
@@ -769,14 +769,14 @@ class _Dump:
                         raise
                     except Exception as e:  # noqa: BLE001 - pymysql, socket, struct errors
                         raise self._error(e, f"dumping {job.db}.{job.table.name}") from None
-                    sched.finished(job)
-                    self._done_frames(sched)
+                    tasks.finished(job)
+                    self._done_frames(tasks)
         except BaseException as e:  # noqa: BLE001 - handed to the main thread
             self._fail(e)
 
-    def _done_frames(self, sched: Scheduler) -> None:
+    def _done_frames(self, tasks: TaskQueue) -> None:
         """Tell the restore a table is complete, so it can index and check it right away."""
-        for job in sched.take_completed():
+        for job in tasks.take_completed():
             self.output.put(DONE, {"id": job.id, "rows": job.rows, "checksum": job.checksum})
 
     def _error(self, e: BaseException, doing: str) -> DrError:

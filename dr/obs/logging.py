@@ -1,7 +1,7 @@
 """The one logging set-up of dr: the CLI and the scheduler daemon both call `configure`.
 
 One rule holds at every verbosity: the AWS, HTTP and database client libraries never log at
-DEBUG. botocore's debug log prints whole request and response bodies, and KMS GenerateDataKey /
+DEBUG. The AWS SDK's debug log prints whole request and response bodies, and KMS GenerateDataKey /
 Decrypt responses carry plaintext data keys; pymongo's and urllib3's can carry credentials. With
 `-v`, dr's own loggers go to DEBUG and those libraries to INFO at most.
 
@@ -17,9 +17,10 @@ import sys
 from datetime import datetime, timezone
 from typing import TextIO
 
+from dr.aws import LIBRARY_LOGGERS
+
 # Never below INFO, whatever -v says: their DEBUG output holds secrets (data keys, passwords).
-QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "s3transfer", "werkzeug", "pymongo", "pymysql",
-                   "schedule", "dns")
+QUIET_LIBRARIES = LIBRARY_LOGGERS + ("werkzeug", "pymongo", "pymysql", "schedule", "dns")
 FIELDS = ("event", "job", "slot", "run_id", "status", "duration_seconds", "missed_slots", "owner",
           "error", "key")
 

@@ -22,91 +22,14 @@ class World:
 
 
 def seed(session: AwsSession) -> World:
-    """Create the world, or complete it: each part is made only if it is not there yet, so
-    seeding a running sandbox again (`dr sandbox start --seed` twice) changes nothing."""
-    pkey = _key(session.client("kms", PRIMARY), "alias/acme-prod", "acme production data (us-east-1)")
-    dkey = _key(session.client("kms", DR), DR_KEY_ALIAS, "dr backups (us-west-2)")
+    """Create the world, or complete it (idempotent): see dr.aws.seed, where its AWS calls live."""
+    from dr.aws.seed import seed_world
 
-    rds = session.client("rds", PRIMARY)
-    _once(lambda: rds.create_db_instance(
-        DBInstanceIdentifier=INSTANCE, Engine="mysql", EngineVersion="8.0.35",
-        DBInstanceClass="db.t3.micro", AllocatedStorage=20, MasterUsername="acme",
-        MasterUserPassword="sandbox-only-password", StorageEncrypted=True,
-        KmsKeyId=pkey, Tags=[{"Key": "team", "Value": "web"}],
-    ))
-    _once(lambda: rds.create_db_cluster(
-        DBClusterIdentifier=CLUSTER, Engine="aurora-mysql", MasterUsername="acme",
-        MasterUserPassword="sandbox-only-password", StorageEncrypted=True,
-        KmsKeyId=pkey,
-    ))
-    # Someone's own snapshot from before a migration: dr must list it as not its own and never
-    # prune it.
-    _once(lambda: rds.create_db_snapshot(DBInstanceIdentifier=INSTANCE, DBSnapshotIdentifier=HAND_MADE_SNAPSHOT))
-    _seed_assets(session, dkey)
-    _seed_dns(session)
-    return World(primary_key_arn=pkey, dr_key_arn=dkey)
-
-
-def _key(kms, alias: str, description: str) -> str:
-    """The ARN of the key behind `alias`, made (with the alias) if there is none yet."""
-    for page in kms.get_paginator("list_aliases").paginate():
-        for entry in page["Aliases"]:
-            if entry["AliasName"] == alias and entry.get("TargetKeyId"):
-                return kms.describe_key(KeyId=entry["TargetKeyId"])["KeyMetadata"]["Arn"]
-    key = kms.create_key(Description=description)["KeyMetadata"]
-    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
-    return key["Arn"]
-
-
-def _once(create) -> None:
-    """Make something unless it exists already (AWS says so with an *AlreadyExists* error)."""
-    from botocore.exceptions import ClientError
-
-    try:
-        create()
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if "AlreadyExists" not in code and "AlreadyOwnedByYou" not in code:
-            raise
-
-
-def _seed_assets(session: AwsSession, dr_key_arn: str) -> None:
-    """User uploads in us-east-1; an empty, versioned, SSE-KMS bucket waiting in us-west-2."""
-    src, dst = session.client("s3", PRIMARY), session.client("s3", DR)
-    if ASSETS in {b["Name"] for b in src.list_buckets()["Buckets"]}:
-        return  # seeded already (its uploads too)
-    src.create_bucket(Bucket=ASSETS)
-    src.put_bucket_versioning(Bucket=ASSETS, VersioningConfiguration={"Status": "Enabled"})
-    dst.create_bucket(Bucket=ASSETS_DR, CreateBucketConfiguration={"LocationConstraint": DR})
-    dst.put_bucket_versioning(Bucket=ASSETS_DR, VersioningConfiguration={"Status": "Enabled"})
-    dst.put_bucket_encryption(Bucket=ASSETS_DR, ServerSideEncryptionConfiguration={"Rules": [{
-        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms",
-                                               "KMSMasterKeyID": dr_key_arn}}]})
-    dst.create_bucket(Bucket=BACKUPS_DR, CreateBucketConfiguration={"LocationConstraint": DR})
-    dst.put_bucket_versioning(Bucket=BACKUPS_DR, VersioningConfiguration={"Status": "Enabled"})
-    for i in range(24):
-        src.put_object(Bucket=ASSETS, Key=f"uploads/2026/11/photo-{i:03d}.jpg",
-                       Body=bytes([i]) * (1024 + i), ContentType="image/jpeg",
-                       CacheControl="max-age=86400", Metadata={"uploaded-by": f"user-{i}"},
-                       Tagging="kind=photo")
-    src.put_object(Bucket=ASSETS, Key="index.html", Body=b"<h1>acme</h1>",
-                   ContentType="text/html", ContentDisposition="inline")
+    return seed_world(session)
 
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "lamp.yaml"
 ZONE, RECORD = "acme.example.", "www.acme.example."
-
-
-def _seed_dns(session: AwsSession) -> None:
-    """The production record in Route 53, pointing at the primary region's load balancer."""
-    r53 = session.client("route53", PRIMARY)
-    if [z for z in r53.list_hosted_zones_by_name(DNSName=ZONE)["HostedZones"] if z["Name"] == ZONE]:
-        return  # seeded already: the production record is whatever the last failover left
-    zone = r53.create_hosted_zone(Name=ZONE, CallerReference="dr-sandbox")["HostedZone"]["Id"]
-    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{
-        "Action": "UPSERT", "ResourceRecordSet": {
-            "Name": RECORD, "Type": "CNAME", "TTL": 60,
-            "ResourceRecords": [{"Value": "acme-web-prod.us-east-1.elb.amazonaws.com"}]}}]})
 
 
 SHOP_SQL = (

@@ -36,11 +36,11 @@ class SnsPublisher:
 
     def __init__(self, session, topic_arn: str):
         self.topic_arn = topic_arn
-        self.client = session.client("sns", topic_arn.split(":")[3])
+        self.sns = session.sns(topic_arn.split(":")[3])
 
     def publish(self, subject: str, message: str) -> None:
         subject = "".join(c if 32 <= ord(c) < 127 else "?" for c in subject)[:100]
-        self.client.publish(TopicArn=self.topic_arn, Subject=subject, Message=message)
+        self.sns.publish(self.topic_arn, subject, message)
 
 
 class LogPublisher:

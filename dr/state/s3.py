@@ -8,7 +8,8 @@ together), put_json_if is a PUT with `If-Match: <etag>` (or `If-None-Match: *` f
 absent", which is also create_json) and returns the ETag of the new object. An If-Match on a
 missing key is 404 NoSuchKey: also a lost race. The ETag is the MD5 of the body unless SSE-KMS is
 used, so rewriting identical bytes may keep the version (see dr.state.base).
-The boto3 client comes from the caller (dr.aws is the one place clients are made).
+S3 itself is dr.aws.s3.S3 (the caller's session.s3(region), or a client, which it wraps); its errors
+read as the state store's (dr.aws.errors.STATE_STORE).
 """
 
 from __future__ import annotations
@@ -16,27 +17,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from dr.aws.errors import StoreWhere
+from dr.aws.s3 import S3, LostRace
 from dr.errors import AwsError
 from dr.state.base import decode_document, encode_document, validate_key, validate_prefix, validate_version
-
-IAM_ACTIONS = "s3:GetObject, s3:PutObject, s3:ListBucket, s3:DeleteObject"
-_NOT_FOUND = ("NoSuchBucket", "404", "NotFound")
-_DENIED = ("AccessDenied", "403", "Forbidden", "AllAccessDisabled")
-_CAS_LOST = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
-
 
 class S3Store:
     def __init__(self, client, bucket: str, prefix: str = "", kms_key_id: str | None = None,
                  region: str | None = None):
-        self.client = client
+        self.s3 = client if isinstance(client, S3) else S3(client, region)
         self.bucket = bucket
         self.prefix = "/".join(part for part in prefix.split("/") if part)
         if self.prefix:
             validate_key(self.prefix)
         self.kms_key_id = kms_key_id
-        self.region = region or client.meta.region_name
+        self.region = region or self.s3.region
         where = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.description = f"{where} ({self.region})"
 
@@ -52,7 +47,7 @@ class S3Store:
     def create_json(self, key: str, document: Mapping[str, Any]) -> bool:
         try:
             self._put(key, document, IfNoneMatch="*")
-        except _LostRace:
+        except LostRace:
             return False
         return True
 
@@ -63,45 +58,23 @@ class S3Store:
     def put_json_if(self, key: str, document: Mapping[str, Any], version: str | None) -> str | None:
         condition = {"IfNoneMatch": "*"} if validate_version(version) is None else {"IfMatch": version}
         try:
-            response = self._put(key, document, **condition)
-        except _LostRace:
+            etag = self._put(key, document, **condition)
+        except LostRace:
             return None
-        return self._etag(response, key)
+        return self._etag(etag, key)
 
     def list_keys(self, prefix: str) -> list[str]:
         validate_prefix(prefix)
         base = f"{self.prefix}/" if self.prefix else ""
-        keys = []
-        try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=base + prefix
-            ):
-                keys.extend(obj["Key"][len(base):] for obj in page.get("Contents", ()))
-        except ClientError as exc:
-            raise self._error(exc, "list", base + prefix) from exc
-        except BotoCoreError as exc:
-            raise self._unreachable(exc, "list", base + prefix) from exc
-        return sorted(keys)
+        keys = self.s3.store_list(self._where("list", base + prefix))
+        return sorted(key[len(base):] for key in keys)
 
     def delete(self, key: str) -> None:
-        full = self._full(key)
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=full)
-        except ClientError as exc:
-            if _code(exc) not in ("NoSuchKey", "404"):
-                raise self._error(exc, "delete", full) from exc
-        except BotoCoreError as exc:
-            raise self._unreachable(exc, "delete", full) from exc
+        self.s3.store_delete(self._where("delete", self._full(key)))
 
     def check(self) -> None:
         """Fail with a clear DrError unless the bucket exists, is reachable, and is in `region`."""
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-            location = self.client.get_bucket_location(Bucket=self.bucket).get("LocationConstraint")
-        except ClientError as exc:
-            raise self._error(exc, "check", None) from exc
-        except BotoCoreError as exc:
-            raise self._unreachable(exc, "check", None) from exc
+        location = self.s3.store_location(self._where("check", None))
         actual = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
         if self.region and actual != self.region:
             raise AwsError(
@@ -113,90 +86,30 @@ class S3Store:
 
     # -- helpers ----------------------------------------------------------------------------
 
+    def _where(self, action: str, key: str | None) -> StoreWhere:
+        return StoreWhere(action, self.bucket, key, self.region, self.kms_key_id)
+
     def _full(self, key: str) -> str:
         validate_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def _get(self, key: str) -> tuple[dict, dict] | None:
-        """The document and the GetObject response it came in (None if there is no such key)."""
+    def _get(self, key: str) -> tuple[dict, str | None] | None:
+        """The document and the ETag it came with (None if there is no such key)."""
         full = self._full(key)
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=full)
-            data = response["Body"].read()
-        except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404"):
-                return None
-            raise self._error(exc, "read", full) from exc
-        except BotoCoreError as exc:
-            raise self._unreachable(exc, "read", full) from exc
-        return decode_document(data, f"s3://{self.bucket}/{full}"), response
+        found = self.s3.store_get(self._where("read", full))
+        if found is None:
+            return None
+        return decode_document(found[0], f"s3://{self.bucket}/{full}"), found[1]
 
-    def _put(self, key: str, document: Mapping[str, Any], **extra: str) -> dict:
-        """One PutObject, returning its response; a conditional one that loses raises _LostRace."""
+    def _put(self, key: str, document: Mapping[str, Any], **condition: str) -> str | None:
+        """One PutObject, returning its ETag; a conditional one that loses raises LostRace."""
         full = self._full(key)
-        body = encode_document(document)
-        lost: tuple[str, ...] = ()  # only a conditional write can lose
-        if extra:
-            lost = _CAS_LOST + (("NoSuchKey",) if "IfMatch" in extra else ())
-        if self.kms_key_id:
-            extra.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id)
-        try:
-            return self.client.put_object(Bucket=self.bucket, Key=full, Body=body,
-                                          ContentType="application/json", **extra)
-        except ClientError as exc:
-            if _code(exc) in lost:
-                raise _LostRace() from exc
-            raise self._error(exc, "write", full) from exc
-        except BotoCoreError as exc:
-            raise self._unreachable(exc, "write", full) from exc
+        return self.s3.store_put(self._where("write", full), encode_document(document), **condition)
 
-    def _etag(self, response: dict, key: str) -> str:
+    def _etag(self, etag: str | None, key: str) -> str:
         """The version: S3 always sends an ETag; an endpoint that does not cannot do CAS."""
-        if not response.get("ETag"):
+        if not etag:
             raise AwsError(f"s3://{self.bucket}/{self._full(key)}: the endpoint sent no ETag",
                            code="NoETag", hint="compare-and-swap needs AWS S3 or an endpoint "
                            "that supports conditional writes (If-Match)")
-        return response["ETag"]
-
-    def _error(self, exc: ClientError, action: str, key: str | None) -> AwsError:
-        code = _code(exc)
-        what = f"s3://{self.bucket}/{key}" if key is not None else f"bucket {self.bucket}"
-        if code in _NOT_FOUND:
-            return AwsError(
-                f"state bucket {self.bucket} not found in {self.region}: create it (the terraform "
-                "foundation module does) or use state: {path: ./.dr-state}",
-                code="NoSuchBucket",
-            )
-        if code in _DENIED:
-            return AwsError(
-                f"access denied to {action} {what} in {self.region}",
-                code=code,
-                hint=f"the state store needs {IAM_ACTIONS} on {self.bucket}"
-                + (f" and kms:GenerateDataKey, kms:Decrypt on {self.kms_key_id}" if self.kms_key_id else ""),
-            )
-        if code.startswith("KMS.") or code == "KMSAccessDenied":
-            return AwsError(
-                f"cannot {action} {what}: KMS key {self.kms_key_id} refused ({code})",
-                code=code,
-                hint="check that the key exists in the bucket's region, is enabled, and that "
-                "this identity may use it (kms:GenerateDataKey, kms:Decrypt)",
-            )
-        message = exc.response.get("Error", {}).get("Message", "")
-        return AwsError(
-            f"cannot {action} {what} in {self.region}: {code}: {message}".rstrip(": "),
-            code=code,
-            hint="retry; if it persists, check the bucket's policy and the AWS status page",
-        )
-
-    def _unreachable(self, exc: BotoCoreError, action: str, key: str | None) -> AwsError:
-        what = f"s3://{self.bucket}/{key}" if key is not None else f"bucket {self.bucket}"
-        return AwsError(f"cannot {action} {what}: {exc}", code=type(exc).__name__,
-                        hint="check the network, the endpoint URL and the credentials")
-
-
-class _LostRace(Exception):
-    """A conditional PUT found another version there (or another conditional write in flight)."""
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+        return etag

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dr.aws import AwsSession
+from dr.aws import seed as aws_seed
 from dr.config import load_config
 from dr.context import Context, make_context
 from dr.sandbox import world as demo_world
@@ -50,8 +51,8 @@ def _seed_without_rds(session: AwsSession) -> demo_world.World:
     pkms.create_alias(AliasName="alias/acme-prod", TargetKeyId=pkey["KeyId"])
     dkey = dkms.create_key(Description="dr backups (us-west-2)")["KeyMetadata"]
     dkms.create_alias(AliasName=demo_world.DR_KEY_ALIAS, TargetKeyId=dkey["KeyId"])
-    demo_world._seed_assets(session, dkey["Arn"])
-    demo_world._seed_dns(session)
+    aws_seed._seed_assets(session, dkey["Arn"])
+    aws_seed._seed_dns(session)
     return demo_world.World(primary_key_arn=pkey["Arn"], dr_key_arn=dkey["Arn"])
 
 

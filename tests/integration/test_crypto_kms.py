@@ -33,7 +33,7 @@ def dr_key(kms) -> str:
 
 @pytest.fixture
 def provider(endpoint, dr_key) -> KmsKeyProvider:
-    return KmsKeyProvider(AwsSession(endpoint_url=endpoint).client("kms", DR), "alias/dr-backups")
+    return KmsKeyProvider(AwsSession(endpoint_url=endpoint).kms(DR), "alias/dr-backups")
 
 
 def encrypt(provider, data: bytes, context=CTX, chunk: int = 1024) -> bytes:
@@ -93,7 +93,7 @@ def test_forged_context_in_the_header_is_refused_by_kms(provider):
 def test_a_different_kms_key(endpoint, kms, provider, dr_key):
     blob = encrypt(provider, b"data")
     other_arn = kms.create_key(Description="not the dr key")["KeyMetadata"]["Arn"]
-    other = KmsKeyProvider(AwsSession(endpoint_url=endpoint).client("kms", DR), other_arn)
+    other = KmsKeyProvider(AwsSession(endpoint_url=endpoint).kms(DR), other_arn)
     with pytest.raises(IntegrityError, match=(
             f"^this file was encrypted with kms key {dr_key}; the key provided is kms key "
             f"{other_arn}")):
@@ -107,7 +107,7 @@ def test_forged_key_id_pointing_at_another_kms_key(endpoint, kms, provider):
     blob = encrypt(provider, b"data")
     h = read_header(io.BytesIO(blob))
     other_arn = kms.create_key()["KeyMetadata"]["Arn"]
-    other = KmsKeyProvider(AwsSession(endpoint_url=endpoint).client("kms", DR), other_arn)
+    other = KmsKeyProvider(AwsSession(endpoint_url=endpoint).kms(DR), other_arn)
     forged = build_header(chunk_size=h.chunk_size, kind="kms", key_id=other_arn,
                           wrapped_key=h.wrapped_key, context=h.context,
                           nonce_prefix=h.nonce_prefix)
@@ -142,7 +142,7 @@ def test_tampered_chunk_and_truncation(provider):
 
 
 def test_missing_key_is_an_aws_error(endpoint):
-    provider = KmsKeyProvider(AwsSession(endpoint_url=endpoint).client("kms", DR),
+    provider = KmsKeyProvider(AwsSession(endpoint_url=endpoint).kms(DR),
                               "alias/does-not-exist")
     with pytest.raises(AwsError) as err:
         encrypt_to(io.BytesIO(), provider, CTX)

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError, NoCredentialsError
 from botocore.stub import Stubber
 
 from dr.aws import AwsSession, error_code, resolve_endpoint, translate
-from dr.backup import rds_api
+from dr.aws import rds as rds_api
 from dr.errors import AwsError, ConfigError
 
 

@@ -7,21 +7,24 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import yaml
 
+from dr.aws.fake import FakeAws
+from dr.aws.fake import FakeCfn as MemoryCfn
+from dr.aws.rds import recovery_time
 from dr.clock import FixedClock
 from dr.config import parse_config
-from dr.errors import AwsError, ConfigError, OperationFailed
+from dr.errors import ConfigError, OperationFailed
 from dr.runbook.loader import load_runbook
-from dr.runbook.steps import REGISTRY, cfn
 from dr.runbook.steps import rds_restore as rr
-from dr.runbook.steps.aws_steps import RdsRestore, Readiness
+from dr.runbook.steps import stack_cloudformation as cfn
+from dr.runbook.steps.rds_restore import RdsRestore
+from dr.runbook.steps.readiness import Readiness
 from dr.runbook.steps.stack import StackLaunch
 from dr.runbook.steps.teardown import Teardown
 
 STEP_TYPES = (Readiness, RdsRestore, StackLaunch, Teardown)
-from dr.runbook.steps.base import PARAM_TYPES, StepContext
-from dr.runbook.steps.leftovers import DrillMatcher
+from dr.runbook.steps.base import StepContext
+from dr.runbook.steps.teardown_leftovers import DrillMatcher
 from tests.conftest import REPO, fixtures_dir
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
@@ -224,10 +227,10 @@ def test_recovery_time_is_when_the_data_was_captured():
     original, tagged, copied = (NOW - timedelta(hours=h) for h in (3, 2, 1))
     item = {"SnapshotCreateTime": copied, "OriginalSnapshotCreateTime": original,
             "TagList": [{"Key": "dr:created-at", "Value": tagged.isoformat()}]}
-    assert rr.recovery_time(item) == original
+    assert recovery_time(item) == original
     del item["OriginalSnapshotCreateTime"]  # cluster snapshots have no such field
-    assert rr.recovery_time(item) == tagged
-    assert rr.recovery_time({"SnapshotCreateTime": copied.replace(tzinfo=None)}) == copied
+    assert recovery_time(item) == tagged
+    assert recovery_time({"SnapshotCreateTime": copied.replace(tzinfo=None)}) == copied
 
 
 def test_drill_matcher_finds_this_drill_only():
@@ -240,24 +243,6 @@ def test_drill_matcher_finds_this_drill_only():
     assert not match("acme-web")  # production
     assert not match("acme-web-drill-ab123")  # another drill
     assert not match("whatever", {"dr:run": "drill-20261126T110000Z-ffff", "dr:drill": "true"})
-
-
-# --- completeness (cloud-custodian's PolicyMetaLint) ------------------------------------------------
-
-
-@pytest.mark.parametrize("cls", STEP_TYPES, ids=lambda c: c.name)
-def test_every_step_type_is_complete_and_registered(cls):
-    assert REGISTRY[cls.name] is cls
-    assert cls.description and cls.outputs and cls.iam_actions
-    for action in cls.iam_actions:
-        service, _, name = action.partition(":")
-        assert service and name[:1].isupper(), action
-    for p in cls.params:
-        assert p.type in PARAM_TYPES and p.help, p
-    example = yaml.safe_load(cls.example)
-    assert isinstance(example, list) and len(example) == 1
-    assert example[0]["type"] == cls.name
-    assert set(example[0].get("with") or {}) <= {p.name for p in cls.params}
 
 
 def test_examples_load_in_a_runbook(tmp_path):
@@ -294,87 +279,36 @@ def test_shipped_runbooks_load(tmp_path, name):
 # --- the idempotent launch, against a fake CloudFormation ------------------------------------------
 
 
-class FakeCfn:
-    """Just enough CloudFormation: stacks by name, operations that finish at once, events."""
+class FakeCfn(MemoryCfn):
+    """dr.aws.fake's CloudFormation (checked against the sandbox by tests/aws_contract.py), plus
+    what these tests script: a create that rolls back, CloudFormation's "no updates", a count of calls."""
 
     def __init__(self, fail_create: int = 0):
-        self.stacks: dict[str, dict] = {}
+        super().__init__(FakeAws().world, "us-west-2")
         self.calls: list[str] = []
-        self.events: list[dict] = []
         self.fail_create = fail_create
-        self.template = ""
         self.no_updates = False
 
-    def _effective(self, kw, current=None):
-        """Like AWS: every template parameter, the Default when not passed, the current value
-        with UsePreviousValue."""
-        values = {k: str(v.get("Default")) for k, v in cfn.parse_template(kw["TemplateBody"])["Parameters"].items()
-                  if "Default" in v}
-        before = {p["ParameterKey"]: p["ParameterValue"] for p in (current or {}).get("Parameters", [])}
-        values.update({p["ParameterKey"]: before[p["ParameterKey"]] if p.get("UsePreviousValue")
-                       else p["ParameterValue"] for p in kw["Parameters"]})
-        return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
-
-    def _error(self, code, message):
-        return AwsError(f"{code}: {message}", code=code)
-
-    def describe_stacks(self, StackName):
+    def describe(self, name):
         self.calls.append("describe")
-        for s in self.stacks.values():
-            if StackName in (s["StackName"], s["StackId"]):
-                return {"Stacks": [dict(s)]}
-        raise self._error("ValidationError", f"Stack with id {StackName} does not exist")
+        return super().describe(name)
 
-    def create_stack(self, **kw):
+    def create(self, args):
         self.calls.append("create")
-        sid = f"arn:stack/{kw['StackName']}/{len(self.calls)}"
-        self.template = kw["TemplateBody"]
-        self._event(kw["StackName"], "CREATE_IN_PROGRESS", "User Initiated")
+        stack_id = super().create(args)
         if self.fail_create:
             self.fail_create -= 1
-            self._event("DB", "CREATE_FAILED", "Engine nope not supported", rtype="AWS::RDS::DBInstance")
-            status = "ROLLBACK_COMPLETE"
-        else:
-            status = "CREATE_COMPLETE"
-        self.stacks[kw["StackName"]] = {
-            "StackName": kw["StackName"], "StackId": sid, "StackStatus": status,
-            "Parameters": self._effective(kw), "Tags": kw["Tags"],
-            "Outputs": [{"OutputKey": "URL", "OutputValue": "http://x"}]}
-        return {"StackId": sid}
+            self.force(args["StackName"], "ROLLBACK_COMPLETE",
+                       failed=("DB", "AWS::RDS::DBInstance", "Engine nope not supported"))
+        return stack_id
 
-    def update_stack(self, **kw):
+    def update(self, args):
         self.calls.append("update")
-        if self.no_updates:
-            raise self._error("ValidationError", "No updates are to be performed.")
-        s = self.stacks[kw["StackName"]]
-        s.update(StackStatus="UPDATE_COMPLETE", Parameters=self._effective(kw, s))
-        if "Tags" in kw:
-            s["Tags"] = kw["Tags"]
-        self.template = kw["TemplateBody"]
-        return {"StackId": s["StackId"]}
+        return False if self.no_updates else super().update(args)
 
-    def delete_stack(self, StackName):
+    def delete(self, stack_id):
         self.calls.append("delete")
-        for name, s in list(self.stacks.items()):
-            if StackName in (name, s["StackId"]):
-                del self.stacks[name]
-
-    def get_template(self, StackName, TemplateStage):
-        return {"TemplateBody": self.template}
-
-    def _event(self, logical, status, reason, rtype="AWS::CloudFormation::Stack"):
-        self.events.append({"LogicalResourceId": logical, "ResourceStatus": status,
-                            "ResourceStatusReason": reason, "ResourceType": rtype,
-                            "Timestamp": NOW + timedelta(seconds=len(self.events))})
-
-    def get_paginator(self, op):
-        fake = self
-
-        class Pages:
-            def paginate(self, StackName):
-                return [{"StackEvents": list(reversed(fake.events))}]
-
-        return Pages()
+        super().delete(stack_id)
 
 
 def _request(tmp_path, **params):
@@ -385,25 +319,25 @@ def _request(tmp_path, **params):
 def test_launch_creates_a_missing_stack_then_leaves_it_alone(tmp_path):
     req, ctx = _request(tmp_path)
     fake = FakeCfn()
-    stack = cfn.launch(ctx, fake, req, "us-west-2", owned=True)
-    assert stack["StackStatus"] == "CREATE_COMPLETE" and fake.calls.count("create") == 1
-    cfn.launch(ctx, fake, req, "us-west-2", owned=True)
+    stack = cfn.launch(ctx, fake, req, owned=True)
+    assert stack.status == "CREATE_COMPLETE" and fake.calls.count("create") == 1
+    cfn.launch(ctx, fake, req, owned=True)
     assert "update" not in fake.calls and fake.calls.count("create") == 1
 
 
 def test_launch_updates_when_parameters_change_and_no_updates_is_success(tmp_path):
     req, ctx = _request(tmp_path)
     fake = FakeCfn()
-    cfn.launch(ctx, fake, req, "us-west-2", owned=True)
+    cfn.launch(ctx, fake, req, owned=True)
     changed, _ = _request(tmp_path, parameters={"Size": "2"})
-    assert cfn.launch(ctx, fake, changed, "us-west-2", owned=True)["StackStatus"] == "UPDATE_COMPLETE"
+    assert cfn.launch(ctx, fake, changed, owned=True).status == "UPDATE_COMPLETE"
     back, _ = _request(tmp_path)  # Size left out: it keeps its current value, nothing to update
-    assert cfn.launch(ctx, fake, back, "us-west-2", owned=True)["StackStatus"] == "UPDATE_COMPLETE"
+    assert cfn.launch(ctx, fake, back, owned=True).status == "UPDATE_COMPLETE"
     assert fake.calls.count("update") == 1
-    assert {p["ParameterKey"]: p["ParameterValue"] for p in fake.stacks[req.name]["Parameters"]}["Size"] == "2"
+    assert fake.describe(req.name).parameters["Size"] == "2"
     again, _ = _request(tmp_path, parameters={"Size": "3"})
     fake.no_updates = True  # CloudFormation's own "nothing to do" counts as success
-    assert cfn.launch(ctx, fake, again, "us-west-2", owned=True)["StackStatus"] == "UPDATE_COMPLETE"
+    assert cfn.launch(ctx, fake, again, owned=True).status == "UPDATE_COMPLETE"
     assert fake.calls.count("update") == 2
 
 
@@ -411,18 +345,18 @@ def test_launch_recreates_after_rollback_complete_and_names_the_failure(tmp_path
     req, ctx = _request(tmp_path)
     fake = FakeCfn(fail_create=1)
     with pytest.raises(OperationFailed) as err:
-        cfn.launch(ctx, fake, req, "us-west-2", owned=True)
+        cfn.launch(ctx, fake, req, owned=True)
     assert "ROLLBACK_COMPLETE" in str(err.value)
     assert "DB (AWS::RDS::DBInstance): Engine nope not supported" in str(err.value)
-    stack = cfn.launch(ctx, fake, req, "us-west-2", owned=True)
-    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    stack = cfn.launch(ctx, fake, req, owned=True)
+    assert stack.status == "CREATE_COMPLETE"
     assert fake.calls.count("delete") == 1 and fake.calls.count("create") == 2
 
 
 def test_launch_refuses_a_stack_that_needs_a_human(tmp_path):
     req, ctx = _request(tmp_path)
     fake = FakeCfn()
-    cfn.launch(ctx, fake, req, "us-west-2", owned=True)
-    fake.stacks[req.name]["StackStatus"] = "UPDATE_ROLLBACK_FAILED"
+    cfn.launch(ctx, fake, req, owned=True)
+    fake.force(req.name, "UPDATE_ROLLBACK_FAILED")
     with pytest.raises(OperationFailed, match="a previous operation on stack acme-web-drill-ab12"):
-        cfn.launch(ctx, fake, req, "us-west-2", owned=True)
+        cfn.launch(ctx, fake, req, owned=True)

@@ -9,9 +9,9 @@ import pytest
 from dr.backup.catalog import RecoveryPoint
 from dr.backup.prune import plan_prune
 from dr.backup.rds import RdsObservation, plan_rds_backup, snapshot_id_for
-from dr.backup.rds_api import Snapshot, Source
+from dr.aws.rds import Snapshot, Source
 from dr.config import parse_config
-from dr.kms import DrKey
+from dr.aws.kms import DrKey
 
 NOW = datetime(2026, 11, 26, 13, 42, tzinfo=timezone.utc)
 KEY = DrKey("alias/dr-backups", "arn:aws:kms:us-west-2:123456789012:key/k-dr", "us-west-2")

@@ -79,7 +79,7 @@ def test_streams_are_consumed_lazily():
 
 
 def test_prefetch_keeps_order_and_hands_errors_to_the_consumer():
-    from dr.backup.s3 import prefetch
+    from dr.aws.s3 import prefetch
 
     assert list(prefetch(iter(range(5000)), depth=10)) == list(range(5000))
 

@@ -115,18 +115,12 @@ def test_store_unreachable_still_alerts(tmp_path):
 
 
 def test_sns_subject_is_ascii_and_at_most_100_characters():
-    class Client:
-        def publish(self, **kw):
-            self.kw = kw
+    from dr.aws.fake import FakeAws
 
-    class Session:
-        def client(self, service, region):
-            assert (service, region) == ("sns", "eu-west-1")
-            self.c = Client()
-            return self.c
-
-    session = Session()
+    session = FakeAws()
     pub = SnsPublisher(session, "arn:aws:sns:eu-west-1:123456789012:dr-alerts")
     pub.publish("[dr] RPO breach: caf\u00e9 " + "x" * 200, "body")
-    assert session.c.kw["Subject"].startswith("[dr] RPO breach: caf? ")
-    assert len(session.c.kw["Subject"]) == 100
+    (sent,) = session.world.published
+    assert sent["topic"] == "arn:aws:sns:eu-west-1:123456789012:dr-alerts" and pub.sns.region == "eu-west-1"
+    assert sent["subject"].startswith("[dr] RPO breach: caf? ")
+    assert len(sent["subject"]) == 100

@@ -112,15 +112,14 @@ class Notify(StepType):
             return {"sent": False, "message_id": None}
         subject = (params.get("subject") or f"dr {ctx.run_id}")[:100]
         try:
-            reply = ctx.session.client("sns", topic.split(":")[3]).publish(
-                TopicArn=topic, Subject=subject, Message=message)
+            message_id = ctx.session.sns(topic.split(":")[3]).publish(topic, subject, message)
         except Exception as exc:
             if params.get("required"):
                 raise
             ctx.log(f"notify: could not publish to {topic}: {exc}")
             log.warning("notify: publish to %s failed: %s", topic, exc)
             return {"sent": False, "message_id": None}
-        return {"sent": True, "message_id": reply.get("MessageId")}
+        return {"sent": True, "message_id": message_id}
 
 
 STEP_TYPES = (Noop, Sleep, Fail, Notify)

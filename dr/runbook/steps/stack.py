@@ -8,9 +8,9 @@ Ownership rules (ownership.py), whatever `name` the step is given:
 * **A failover or failback adopts with care.** A stack that exists and was not made by this run
   (the production stack, a pilot-light copy) is updated in place only if something dr sets
   differs; its tags are kept and the parameters dr.yaml does not set keep their values
-  (cfn.py). A stack made by another dr run that did not finish is refused: resume that run.
+  (stack_cloudformation.py). A stack made by another dr run that did not finish is refused: resume that run.
 * What this run creates is written to the run's ledger before CreateStack, tagged with the run,
-  and torn down (drills) with everything it kept (leftovers.delete_stack).
+  and torn down (drills) with everything it kept (teardown_leftovers.delete_stack).
 
 Template parameters: stack.parameters, overlaid by stack.dr_parameters (not when the target is
 the primary region: a failback), the restored snapshot (into stack.snapshot_parameter), then this
@@ -23,20 +23,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dr.aws.cfn import Stack
 from dr.config import Config, Secret
 from dr.errors import ConfigError, OperationFailed
-from dr.runbook.steps import cfn, leftovers, ownership
-from dr.runbook.steps import rds_restore as rr
-from dr.runbook.steps.base import DYNAMIC_OUTPUTS, Param, StepContext, StepType
+from dr.runbook.steps import ownership, teardown_leftovers
+from dr.runbook.steps import stack_cloudformation as cfn
+from dr.runbook.steps.base import DYNAMIC_OUTPUTS, Param, StepContext, StepType, is_reference, target_region
 from dr.secret_refs import resolve_parameters
-
-
-def target_region(ctx: StepContext) -> str:
-    return ctx.region or ctx.config.regions.dr
-
-
-def _is_reference(value: Any) -> bool:
-    return isinstance(value, str) and "${" in value
 
 
 class StackLaunch(StepType):
@@ -101,7 +94,7 @@ class StackLaunch(StepType):
             return [exc.message]
         overlay = params.get("parameters") or {}
         if not isinstance(overlay, Mapping):
-            return [] if _is_reference(overlay) else ["parameters: expected a mapping of template parameters"]
+            return [] if is_reference(overlay) else ["parameters: expected a mapping of template parameters"]
         keys = set(config.stack.parameters_for_dr() if config.stack else {}) | set(overlay)
         snapshot_parameter = config.stack.snapshot_parameter if config.stack is not None else None
         if params.get("snapshot") and snapshot_parameter:
@@ -145,16 +138,16 @@ class StackLaunch(StepType):
             name=params.get("name") or ctx.name(stack.name),
             template=template, parameters=parameters,
             capabilities=tuple(caps if caps is not None else (stack.capabilities if stack else ())),
-            tags={**rr.run_tags(ctx), "dr:managed": "true"}, role_arn=params.get("role_arn"),
+            tags={**ownership.run_tags(ctx), "dr:managed": "true"}, role_arn=params.get("role_arn"),
             secret_keys=secret_keys)
 
-    def _outputs(self, stack: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
-        outs = cfn.outputs_of(stack)
-        created = ownership.tags_say_ours(cfn.tags_of(stack), ctx) is None
-        return {**outs, "stack_id": stack["StackId"], "stack_name": stack["StackName"], "created": created,
+    def _outputs(self, stack: Stack, ctx: StepContext) -> dict[str, Any]:
+        outs = dict(stack.outputs)
+        created = ownership.tags_say_ours(stack.tags, ctx) is None
+        return {**outs, "stack_id": stack.id, "stack_name": stack.name, "created": created,
                 "outputs": outs}
 
-    def _guard(self, name: str, existing: Mapping[str, Any] | None, ctx: StepContext, region: str) -> bool:
+    def _guard(self, name: str, existing: Stack | None, ctx: StepContext, region: str) -> bool:
         """Refuse what this run must not touch; True when the stack is (or will be) this run's."""
         production = ctx.config.stack.name if ctx.config.stack is not None else None
         if ctx.drill and name == production:
@@ -163,16 +156,16 @@ class StackLaunch(StepType):
                               hint=f"leave `name` out (the drill uses {ctx.name(production)})")
         if existing is None:
             return True
-        why = ownership.tags_say_ours(cfn.tags_of(existing), ctx)
+        why = ownership.tags_say_ours(existing.tags, ctx)
         if why is None:
             return True
         if ctx.drill:
             raise ConfigError(f"this is a drill: stack {name} already exists in {region} and was not created "
                               f"by this drill ({why}); a drill never updates or deletes what it did not make, "
                               "nothing was changed", hint="leave `name` out, or name a stack that does not exist")
-        made_by = cfn.tags_of(existing).get(rr.TAG_RUN)
+        made_by = existing.tags.get(ownership.TAG_RUN)
         if made_by and ownership.run_summary(ctx, made_by).get("status") not in (None, *ownership.FINISHED):
-            message, hint = ownership.made_elsewhere(ctx, f"stack {name}", region, cfn.tags_of(existing))
+            message, hint = ownership.made_elsewhere(ctx, f"stack {name}", region, existing.tags)
             raise OperationFailed(message, hint=hint)
         ctx.log(f"stack {name} exists in {region} and was not made by this run ({why}): it is updated in "
                 "place only if what dr sets differs; its tags and other parameters are kept")
@@ -180,36 +173,36 @@ class StackLaunch(StepType):
 
     def execute(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
         req, region = self.request(params, ctx), target_region(ctx)
-        client = ctx.session.client("cloudformation", region)
-        existing = cfn.describe(client, req.name, region)
+        api = ctx.session.cfn(region)
+        existing = api.describe(req.name)
         owned = self._guard(req.name, existing, ctx, region)
         if owned:
             ctx.created("cloudformation-stack", req.name, region)
-        stack = cfn.launch(ctx, client, req, region, owned=owned)
+        stack = cfn.launch(ctx, api, req, owned=owned)
         if owned:
             ctx.record_created({"kind": "cloudformation-stack", "id": req.name, "region": region,
-                                "step": ctx.step_id, "world_id": stack["StackId"]})
-        ctx.log(f"stack {req.name} is {stack['StackStatus']} in {region}")
+                                "step": ctx.step_id, "world_id": stack.id})
+        ctx.log(f"stack {req.name} is {stack.status} in {region}")
         return self._outputs(stack, ctx)
 
     def check(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any] | None:
         req, region = self.request(params, ctx, resolve=False), target_region(ctx)
-        stack = cfn.describe(ctx.session.client("cloudformation", region), req.name, region)
-        if stack is None or stack["StackStatus"] not in cfn.COMPLETE \
-                or ownership.tags_say_ours(cfn.tags_of(stack), ctx) is not None:
+        stack = ctx.session.cfn(region).describe(req.name)
+        if stack is None or stack.status not in cfn.COMPLETE \
+                or ownership.tags_say_ours(stack.tags, ctx) is not None:
             return None
         return self._outputs(stack, ctx)
 
     def teardown(self, params: Mapping[str, Any], outputs: Mapping[str, Any], ctx: StepContext) -> None:
-        """Drills: delete the stack this run created, then what it kept (leftovers.delete_stack).
+        """Drills: delete the stack this run created, then what it kept (teardown_leftovers.delete_stack).
         A stack the ledger and the world do not both prove this run's is refused, loudly."""
         region = target_region(ctx)
         name = (outputs or {}).get("stack_name") or self.request(params, ctx, resolve=False).name
-        client = ctx.session.client("cloudformation", region)
-        stack = cfn.describe(client, name, region)
+        api = ctx.session.cfn(region)
+        stack = api.describe(name)
         if stack is None:
             return
-        why = ownership.owned(ctx, "cloudformation-stack", name, region, cfn.tags_of(stack), stack["StackId"])
+        why = ownership.owned(ctx, "cloudformation-stack", name, region, stack.tags, stack.id)
         if why:
             raise OperationFailed(f"not deleting stack {name} in {region}: {why}",
                                   hint="it was left exactly as it is; if it is a drill's leftover, delete it "
@@ -219,7 +212,7 @@ class StackLaunch(StepType):
             policies = self._template(params, ctx.config).deletion_policies()
         except ConfigError:
             policies = None
-        leftovers.delete_stack(ctx, client, stack, region, policies)
+        teardown_leftovers.delete_stack(ctx, api, stack, policies)
 
 
 STEP_TYPES = (StackLaunch,)

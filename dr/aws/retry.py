@@ -1,6 +1,6 @@
 """Domain retries: AWS answers that mean "not now" but that botocore does not retry itself.
 
-botocore (configured in dr/aws.py) already retries throttling, 5xx and connection errors. This
+botocore (configured in dr/aws/session.py) already retries throttling, 5xx and connection errors. This
 module covers the rest, e.g. RDS refusing a cross-region copy because too many are in flight:
 exponential backoff with a cap, bounded in attempts, and cancellable (Ctrl-C).
 """
@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Collection
 from typing import TypeVar
 
-from dr.aws import error_code
+from dr.aws.errors import error_code
 from dr.clock import Clock
 from dr.errors import Interrupted
 

@@ -4,13 +4,19 @@ The peers' most common failure is the key (copies left under the source-region k
 AWS-managed aws/rds key that cannot be shared, KMSKeyNotAccessibleFault). `resolve_dr_key`
 proves the key exists IN the DR region, is enabled, is customer managed and can encrypt, and
 returns its ARN, which is what CopyDBSnapshot needs for a cross-region copy.
+
+`Kms` is the adapter: DescribeKey, GenerateDataKey and Decrypt for crypto/keys.py's
+KmsKeyProvider, and CreateKey/CreateAlias for the sandbox world.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dr.aws import AwsSession, aws_call
+from collections.abc import Mapping
+from typing import Any
+
+from dr.aws.errors import aws_call
 from dr.errors import AwsError
 
 
@@ -24,11 +30,42 @@ class DrKey:
         return self.arn if self.ref == self.arn else f"{self.ref} ({self.arn})"
 
 
-def resolve_dr_key(session: AwsSession, ref: str, dr_region: str) -> DrKey:
-    kms = session.client("kms", dr_region)
+class Kms:
+    """One region's KMS."""
+
+    def __init__(self, client: Any, region: str):
+        self.client, self.region = client, region
+
+    def describe(self, ref: str) -> dict[str, Any]:
+        """The key's KeyMetadata (Arn, KeyManager, KeyState, KeyUsage, KeySpec, ...)."""
+        return aws_call(self.client.describe_key, KeyId=ref, action="describing key", resource=ref,
+                        region=self.region)["KeyMetadata"]
+
+    def generate_data_key(self, key_id: str, context: Mapping[str, str]) -> tuple[bytes, bytes]:
+        """(plaintext, wrapped) of a new AES-256 data key, bound to `context`."""
+        resp = aws_call(self.client.generate_data_key, KeyId=key_id, KeySpec="AES_256",
+                        EncryptionContext=dict(context), action="generating a data key with",
+                        resource=key_id, region=self.region)
+        return resp["Plaintext"], resp["CiphertextBlob"]
+
+    def decrypt(self, wrapped: bytes, key_id: str, context: Mapping[str, str]) -> tuple[bytes, str | None]:
+        """(plaintext, the key KMS says it used)."""
+        resp = aws_call(self.client.decrypt, CiphertextBlob=wrapped, KeyId=key_id,
+                        EncryptionContext=dict(context), action="decrypting the data key with",
+                        resource=key_id, region=self.region)
+        return resp["Plaintext"], resp.get("KeyId", key_id)
+
+    def create_key(self, alias: str, description: str) -> str:
+        """A new symmetric key with `alias`; its ARN (the sandbox world makes its keys so)."""
+        where = dict(action="creating key", resource=alias, region=self.region)
+        arn = aws_call(self.client.create_key, Description=description, **where)["KeyMetadata"]["Arn"]
+        aws_call(self.client.create_alias, AliasName=alias, TargetKeyId=arn, **where)
+        return arn
+
+
+def resolve_dr_key(session: Any, ref: str, dr_region: str) -> DrKey:
     try:
-        meta = aws_call(kms.describe_key, KeyId=ref, action="describing key", resource=ref,
-                        region=dr_region)["KeyMetadata"]
+        meta = session.kms(dr_region).describe(ref)
     except AwsError as exc:
         if exc.code == "NotFoundException":
             raise AwsError(

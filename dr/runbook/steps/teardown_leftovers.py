@@ -1,4 +1,4 @@
-"""What a drill left in the region: find it, delete it, and prove nothing billable remains.
+"""teardown's helpers: find what a drill left in the region, delete it, prove nothing billable is left.
 
 Peers' drills leave restored instances running for weeks. A drill's resources are found three
 ways, and all are checked: the run's **ledger** (journal: every step writes what it is about to
@@ -25,17 +25,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dr.aws import aws_call
-from dr.backup.rds_api import CLUSTER, INSTANCE, aware
+from dr.aws.cfn import Cfn, Stack
+from dr.aws.rds import CLUSTER, INSTANCE, Rds, RdsKind
 from dr.errors import AwsError, OperationFailed
 from dr.dns.base import absolute
-from dr.runbook.steps import cfn, ownership
-from dr.runbook.steps.rds_restore import TAG_DRILL, TAG_RUN, delete_target, describe_target, tags_of
+from dr.runbook.steps import ownership
+from dr.runbook.steps import stack_cloudformation as cfn
+from dr.runbook.steps.ownership import TAG_DRILL, TAG_RUN
+from dr.runbook.steps.rds_restore import delete_target
 
 if TYPE_CHECKING:
     from dr.runbook.steps.base import StepContext
 
-ROUTE53_REGION = "us-east-1"  # Route 53 is global; its API signs in us-east-1
 STACK_ID_TAG = "aws:cloudformation:stack-id"
 # Stack resource types dr checks after the stack is gone, and their ledger kinds.
 CHECKED_TYPES = {"AWS::RDS::DBInstance": "rds-instance", "AWS::RDS::DBCluster": "rds-cluster"}
@@ -83,14 +84,6 @@ class DrillMatcher:
         if tags and tags.get(TAG_RUN) == self.run_id and tags.get(TAG_DRILL) == "true":
             return True
         return by_name and bool(self._name.search(name.lower()))
-
-
-def _tags(item: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in item.get("TagList") or item.get("Tags") or []}
-
-
-def _pages(client, op: str, key: str, **kwargs) -> list[dict[str, Any]]:
-    return [item for page in client.get_paginator(op).paginate(**kwargs) for item in page.get(key, [])]
 
 
 def find(ctx: StepContext, region: str, match: DrillMatcher, *, dns: bool = True) -> list[Leftover]:
@@ -188,55 +181,47 @@ def _from_ledger(ctx: StepContext, *, dns: bool) -> list[Leftover]:
 
 
 def _ledger_stack(ctx: StepContext, name: str, region: str) -> Leftover | None:
-    client = ctx.session.client("cloudformation", region)
-    stack = cfn.describe(client, name, region)
+    api = ctx.session.cfn(region)
+    stack = api.describe(name)
     if stack is None:
         return None
-    why = ownership.owned(ctx, "cloudformation-stack", name, region, cfn.tags_of(stack), stack["StackId"])
-    return Leftover("cloudformation-stack", name, region, stack["StackStatus"],
-                    None if why else (lambda: delete_stack(ctx, client, stack, region)), refused=why)
+    why = ownership.owned(ctx, "cloudformation-stack", name, region, stack.tags, stack.id)
+    return Leftover("cloudformation-stack", name, region, stack.status,
+                    None if why else (lambda: delete_stack(ctx, api, stack)), refused=why)
 
 
 def _ledger_database(ctx: StepContext, entry: dict[str, Any]) -> Leftover | None:
     kind = INSTANCE if entry["kind"] == "rds-instance" else CLUSTER
     region, ident = entry["region"], entry["id"]
-    rds = ctx.session.client("rds", region)
-    item = describe_target(rds, kind, ident, region)
-    if item is None:
+    rds = ctx.session.rds(region)
+    db = rds.database(kind, ident)
+    if db is None:
         return None
-    tags = tags_of(item)
+    tags = db.tags
     if entry.get("stack_id"):  # made by a stack this run created: the stack's id proves it
         why = None if tags.get(STACK_ID_TAG) == entry["stack_id"] else (
             f"its {STACK_ID_TAG} tag is {tags.get(STACK_ID_TAG) or 'missing'}, not the drill's stack "
             f"{entry['stack_id']}")
     else:
         why = ownership.owned(ctx, entry["kind"], ident, region, tags)
-    status = item.get("DBInstanceStatus") or item.get("Status") or ""
-    return Leftover(entry["kind"], ident, region, status,
-                    None if why else (lambda: delete_target(ctx, rds, kind, ident, region)), refused=why)
+    return Leftover(entry["kind"], ident, region, db.status,
+                    None if why else (lambda: delete_target(ctx, rds, kind, ident)), refused=why)
 
 
 def _ledger_snapshot(ctx: StepContext, entry: dict[str, Any]) -> Leftover | None:
     kind = INSTANCE if entry["kind"] == "rds-instance-snapshot" else CLUSTER
     region, ident = entry["region"], entry["id"]
-    rds = ctx.session.client("rds", region)
-    try:
-        items = aws_call(getattr(rds, kind.describe), **{kind.id_key: ident}, action="describing snapshot",
-                         resource=ident, region=region)[kind.list_key]
-    except AwsError as exc:
-        if exc.code == kind.not_found:
-            return None
-        raise
-    if not items:
+    rds = ctx.session.rds(region)
+    snap = rds.snapshot(kind, ident)
+    if snap is None:
         return None
-    return Leftover(entry["kind"], ident, region, items[0].get("Status", ""),
-                    lambda: _delete_snapshot(rds, kind, ident, region))
+    return Leftover(entry["kind"], ident, region, snap.status, lambda: _delete_snapshot(rds, kind, ident))
 
 
 def _ledger_record(ctx: StepContext, record: str) -> Leftover | None:
     from dr.dns import make_provider
     from dr.dns.base import RecordState
-    from dr.runbook.steps.dns_steps import guard_drill
+    from dr.runbook.steps.dns_safety import guard_drill
 
     if ctx.config.dns is None:
         return None
@@ -258,10 +243,9 @@ def _ledger_record(ctx: StepContext, record: str) -> Leftover | None:
                     refused=refused)
 
 
-def _delete_snapshot(rds, kind, ident: str, region: str) -> None:
+def _delete_snapshot(rds: Rds, kind: RdsKind, ident: str) -> None:
     try:
-        aws_call(getattr(rds, kind.delete), **{kind.id_key: ident}, action="deleting snapshot",
-                 resource=ident, region=region)
+        rds.delete_snapshot(kind, ident)
     except AwsError as exc:
         if exc.code != kind.not_found:
             raise
@@ -270,17 +254,17 @@ def _delete_snapshot(rds, kind, ident: str, region: str) -> None:
 # --- a stack, and what survives it ----------------------------------------------------------------
 
 
-def record_stack_resources(ctx: StepContext, client, stack: dict[str, Any], region: str,
+def record_stack_resources(ctx: StepContext, api: Cfn, stack: Stack,
                            policies: dict[str, str]) -> list[dict[str, Any]]:
     """Write the stack's billable resources, and those its template keeps, to the ledger."""
-    entries = []
-    for res in cfn.stack_resources(client, stack["StackId"], region):
+    entries, region = [], api.region
+    for res in api.resources(stack.id):
         kind = CHECKED_TYPES.get(res.get("ResourceType", ""))
         policy = policies.get(res.get("LogicalResourceId", ""), "Delete")
         if not res.get("PhysicalResourceId") or (kind is None and policy == "Delete"):
             continue
         entry = {"kind": kind or "stack-resource", "id": res["PhysicalResourceId"], "region": region,
-                 "stack": stack["StackName"], "stack_id": stack["StackId"],
+                 "stack": stack.name, "stack_id": stack.id,
                  "logical_id": res.get("LogicalResourceId"), "type": res.get("ResourceType"),
                  "deletion_policy": policy}
         ctx.record_created({**entry, "step": ctx.step_id})
@@ -288,16 +272,15 @@ def record_stack_resources(ctx: StepContext, client, stack: dict[str, Any], regi
     return entries
 
 
-def delete_stack(ctx: StepContext, client, stack: dict[str, Any], region: str,
-                 policies: dict[str, str] | None = None) -> list[str]:
+def delete_stack(ctx: StepContext, api: Cfn, stack: Stack, policies: dict[str, str] | None = None) -> list[str]:
     """Delete a stack this run owns, then what it left: retained RDS instances and clusters whose
     `aws:cloudformation:stack-id` is this stack, and snapshots of them taken after the stack was
     created (DeletionPolicy: Snapshot). Returns warnings for retained resources of types dr does
     not check; raises when something it checks is still there."""
     if policies is None:
-        policies = _policies_of(client, stack, region)
-    entries = record_stack_resources(ctx, client, stack, region, policies)
-    cfn.delete(ctx, client, stack["StackId"], region)
+        policies = _policies_of(api, stack)
+    entries = record_stack_resources(ctx, api, stack, policies)
+    cfn.delete(ctx, api, stack.id)
     problems, warnings = [], []
     for entry in entries:
         if entry["kind"] == "stack-resource":
@@ -313,47 +296,41 @@ def delete_stack(ctx: StepContext, client, stack: dict[str, Any], region: str,
     for warning in warnings:
         ctx.log(f"teardown: warning: {warning}")
     if problems:
-        raise OperationFailed(f"stack {stack['StackName']} is deleted, but what it kept is not: "
+        raise OperationFailed(f"stack {stack.name} is deleted, but what it kept is not: "
                               + "; ".join(problems), hint="they bill until gone: delete them by hand")
     return warnings
 
 
-def _sweep_child(ctx: StepContext, entry: dict[str, Any], stack: dict[str, Any]) -> None:
+def _sweep_child(ctx: StepContext, entry: dict[str, Any], stack: Stack) -> None:
     kind = INSTANCE if entry["kind"] == "rds-instance" else CLUSTER
     region, ident = entry["region"], entry["id"]
-    rds = ctx.session.client("rds", region)
-    item = describe_target(rds, kind, ident, region)
-    if item is not None:
-        owner = tags_of(item).get(STACK_ID_TAG)
-        if owner != stack["StackId"]:
+    rds = ctx.session.rds(region)
+    db = rds.database(kind, ident)
+    if db is not None:
+        owner = db.tags.get(STACK_ID_TAG)
+        if owner != stack.id:
             raise OperationFailed(f"{kind.label} {ident} ({entry['logical_id']}) survived the stack but its "
                                   f"{STACK_ID_TAG} tag is {owner or 'missing'}: not deleting what this drill "
                                   "cannot prove it made")
         ctx.log(f"teardown: {kind.label} {ident} ({entry['logical_id']}, DeletionPolicy: "
                 f"{entry['deletion_policy']}) survived the stack: deleting it")
-        delete_target(ctx, rds, kind, ident, region)
-    created = aware(stack.get("CreationTime"))
-    snaps = aws_call(_pages, rds, kind.describe, kind.list_key, SnapshotType="manual",
-                     **{kind.source_param: ident}, action="listing snapshots of", resource=ident, region=region)
-    for snap in snaps:
-        taken = aware(snap.get("SnapshotCreateTime"))
-        source = snap.get(kind.source_param)
-        if source != ident or (created is not None and taken is not None and taken < created):
+        delete_target(ctx, rds, kind, ident)
+    created = stack.created
+    for snap in rds.snapshots(kind, ident):
+        taken = snap.created
+        if snap.source_id != ident or (created is not None and taken is not None and taken < created):
             continue  # not a snapshot this stack's deletion made
-        sid = snap[kind.id_key]
+        sid = snap.id
         ctx.record_created({"kind": f"{kind.record_kind}-snapshot", "id": sid, "region": region,
-                            "step": ctx.step_id, "source": ident, "stack_id": stack["StackId"]})
+                            "step": ctx.step_id, "source": ident, "stack_id": stack.id})
         ctx.log(f"teardown: deleting the final snapshot {sid} the stack left of {ident}")
-        _delete_snapshot(rds, kind, sid, region)
+        _delete_snapshot(rds, kind, sid)
 
 
-def _policies_of(client, stack: dict[str, Any], region: str) -> dict[str, str]:
+def _policies_of(api: Cfn, stack: Stack) -> dict[str, str]:
     """The DeletionPolicy of each resource, from the template the stack runs."""
     try:
-        body = aws_call(client.get_template, StackName=stack["StackId"], TemplateStage="Original",
-                        action="reading the template of stack", resource=stack["StackName"],
-                        region=region)["TemplateBody"]
-        doc = body if isinstance(body, dict) else cfn.parse_template(body)
+        doc = cfn.parse_template(api.template_body(stack.id, stack.name))
     except Exception:  # noqa: BLE001 - without it every checked type is still checked
         return {}
     return {k: str(v["DeletionPolicy"]) for k, v in (doc.get("Resources") or {}).items()
@@ -361,89 +338,57 @@ def _policies_of(client, stack: dict[str, Any], region: str) -> dict[str, str]:
 
 
 def _stacks(ctx: StepContext, region: str, match: DrillMatcher) -> list[Leftover]:
-    client = ctx.session.client("cloudformation", region)
-    stacks = aws_call(_pages, client, "describe_stacks", "Stacks", action="listing stacks",
-                      resource="(all)", region=region)
-    return [Leftover("cloudformation-stack", s["StackName"], region, s["StackStatus"],
-                     lambda s=s: delete_stack(ctx, client, s, region))
-            for s in stacks
-            if s["StackStatus"] != "DELETE_COMPLETE" and match(s["StackName"], cfn.tags_of(s), by_name=False)]
+    api = ctx.session.cfn(region)
+    return [Leftover("cloudformation-stack", s.name, region, s.status, lambda s=s: delete_stack(ctx, api, s))
+            for s in api.list_stacks() if match(s.name, s.tags, by_name=False)]
 
 
 def _databases(ctx: StepContext, region: str, match: DrillMatcher) -> list[Leftover]:
-    rds = ctx.session.client("rds", region)
-    clusters = aws_call(_pages, rds, "describe_db_clusters", "DBClusters", action="listing DB clusters",
-                        resource="(all)", region=region)
-    instances = aws_call(_pages, rds, "describe_db_instances", "DBInstances",
-                         action="listing DB instances", resource="(all)", region=region)
-    ours = [c for c in clusters if match(c["DBClusterIdentifier"], _tags(c), by_name=False)]
-    in_our_clusters = {m["DBInstanceIdentifier"] for c in ours for m in c.get("DBClusterMembers") or []}
-    found = [Leftover("rds-instance", i["DBInstanceIdentifier"], region, i.get("DBInstanceStatus", ""),
-                      lambda i=i: delete_target(ctx, rds, INSTANCE, i["DBInstanceIdentifier"], region),
-                      stack_id=_tags(i).get(STACK_ID_TAG, ""))
-             for i in instances
-             if i["DBInstanceIdentifier"] not in in_our_clusters
-             and match(i["DBInstanceIdentifier"], _tags(i), by_name=False)]
-    found += [Leftover("rds-cluster", c["DBClusterIdentifier"], region, c.get("Status", ""),
-                       lambda c=c: delete_target(ctx, rds, CLUSTER, c["DBClusterIdentifier"], region),
-                       stack_id=_tags(c).get(STACK_ID_TAG, ""))
+    rds = ctx.session.rds(region)
+    clusters, instances = rds.databases(CLUSTER), rds.databases(INSTANCE)
+    ours = [c for c in clusters if match(c.id, c.tags, by_name=False)]
+    in_our_clusters = {m for c in ours for m in c.members}
+    found = [Leftover("rds-instance", i.id, region, i.status,
+                      lambda i=i: delete_target(ctx, rds, INSTANCE, i.id), stack_id=i.tags.get(STACK_ID_TAG, ""))
+             for i in instances if i.id not in in_our_clusters and match(i.id, i.tags, by_name=False)]
+    found += [Leftover("rds-cluster", c.id, region, c.status, lambda c=c: delete_target(ctx, rds, CLUSTER, c.id),
+                       stack_id=c.tags.get(STACK_ID_TAG, ""))
               for c in ours]
     return found
 
 
 def _snapshots(ctx: StepContext, region: str, match: DrillMatcher) -> list[Leftover]:
     """Manual snapshots a drill caused (a template's DeletionPolicy: Snapshot, for instance)."""
-    rds = ctx.session.client("rds", region)
+    rds = ctx.session.rds(region)
     found = []
     for kind in (INSTANCE, CLUSTER):
-        items = aws_call(_pages, rds, kind.describe, kind.list_key, SnapshotType="manual",
-                         action="listing snapshots", resource="(manual)", region=region)
-        for item in items:
-            sid = item[kind.id_key]
-            if _tags(item).get("dr:managed") == "true" or not match(sid, _tags(item)):
+        for snap in rds.all_snapshots(kind):
+            if snap.tags.get("dr:managed") == "true" or not match(snap.id, snap.tags):
                 continue  # dr's own backups are never a drill's leftovers
-
-            def delete(kind=kind, sid=sid) -> None:
-                try:
-                    aws_call(getattr(rds, kind.delete), **{kind.id_key: sid}, action="deleting snapshot",
-                             resource=sid, region=region)
-                except AwsError as exc:
-                    if exc.code != kind.not_found:
-                        raise
-
-            found.append(Leftover(f"{kind.record_kind}-snapshot", sid, region, item.get("Status", ""), delete,
-                                  stack_id=_tags(item).get(STACK_ID_TAG, "")))
+            found.append(Leftover(f"{kind.record_kind}-snapshot", snap.id, region, snap.status,
+                                  lambda kind=kind, sid=snap.id: _delete_snapshot(rds, kind, sid),
+                                  stack_id=snap.tags.get(STACK_ID_TAG, "")))
     return found
 
 
 def find_zone(r53, zone: str) -> str | None:
-    zones = aws_call(r53.list_hosted_zones_by_name, DNSName=zone, MaxItems="1",
-                     action="finding hosted zone", resource=zone, region="global")["HostedZones"]
-    return zones[0]["Id"] if zones and zones[0]["Name"] == zone else None
+    zones = r53.zones_named(zone)
+    return zones[0][0] if zones and zones[0][1] == zone else None
 
 
 def _records(ctx: StepContext, match: DrillMatcher) -> list[Leftover]:
     zone = ctx.config.dns.zone
-    r53 = ctx.session.client("route53", ROUTE53_REGION)
+    r53 = ctx.session.route53()
     zone_id = find_zone(r53, zone)
     if zone_id is None:
         return []
-    records = aws_call(_pages, r53, "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id,
-                       action="listing records of", resource=zone, region="global")
     found = []
-    for rr in records:
+    for rr in r53.all_record_sets(zone_id, zone):
         if rr["Type"] in ("SOA", "NS") or not match(rr["Name"]):
             continue
 
         def delete(rr=rr) -> None:
-            try:
-                aws_call(r53.change_resource_record_sets, HostedZoneId=zone_id,
-                         ChangeBatch={"Comment": f"dr teardown {ctx.run_id}",
-                                      "Changes": [{"Action": "DELETE", "ResourceRecordSet": rr}]},
-                         action="deleting record", resource=rr["Name"], region="global")
-            except AwsError as exc:
-                if "not found" not in str(exc):
-                    raise
+            r53.delete_record(zone_id, rr, f"dr teardown {ctx.run_id}")
 
         detail = rr["Type"] + (f" [{rr['SetIdentifier']}]" if rr.get("SetIdentifier") else "")
         found.append(Leftover("dns-record", absolute(rr["Name"]), "global", detail, delete))
@@ -451,17 +396,9 @@ def _records(ctx: StepContext, match: DrillMatcher) -> list[Leftover]:
 
 
 def _health_checks(ctx: StepContext, match: DrillMatcher) -> list[Leftover]:
-    r53 = ctx.session.client("route53", ROUTE53_REGION)
-    checks = aws_call(_pages, r53, "list_health_checks", "HealthChecks", action="listing health checks",
-                      resource="(all)", region="global")
-    tags: dict[str, dict[str, str]] = {}
-    ids = [c["Id"] for c in checks]
-    for start in range(0, len(ids), 10):
-        batch = aws_call(r53.list_tags_for_resources, ResourceType="healthcheck",
-                         ResourceIds=ids[start:start + 10], action="reading tags of",
-                         resource="health checks", region="global")
-        for entry in batch.get("ResourceTagSets", []):
-            tags[entry["ResourceId"]] = _tags(entry)
+    r53 = ctx.session.route53()
+    checks = r53.health_checks()
+    tags = r53.health_check_tags([c["Id"] for c in checks])
     found = []
     for check in checks:
         fqdn = check.get("HealthCheckConfig", {}).get("FullyQualifiedDomainName", "") or ""
@@ -469,8 +406,6 @@ def _health_checks(ctx: StepContext, match: DrillMatcher) -> list[Leftover]:
         if not (match(fqdn, tags.get(check["Id"])) or (name and match(name))):
             continue
         found.append(Leftover("route53-health-check", check["Id"], "global", fqdn or name,
-                              lambda cid=check["Id"]: aws_call(
-                                  r53.delete_health_check, HealthCheckId=cid, action="deleting health check",
-                                  resource=cid, region="global"),
+                              lambda cid=check["Id"]: r53.delete_health_check(cid),
                               aliases=(check.get("CallerReference", ""),)))
     return found

@@ -1,4 +1,4 @@
-"""The ONLY place boto3 clients are made, and the one place AWS errors become user messages.
+"""The ONLY place boto3 clients are made (errors are translated in dr/aws/errors.py).
 
 One `AwsSession` per command: clients per (service, region), the profile and an `endpoint_url`
 override (config `aws.endpoint_url`, `--endpoint-url` or `$DR_ENDPOINT_URL`) for a local AWS
@@ -12,13 +12,13 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from dr.errors import AwsError, ConfigError
+from dr.errors import ConfigError
 
 if TYPE_CHECKING:
     import boto3
 
 #: botocore retries throttling, transient 5xx and connection errors with adaptive client-side
-#: rate limiting; this is dr's transport retry policy (see dr/retry.py for domain retries).
+#: rate limiting; this is dr's transport retry policy (see dr/aws/retry.py for domain retries).
 MAX_ATTEMPTS = 8
 SANDBOX_CREDENTIALS = {"aws_access_key_id": "dr-sandbox", "aws_secret_access_key": "dr-sandbox"}
 
@@ -82,7 +82,9 @@ class AwsSession:
                 hint="run `aws configure --profile NAME`, or drop --profile / aws.profile",
             ) from None
         if self.endpoint_url and session.get_credentials() is None:
-            # A local simulation (dr sandbox, moto, LocalStack) accepts any credentials.
+            # A sandbox rule inside the client factory, kept on purpose: with an endpoint override
+            # and no credentials at all, a local simulation (dr sandbox, moto, LocalStack) is
+            # assumed, and it accepts any credentials; real AWS would refuse these at once.
             session = boto3.Session(**SANDBOX_CREDENTIALS)
         return session
 
@@ -106,65 +108,39 @@ class AwsSession:
                 )
             return self._clients[key]
 
+    # -- the typed adapters: each wraps this session's cached client for one region -----------
 
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore ClientError or an AwsError ('' for anything else)."""
-    if isinstance(exc, AwsError):
-        return exc.code
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
+    def kms(self, region: str):
+        from dr.aws.kms import Kms
 
+        return Kms(self.client("kms", region), region)
 
-_ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
-                  "AuthorizationError", "InvalidClientTokenId", "UnrecognizedClientException"}
-_NOT_FOUND_HINTS = {
-    "DBInstanceNotFound": "check the instance identifier and regions.primary in dr.yaml",
-    "DBClusterNotFoundFault": "check the cluster identifier and regions.primary in dr.yaml",
-    "DBSnapshotNotFound": "the snapshot was deleted meanwhile; run the backup again",
-    "DBClusterSnapshotNotFoundFault": "the snapshot was deleted meanwhile; run the backup again",
-    "NotFoundException": "check kms.dr_key in dr.yaml: the key or alias must exist in the DR region",
-    "KMSKeyNotAccessibleFault": "allow dr's role kms:CreateGrant, kms:DescribeKey and kms:Encrypt "
-                                "on the DR key, and check the key is enabled",
-}
+    def rds(self, region: str):
+        from dr.aws.rds import Rds
 
+        return Rds(self.client("rds", region), region)
 
-def translate(exc: BaseException, *, action: str, resource: str, region: str) -> AwsError:
-    """Turn a botocore error into an AwsError that says which resource, which region, what to do."""
-    import botocore.exceptions as bex
+    def s3(self, region: str):
+        from dr.aws.s3 import S3
 
-    if isinstance(exc, bex.NoCredentialsError):
-        return AwsError(
-            f"{action} {resource} in {region}: no AWS credentials found",
-            code="NoCredentials",
-            hint="set AWS_PROFILE or aws.profile, or run on a machine with a role",
-        )
-    if isinstance(exc, (bex.EndpointConnectionError, bex.ConnectTimeoutError)):
-        return AwsError(
-            f"{action} {resource} in {region}: cannot reach the AWS endpoint ({exc})",
-            code="EndpointConnectionError",
-            hint="check the network, or aws.endpoint_url / --endpoint-url (is `dr sandbox` running?)",
-        )
-    code = error_code(exc)
-    message = (getattr(exc, "response", None) or {}).get("Error", {}).get("Message", str(exc))
-    if code in _ACCESS_DENIED:
-        hint = "grant dr's IAM role the permission named above (README: IAM permissions)"
-    else:
-        hint = _NOT_FOUND_HINTS.get(code)
-    return AwsError(f"{action} {resource} in {region}: {code or type(exc).__name__}: {message}",
-                    code=code, hint=hint)
+        return S3(self.client("s3", region), region)
 
+    def cfn(self, region: str):
+        from dr.aws.cfn import Cfn
 
-def is_client_error(exc: BaseException) -> bool:
-    import botocore.exceptions as bex
+        return Cfn(self.client("cloudformation", region), region)
 
-    return isinstance(exc, (bex.ClientError, bex.BotoCoreError))
+    def route53(self):
+        from dr.aws.route53 import API_REGION, Route53
 
+        return Route53(self.client("route53", API_REGION))
 
-def aws_call(fn, *args, action: str, resource: str, region: str, **kwargs):
-    """Call a boto3 method; botocore errors come out as AwsError (the message a user reads)."""
-    try:
-        return fn(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - narrowed just below
-        if is_client_error(exc):
-            raise translate(exc, action=action, resource=resource, region=region) from exc
-        raise
+    def sns(self, region: str):
+        from dr.aws.misc import Sns
+
+        return Sns(self.client("sns", region), region)
+
+    def secrets(self, region: str):
+        from dr.aws.misc import Secrets
+
+        return Secrets(self.client("secretsmanager", region), self.client("ssm", region), region)

@@ -1,4 +1,4 @@
-"""CloudFormation for the runbook steps: read templates, launch stacks idempotently, delete them.
+"""CloudFormation for the stack.launch step (and readiness, teardown): read templates, launch stacks idempotently, delete them.
 
 `launch` is sceptre's idempotent launch: create the stack if it is missing, delete and create it
 again after ROLLBACK_COMPLETE (a failed first create leaves nothing but the stack record; only a
@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from dr.aws import aws_call
+from dr.aws.cfn import Cfn, Stack
 from dr.errors import AwsError, ConfigError, OperationFailed
+from dr.wait import Backoff, poll
 
 if TYPE_CHECKING:
     from dr.runbook.steps.base import StepContext
 
+WAIT_SECONDS = 4 * 3600.0  # a stack operation that has not settled by then needs a human
 MAX_BODY = 51_200  # bytes: the TemplateBody limit; larger templates must be uploaded to S3
 REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+")
 
@@ -201,71 +202,40 @@ def parameter_problems(template: Template, keys: set[str]) -> list[str]:
 # --- stacks ---------------------------------------------------------------------------------------
 
 
-def describe(cfn, name: str, region: str) -> dict[str, Any] | None:
-    """The stack (by name or id), or None when it does not exist (or was deleted)."""
-    try:
-        stacks = aws_call(cfn.describe_stacks, StackName=name, action="describing stack",
-                          resource=name, region=region)["Stacks"]
-    except AwsError as exc:
-        if exc.code == "ValidationError" and "does not exist" in str(exc):
-            return None
-        raise
-    if not stacks or stacks[0]["StackStatus"] == "DELETE_COMPLETE":
-        return None
-    return stacks[0]
-
-
-def outputs_of(stack: Mapping[str, Any]) -> dict[str, str]:
-    return {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs") or []}
-
-
-def tags_of(stack: Mapping[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in stack.get("Tags") or []}
-
-
-def failure_reasons(cfn, stack_id: str, region: str, limit: int = 5) -> list[str]:
+def failure_reasons(api: Cfn, stack_id: str, limit: int = 5) -> list[str]:
     """Why the stack's latest operation failed: its resources' *_FAILED events, oldest first.
 
     The latest operation starts at the stack's newest "User Initiated" event, so failures of
     earlier operations (and clock skew between here and AWS) never muddle the answer."""
     try:
-        paginator = cfn.get_paginator("describe_stack_events")
-        events = [e for page in paginator.paginate(StackName=stack_id) for e in page["StackEvents"]]
+        events = api.events(stack_id)
     except Exception:  # noqa: BLE001 - reasons are best effort; the status is reported anyway
         return []
-    events.sort(key=lambda e: e["Timestamp"])
     starts = [i for i, e in enumerate(events)
-              if e.get("ResourceType") == "AWS::CloudFormation::Stack"
-              and e.get("ResourceStatusReason") == "User Initiated"]
+              if e.resource_type == "AWS::CloudFormation::Stack" and e.reason == "User Initiated"]
     reasons: list[str] = []
     for event in events[starts[-1] if starts else 0:]:
-        status, why = event.get("ResourceStatus", ""), event.get("ResourceStatusReason") or ""
-        if not status.endswith("FAILED") or not why or "Resource creation cancelled" in why:
+        if not event.status.endswith("FAILED") or not event.reason or "Resource creation cancelled" in event.reason:
             continue
-        reasons.append(f"{event['LogicalResourceId']} ({event.get('ResourceType', '?')}): {why}")
+        reasons.append(f"{event.logical_id} ({event.resource_type}): {event.reason}")
         if len(reasons) >= limit:
             break
     return reasons
 
 
-def wait(ctx: StepContext, cfn, stack_id: str, region: str, *, max_polls: int = 1500) -> dict[str, Any]:
-    """Poll until the stack leaves *_IN_PROGRESS; returns its description (None if deleted)."""
-    interval = 1.0
-    for _ in range(max_polls):
-        stack = describe(cfn, stack_id, region)
-        if stack is None or not stack["StackStatus"].endswith("_IN_PROGRESS"):
-            return stack
-        ctx.wait(interval)
-        interval = min(interval * 2, 10.0)
-    raise OperationFailed(f"stack {stack_id} in {region} was still in progress after "
-                          f"{max_polls} checks", hint="look at the stack in the console; run again to resume")
+def wait(ctx: StepContext, api: Cfn, stack_id: str, *, timeout: float = WAIT_SECONDS) -> Stack | None:
+    """Poll until the stack leaves *_IN_PROGRESS; returns it (None if deleted)."""
+    return poll(lambda: api.describe(stack_id), ready=lambda stack: stack is None or not stack.in_progress,
+                what=f"stack {stack_id} in {api.region}", clock=ctx.clock, timeout=timeout,
+                backoff=Backoff(1.0, 2.0, 10.0), cancel=ctx.cancel,
+                hint="look at the stack in the console; run again to resume").value
 
 
-def _stack_failed(cfn, stack: Mapping[str, Any], region: str, doing: str) -> OperationFailed:
-    reasons = failure_reasons(cfn, stack["StackId"], region)
-    detail = "; ".join(reasons) or stack.get("StackStatusReason") or "no reason recorded"
+def _stack_failed(api: Cfn, stack: Stack, doing: str) -> OperationFailed:
+    reasons = failure_reasons(api, stack.id)
+    detail = "; ".join(reasons) or stack.status_reason or "no reason recorded"
     return OperationFailed(
-        f"{doing} stack {stack['StackName']} in {region} ended in {stack['StackStatus']}: {detail}",
+        f"{doing} stack {stack.name} in {api.region} ended in {stack.status}: {detail}",
         hint="fix the cause (template, parameters, quotas in the region) and run again; "
              "dr deletes a stack left in ROLLBACK_COMPLETE before creating it again")
 
@@ -280,14 +250,14 @@ class LaunchRequest:
     role_arn: str | None = None
     secret_keys: frozenset[str] = frozenset()  # parameters given by reference (not compared, not shown)
 
-    def api_args(self, current: Mapping[str, Any] | None = None, *, tag: bool = True) -> dict[str, Any]:
+    def api_args(self, current: Stack | None = None, *, tag: bool = True) -> dict[str, Any]:
         """CreateStack/UpdateStack arguments. For an update (`current`: the stack as described),
         template parameters dr does not set keep the stack's current values (UsePreviousValue),
         and `tag=False` leaves the stack's tags as they are."""
         params: list[dict[str, Any]] = [{"ParameterKey": k, "ParameterValue": str(v)}
                                         for k, v in sorted(self.parameters.items())]
         if current is not None:
-            have = {p["ParameterKey"] for p in current.get("Parameters") or []}
+            have = set(current.parameters)
             params += [{"ParameterKey": k, "UsePreviousValue": True}
                        for k in sorted(self.template.parameters) if k not in self.parameters and k in have]
         args: dict[str, Any] = {"StackName": self.name, "TemplateBody": self.template.body, "Parameters": params}
@@ -300,11 +270,11 @@ class LaunchRequest:
         return args
 
 
-def changes(cfn, stack: Mapping[str, Any], req: LaunchRequest, region: str) -> list[str]:
+def changes(api: Cfn, stack: Stack, req: LaunchRequest) -> list[str]:
     """What an update would change, in words ([] when nothing): the parameters dr sets whose
     current value differs (NoEcho and secret values cannot be compared and are not shown), and
     the template when its meaning differs. Parameters dr does not set keep their values."""
-    current = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters") or []}
+    current = stack.parameters
     found = []
     for key, want in sorted(req.parameters.items()):
         spec = req.template.parameters.get(key)
@@ -313,95 +283,71 @@ def changes(cfn, stack: Mapping[str, Any], req: LaunchRequest, region: str) -> l
             continue  # AWS shows NoEcho values as ****: a changed secret is not detectable here
         if current.get(key) != str(want):
             found.append(f"parameter {key}: {current.get(key, '<unset>')!r} -> {str(want)!r}")
-    body = aws_call(cfn.get_template, StackName=stack["StackId"], TemplateStage="Original",
-                    action="reading the template of stack", resource=req.name,
-                    region=region)["TemplateBody"]
-    if not isinstance(body, str):  # boto3 decodes JSON templates into dicts
-        body = json.dumps(body)
-    if not same_template(body, req.template.body):
+    if not same_template(api.template_body(stack.id, req.name), req.template.body):
         found.append(f"template: the stack's template differs from {req.template.path.name}")
     return found
 
 
-def stack_resources(cfn, stack_id: str, region: str) -> list[dict[str, Any]]:
-    """The stack's resources (logical id, type, physical id, status), for the ledger."""
-    def listing() -> list[dict[str, Any]]:
-        paginator = cfn.get_paginator("list_stack_resources")
-        return [r for page in paginator.paginate(StackName=stack_id) for r in page.get("StackResourceSummaries", [])]
-
-    return aws_call(listing, action="listing the resources of stack", resource=stack_id, region=region)
-
-
-def launch(ctx: StepContext, cfn, req: LaunchRequest, region: str, *, owned: bool) -> dict[str, Any]:
-    """Create, recreate or update the stack until it is complete; returns its description.
+def launch(ctx: StepContext, api: Cfn, req: LaunchRequest, *, owned: bool) -> Stack:
+    """Create, recreate or update the stack until it is complete; returns it.
     `owned`: this run created the stack (or is about to): only then is it tagged with dr's tags,
     and deleted to be created again after ROLLBACK_COMPLETE."""
     for _ in range(3):  # at most: wait for a running operation, recreate, update
-        stack = describe(cfn, req.name, region)
-        if stack is not None and stack["StackStatus"].endswith("_IN_PROGRESS"):
-            ctx.log(f"stack {req.name} is {stack['StackStatus']}; waiting for it")
-            stack = wait(ctx, cfn, stack["StackId"], region)
-        status = stack["StackStatus"] if stack else None
-        if status is None:
-            return _create(ctx, cfn, req, region)
-        if status == "ROLLBACK_COMPLETE":
+        stack = api.describe(req.name)
+        if stack is not None and stack.in_progress:
+            ctx.log(f"stack {req.name} is {stack.status}; waiting for it")
+            stack = wait(ctx, api, stack.id)
+        if stack is None:
+            return _create(ctx, api, req)
+        if stack.status == "ROLLBACK_COMPLETE":
             if not owned:
-                raise _stack_failed(cfn, stack, region, "a previous create of")
+                raise _stack_failed(api, stack, "a previous create of")
             ctx.log(f"stack {req.name} is in ROLLBACK_COMPLETE (a failed create): deleting it "
                     "to create it again")
-            delete(ctx, cfn, stack["StackId"], region)
+            delete(ctx, api, stack.id)
             continue
-        if status in UPDATABLE:
-            return _update(ctx, cfn, stack, req, region, owned=owned)
-        if status in NEEDS_A_HUMAN:
-            raise _stack_failed(cfn, stack, region, "a previous operation on")
-    raise OperationFailed(f"stack {req.name} in {region} did not settle into a state dr can launch "
+        if stack.status in UPDATABLE:
+            return _update(ctx, api, stack, req, owned=owned)
+        if stack.status in NEEDS_A_HUMAN:
+            raise _stack_failed(api, stack, "a previous operation on")
+    raise OperationFailed(f"stack {req.name} in {api.region} did not settle into a state dr can launch "
                           "from", hint="look at the stack events and run again")
 
 
-def _create(ctx: StepContext, cfn, req: LaunchRequest, region: str) -> dict[str, Any]:
-    ctx.log(f"creating stack {req.name} in {region} from {req.template.path.name}")
+def _create(ctx: StepContext, api: Cfn, req: LaunchRequest) -> Stack:
+    ctx.log(f"creating stack {req.name} in {api.region} from {req.template.path.name}")
     try:
-        stack_id = aws_call(cfn.create_stack, **req.api_args(), action="creating stack",
-                            resource=req.name, region=region)["StackId"]
+        stack_id = api.create(req.api_args())
     except AwsError as exc:
         if exc.code != "AlreadyExistsException":
             raise
         stack_id = req.name  # made by an earlier attempt of this very step: wait for it
-    stack = wait(ctx, cfn, stack_id, region)
-    if stack is None or stack["StackStatus"] not in COMPLETE:
-        stack = stack or {"StackId": stack_id, "StackName": req.name, "StackStatus": "DELETE_COMPLETE"}
-        raise _stack_failed(cfn, stack, region, "creating")
+    stack = wait(ctx, api, stack_id)
+    if stack is None or stack.status not in COMPLETE:
+        raise _stack_failed(api, stack or Stack(stack_id, req.name, "DELETE_COMPLETE"), "creating")
     return stack
 
 
-def _update(ctx: StepContext, cfn, stack: dict[str, Any], req: LaunchRequest, region: str, *,
-            owned: bool) -> dict[str, Any]:
-    differences = changes(cfn, stack, req, region)
+def _update(ctx: StepContext, api: Cfn, stack: Stack, req: LaunchRequest, *, owned: bool) -> Stack:
+    differences = changes(api, stack, req)
     if not differences:
-        ctx.log(f"stack {req.name} is {stack['StackStatus']} with this template and these "
+        ctx.log(f"stack {req.name} is {stack.status} with this template and these "
                 "parameters: nothing to update")
         return stack
-    ctx.log(f"updating stack {req.name} in {region}: {'; '.join(differences)}"
+    ctx.log(f"updating stack {req.name} in {api.region}: {'; '.join(differences)}"
             + ("" if owned else " (a stack this run did not create: its tags are kept, and parameters "
                                 "dr.yaml does not set keep their current values)"))
-    try:
-        aws_call(cfn.update_stack, **req.api_args(stack, tag=owned), action="updating stack",
-                 resource=req.name, region=region)
-    except AwsError as exc:
-        if "No updates are to be performed" in str(exc):
-            return stack
-        raise
-    done = wait(ctx, cfn, stack["StackId"], region)
-    if done is None or done["StackStatus"] not in COMPLETE:
-        raise _stack_failed(cfn, done or stack, region, "updating")
+    if not api.update(req.api_args(stack, tag=owned)):
+        return stack  # CloudFormation's own "No updates are to be performed"
+    done = wait(ctx, api, stack.id)
+    if done is None or done.status not in COMPLETE:
+        raise _stack_failed(api, done or stack, "updating")
     return done
 
 
-def delete(ctx: StepContext, cfn, stack_id: str, region: str) -> None:
+def delete(ctx: StepContext, api: Cfn, stack_id: str) -> None:
     """Delete the stack and wait until it is gone; DELETE_FAILED says which resources remain."""
-    aws_call(cfn.delete_stack, StackName=stack_id, action="deleting stack", resource=stack_id,
-             region=region)
-    stack = wait(ctx, cfn, stack_id, region)
+    api.delete(stack_id)
+    stack = wait(ctx, api, stack_id)
     if stack is not None:
-        raise _stack_failed(cfn, stack, region, "deleting")
+        raise _stack_failed(api, stack, "deleting")
