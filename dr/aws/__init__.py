@@ -9,6 +9,7 @@
                ObjectInfo, ... instead of response dicts
   fake.py      FakeAws: the same adapters in memory, for unit tests (tests/aws_contract.py checks
                it against the sandbox)
+  regions.py   the regions and partitions botocore ships (config validation)
   seed.py      the sandbox demo world's resources
 
 Everything above this package speaks domain types. boto3 is imported lazily so `dr --version`

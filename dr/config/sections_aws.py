@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import difflib
-import functools
 import os
 import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from dr.aws.regions import known_regions
 from dr.config.checks import BUCKET_RE, EXPECT_BUCKET, EXPECT_REGION, REGION_RE, read_duration
 from dr.config.model import AwsSettings, KmsSettings, NotifySettings, Objectives, Regions, StateSettings
 from dr.yamlnodes import Node, Problems
@@ -42,7 +42,7 @@ def read_regions(ck: Problems, top: Node) -> Regions | None:
         elif child is not None and child.value not in known_regions():
             close = difflib.get_close_matches(child.value, sorted(known_regions()), n=1)
             ck.add(f"regions.{key}", child.line, f"{child.value!r} is not an AWS region"
-                   + (f"; did you mean {close[0]!r}?" if close else " (botocore's list of regions has no such "
+                   + (f"; did you mean {close[0]!r}?" if close else " (the AWS SDK's list of regions has no such "
                       "name: check the spelling, or upgrade boto3 for a region newer than it)"))
         elif child is not None:
             found[key] = child.value
@@ -55,15 +55,6 @@ def read_regions(ck: Problems, top: Node) -> Regions | None:
         ck.bad("regions.dr", items["dr"], "must differ from regions.primary (copies must survive the loss "
                                           "of the primary region)")
     return Regions(found["primary"], found["dr"]) if len(found) == 2 else None
-
-
-@functools.lru_cache(maxsize=1)
-def known_regions() -> dict[str, str]:
-    """Every region botocore knows (it ships the partitions' endpoint data) -> its partition."""
-    from botocore.loaders import create_loader
-
-    data = create_loader().load_data("endpoints")
-    return {region: p["partition"] for p in data["partitions"] for region in p.get("regions", {})}
 
 
 def read_aws(ck: Problems, top: Node) -> AwsSettings:
