@@ -46,7 +46,7 @@ def register_restore(p: argparse.ArgumentParser) -> None:
 
 
 def drill(args: argparse.Namespace, app: App) -> Outcome:
-    from dr import failover
+    from dr.failover import service as failover
 
     _needs_resume(args)
     ctx = app.context()
@@ -56,7 +56,7 @@ def drill(args: argparse.Namespace, app: App) -> Outcome:
 
 
 def restore_region(args: argparse.Namespace, app: App) -> Outcome:
-    from dr import failover
+    from dr.failover import service as failover
     from dr.cli.runbook import plan_data, plan_text
 
     _needs_resume(args)
@@ -114,7 +114,7 @@ def _seconds(value: float | None, missing: str) -> str:
 
 
 def _outcome(result, measured, drill: bool, again: str | None = None) -> Outcome:
-    from dr import failover
+    from dr.failover import service as failover
 
     lines = [f"Run {result.run_id}: {result.status}" + (f" ({result.error})" if result.error else "")]
     for step in result.steps.values():

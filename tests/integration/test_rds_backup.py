@@ -243,7 +243,7 @@ def test_prune_deletes_exactly_the_expected_snapshots_and_nothing_unmanaged(seed
         outcome = run_backup(seeded.context(clock=FixedClock(start + timedelta(hours=hour))),
                              name="app-db")
         assert outcome.record.status == "completed"
-        ids.append(outcome.plan[0].snapshot_id)
+        ids.append(outcome.plan[0].fields["snapshot_id"])
     # A hand-made snapshot named like dr's, without dr's tags: never touched.
     boto("rds", "us-west-2").create_db_instance(
         DBInstanceIdentifier=W.INSTANCE, Engine="mysql", DBInstanceClass="db.t3.micro",
@@ -252,7 +252,7 @@ def test_prune_deletes_exactly_the_expected_snapshots_and_nothing_unmanaged(seed
                                                 DBSnapshotIdentifier="dr-app-db-19990101-0000")
 
     dry = prune(seeded.context(), name="app-db", dry_run=True)
-    assert sorted(d.point.id for d in dry.decisions if not d.keep) == sorted(ids[:2] * 2)
+    assert sorted(d.point.id for d in dry.decisions["rds"] if not d.keep) == sorted(ids[:2] * 2)
     assert all(s["Status"] == "available" for s in manual(boto("rds", "us-east-1"), instance=W.INSTANCE))
     assert len(manual(boto("rds", "us-west-2"), instance=W.INSTANCE)) == 5  # dry run deleted nothing
 

@@ -17,7 +17,7 @@ from dr.backup.rds_api import KINDS
 from dr.config import Config, format_duration
 from dr.errors import ConfigError, DrError, OperationFailed
 from dr.kms import resolve_dr_key
-from dr.readiness import Check, dns_checks, flip_modes, template_checks
+from dr.failover.readiness import Check, dns_checks, flip_modes, template_checks
 from dr.runbook.steps import ownership
 from dr.runbook.steps import rds_restore as rr
 from dr.runbook.steps.base import AbortRun, Param, StepContext, StepType
