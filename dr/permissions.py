@@ -193,7 +193,7 @@ def features_for(config: Config, all_features: bool = False) -> list[str]:
         return list(every)
     wanted = {"dr-key"} | ({"state-s3"} if config.state.bucket else set())
     wanted |= {f for kind in KINDS.values() for r in kind.resources(config)
-               for f in kind.grants(config, r)}
+               for f in kind.features_for(config, r)}
     if config.notify.sns_topic:
         wanted.add("notify")
     return [f for f in every if f in wanted]

@@ -13,9 +13,10 @@ from what `observe`/`points` read, so they are unit-tested in milliseconds.
     points(ctx, rs)              recovery points of these resources (dr backup list)
     list_table(points, now, all) PURE: the kind's part of `dr backup list`
     plan_prune(points, r, now)   PURE: keep/delete with reasons; prune(...) deletes what it says
-    verify(ctx, rs, ...)         check copies against their sources (None: this kind has no verify)
+    verify(ctx, rs, ...)         check copies against their sources (if `verify_takes` is set)
     readiness_observe / readiness  what a failover needs of this kind, observed then judged (PURE)
-    grants(config, r)            the IAM feature names this resource needs; FEATURES declares them
+    grants(config, r)            the IAM grants this resource needs: `features_for` names them
+                                 among the kind's `features`, declared next to its code
     restore_steps                the runbook step types that restore this kind's data
 """
 
@@ -103,6 +104,9 @@ class BackupKind(ABC):
     list_rank: ClassVar[int] = 50  # where its table comes in `dr backup list` (lower first)
     verifies_backups: ClassVar[bool] = False  # its backups are restored and compared (verify)
     leaves_leftovers: ClassVar[bool] = False  # dr.backup.cleanup sweeps its interrupted runs
+    #: `dr backup verify` options it takes ("backup": one backup by id, "deep": a sample of
+    #: objects checked in depth); None: it has no verify
+    verify_takes: ClassVar[frozenset[str] | None] = None
     #: feature -> IAM grants, declared next to the calls that need them (dr/permissions.py
     #: assembles the policy; `grants` picks the features one resource needs)
     features: ClassVar[dict[str, tuple[Grant, ...]]] = {}
@@ -152,7 +156,7 @@ class BackupKind(ABC):
     @abstractmethod
     def verify(self, ctx: Context, resources: Sequence[Any], *, backup: str | None,
                deep: int | str | None) -> dict | None:
-        """name -> a result with `.ok` and `.to_dict()`; None when this kind has no verify."""
+        """name -> a result with `.ok` and `.to_dict()` (only called when `verify_takes` is set)."""
 
     @abstractmethod
     def readiness_observe(self, ctx: Context, resource: Any) -> Any: ...
@@ -162,7 +166,7 @@ class BackupKind(ABC):
         """PURE: the checks a failover needs of this resource's copies."""
 
     @abstractmethod
-    def grants(self, config: Config, resource: Any) -> list[str]:
+    def features_for(self, config: Config, resource: Any) -> list[str]:
         """The names of `features` this resource needs."""
 
     # -- shared by every kind
@@ -170,5 +174,6 @@ class BackupKind(ABC):
     def schedule_text(self, resource: Any) -> str:
         return resource.schedule.text
 
-    def by_name(self, config: Config) -> dict[str, Any]:
-        return {r.name: r for r in self.resources(config)}
+    def grants(self, config: Config, resource: Any) -> list[Grant]:
+        """The IAM grants this resource needs (dr/permissions.py places and assembles them)."""
+        return [g for f in self.features_for(config, resource) for g in self.features[f]]

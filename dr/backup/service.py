@@ -35,14 +35,16 @@ def select(ctx: Context, only: str | None, name: str | None) -> Selection:
     if only is not None and only not in KINDS:
         raise UsageError(f"--only {only}: this version backs up {', '.join(KINDS)}")
     if name is not None:
-        kind = config.resource_names().get(name)
+        found = kind_of(config, name)
+        kind = found.name if found is not None else config.resource_names().get(name)
         if kind is None:
-            known = ", ".join(config.resource_names()) or "none are configured"
-            raise UsageError(f"no resource named {name!r} in {config.source} (known: {known})")
+            known = {r.name: None for k in KINDS.values() for r in k.resources(config)}
+            known.update(config.resource_names())
+            raise UsageError(f"no resource named {name!r} in {config.source} "
+                             f"(known: {', '.join(known) or 'none are configured'})")
         if only is not None and only != kind:
             raise UsageError(f"--name {name} is an {kind} resource, but --only says {only}")
-        found = kind_of(config, name)
-        only = found.name if found is not None else kind
+        only = kind
     return {k.name: tuple(r for r in k.resources(config) if name in (None, r.name))
             if only in (None, k.name) else () for k in KINDS.values()}
 
@@ -242,9 +244,9 @@ def verify(ctx: Context, name: str | None = None, backup: str | None = None,
     `deep` also headers, metadata, tags and KMS key of a sample; MySQL: the newest backup restored
     into a scratch database and compared with its manifest, recorded as a run of kind "verify")."""
     sel = select(ctx, None, name)
-    can = {k.name for k in KINDS.values() if k.verify(ctx, (), backup=None, deep=None) is not None}
-    takes = {"backup": {k.name for k in KINDS.values() if k.verifies_backups}}
-    takes["deep"] = can - takes["backup"]
+    can = {k.name for k in KINDS.values() if k.verify_takes is not None}
+    takes = {option: {k.name for k in KINDS.values() if option in (k.verify_takes or ())}
+             for option in ("backup", "deep")}
     if name is not None and not any(sel[k] for k in can):
         kind = next((k for k, rs in sel.items() if rs), None)
         raise UsageError(f"dr backup verify checks {' and '.join(sorted(can))} resources; "
@@ -256,8 +258,8 @@ def verify(ctx: Context, name: str | None = None, backup: str | None = None,
                                               else "dr.yaml has none"))
     results: dict = {}
     for kind_name, resources in sel.items():
-        found = KINDS[kind_name].verify(ctx, resources, backup=backup, deep=deep)
-        results.update(found or {})
+        if resources and kind_name in can:
+            results.update(KINDS[kind_name].verify(ctx, resources, backup=backup, deep=deep))
     return results
 
 

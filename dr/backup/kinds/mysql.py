@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 class MysqlKind(BackupKind):
     name = "mysql"
     restore_steps = ("mysql.restore",)
+    verify_takes = frozenset({"backup"})
     list_rank = 20
     verifies_backups = True
     leaves_leftovers = True  # files, uploads, scratch databases (dr.backup.cleanup sweeps them)
@@ -60,7 +61,7 @@ class MysqlKind(BackupKind):
     def needs_dr_key(self, resource: MysqlResource) -> bool:
         return resource.key_file is None or resource.destination.startswith("s3://")
 
-    def grants(self, config: Config, resource: MysqlResource) -> list[str]:
+    def features_for(self, config: Config, resource: MysqlResource) -> list[str]:
         return (["mysql-s3"] if resource.destination.startswith("s3://") else []) + \
             (["mysql-kms"] if resource.key_file is None else [])
 
@@ -186,8 +187,6 @@ class MysqlKind(BackupKind):
     # -- verify
 
     def verify(self, ctx: Context, resources, *, backup, deep):
-        if not resources:
-            return {}
         record = verify_mysql(ctx, [(r, backup) for r in resources])
         return {result.name: MysqlVerify(result.summary) for result in record.results}
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the engine loads when used: the registry is imported by `dr
 
 class S3Kind(BackupKind):
     name = "s3"
+    verify_takes = frozenset({"deep"})
     list_rank = 30
     features = {
         # dr/backup/s3.py: GetBucketLocation on both; ListObjectsV2 on both; HeadObject,
@@ -52,7 +53,7 @@ class S3Kind(BackupKind):
     def needs_dr_key(self, resource: S3Resource) -> bool:
         return True
 
-    def grants(self, config: Config, resource: S3Resource) -> list[str]:
+    def features_for(self, config: Config, resource: S3Resource) -> list[str]:
         return ["s3"] + (["s3-mirror"] if resource.delete == "mirror" else [])
 
     # -- run
@@ -146,7 +147,7 @@ class S3Kind(BackupKind):
         from dr.kms import resolve_dr_key
 
         how = None
-        if deep is not None and resources:
+        if deep is not None:
             how = s3.Deep(resolve_dr_key(ctx.aws, ctx.config.kms.dr_key, ctx.config.regions.dr).arn,
                           None if deep == "all" else int(deep))
         return {r.name: s3.verify(ctx.aws, ctx.config, r, how) for r in resources}
