@@ -1,4 +1,5 @@
-"""The one clock: wall time (`now`), elapsed time (`monotonic`) and waiting (`sleep`).
+"""The one clock: wall time (`now`), elapsed time (`monotonic`) and waiting (`sleep`); and the
+one way times are written and read back (`iso`, `parse_iso`, `parse_iso_or_none`).
 
 Deadlines, durations and waits use `monotonic()` and `sleep()` from here, never `time.*`, so a
 `FixedClock` steers them in tests: its `sleep` advances its monotonic time at once, and
@@ -10,6 +11,33 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from typing import Any
+
+
+def iso(dt: datetime) -> str:
+    """An aware datetime as ISO-8601 in UTC ('2024-05-01T12:00:00+00:00')."""
+    if dt.tzinfo is None:
+        raise ValueError(f"naive datetime {dt!r}: use an aware UTC datetime (dr.clock)")
+    return dt.astimezone(timezone.utc).isoformat()
+
+
+def parse_iso(s: str) -> datetime:
+    """The inverse of `iso`; also accepts a trailing 'Z'. Naive times are rejected."""
+    dt = datetime.fromisoformat(s)
+    if dt.tzinfo is None:
+        raise ValueError(f"timestamp {s!r} has no timezone")
+    return dt.astimezone(timezone.utc)
+
+
+def parse_iso_or_none(value: Any) -> datetime | None:
+    """Like `parse_iso`, for data read back from a store: None for anything that is not an
+    ISO time with a timezone (never raises)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
 
 
 class Clock:

@@ -8,7 +8,7 @@ from dr.aws import AwsSession, resolve_endpoint
 from dr.clock import Clock
 from dr.config import Config
 from dr.state.base import StateStore
-from dr.state.runs import RunStore
+from dr.state.records import RunStore
 
 
 @dataclass
@@ -31,12 +31,13 @@ class Context:
 
 
 def make_context(config: Config, *, endpoint_url: str | None = None, profile: str | None = None,
-                 clock: Clock | None = None, command: str = "") -> Context:
+                 clock: Clock | None = None, command: str = "", store: StateStore | None = None) -> Context:
+    """`store`: the state store to use (default: `open_store` on first use)."""
     session = AwsSession(
         profile=profile or config.aws.profile,
         endpoint_url=resolve_endpoint(endpoint_url, config.aws.endpoint_url),
     )
-    return Context(config=config, aws=session, clock=clock or Clock(), command=command)
+    return Context(config=config, aws=session, clock=clock or Clock(), command=command, _store=store)
 
 
 def open_store(config: Config, session: AwsSession) -> StateStore:

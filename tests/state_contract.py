@@ -28,8 +28,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from dr.clock import iso
 from dr.errors import UsageError
-from dr.state import ResourceResult, RunRecord, RunStore, StateStore, StepRecord, iso, new_run_id
+from dr.state import ResourceResult, RunRecord, RunStore, StateStore, StepRecord, new_run_id
 
 
 @dataclass

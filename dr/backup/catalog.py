@@ -10,7 +10,7 @@ from dr.aws import AwsSession
 from dr.backup import rds_api
 from dr.backup.rds_api import KINDS, Snapshot
 from dr.config import Config, RdsResource
-from dr.state.runs import iso
+from dr.clock import iso
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ from dr.backup.leases import lease_state, read_leases
 from dr.config import MysqlResource, MysqlServer
 from dr.context import Context
 from dr.errors import DrError
-from dr.state.runs import RunRecord, iso, parse_iso_or_none
+from dr.clock import iso, parse_iso_or_none
+from dr.state.records import RunRecord
 
 log = logging.getLogger(__name__)
 STAGING_STALE_AFTER = timedelta(hours=6)

@@ -24,13 +24,10 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
-
-from dr.errors import DrError, Interrupted
 
 if TYPE_CHECKING:  # the registry stays light: `dr --help` imports it, and no AWS library
     from dr.backup.leases import RunLease
@@ -40,47 +37,35 @@ if TYPE_CHECKING:  # the registry stays light: `dr --help` imports it, and no AW
     from dr.failover.readiness import Check
     from dr.kms import DrKey
     from dr.permissions import Grant
-    from dr.state.runs import ResourceResult, RunRecord, StepRecord
+    from dr.state.recorder import ResourceRecorder
+    from dr.state.records import ResourceResult, RunRecord
 
 
 @dataclass
 class KindRun:
-    """What an executing kind is handed: its result to fill, the run around it, and the means to
-    save progress, see a cancel, and record steps."""
+    """What an executing kind is handed: its resource's recorder (dr.state.recorder: steps,
+    figures, recovery points, every change saved), the run around it, and the cancel flag."""
 
     ctx: Context
     record: RunRecord
-    result: ResourceResult
+    resource: ResourceRecorder
     dr_key: DrKey | None
     now: datetime
     lease: RunLease | None
     cancel: threading.Event
-    save: Callable[[], None]
     shared: dict = field(default_factory=dict)  # per run and kind (e.g. one executor)
 
-    @contextmanager
-    def step(self, name: str, detail: str) -> Iterator[StepRecord]:
-        """A step of this result: saved when it starts and when it ends, however it ends."""
-        from dr.state.runs import StepRecord, iso
+    @property
+    def result(self) -> ResourceResult:
+        return self.resource.result
 
-        clock = self.ctx.clock
-        step = StepRecord(name=name, status="running", started_at=iso(clock.now()), detail=detail)
-        self.result.steps.append(step)
-        self.save()
-        try:
-            yield step
-        except BaseException as exc:
-            step.status = "interrupted" if isinstance(exc, (Interrupted, KeyboardInterrupt)) \
-                else "failed"
-            if step.status == "failed":
-                step.error = str(exc) if isinstance(exc, DrError) else f"unexpected error: {exc!r}"
-            raise
-        else:
-            if step.status == "running":
-                step.status = "completed"
-        finally:
-            step.finished_at = iso(clock.now())
-            self.save()
+    def save(self) -> None:
+        self.resource.save()
+
+    def step(self, name: str, detail: str):
+        """A step of this resource: completed when the block ends, interrupted on Ctrl-C,
+        failed on an error (which goes on)."""
+        return self.resource.step(name, detail)
 
 
 @dataclass

@@ -27,9 +27,8 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from dr.clock import Clock
+from dr.clock import Clock, iso, parse_iso_or_none
 from dr.state.base import StateStore, validate_key
-from dr.state.runs import iso, parse_iso_or_none
 
 log = logging.getLogger(__name__)
 PREFIX = "leases/runs/"

@@ -27,7 +27,7 @@ from dr.backup.destination import Destination, DestinationWriteError
 from dr.config import MysqlResource, MysqlServer
 from dr.context import Context
 from dr.errors import DrError, OperationFailed, UsageError
-from dr.state.runs import iso, parse_iso
+from dr.clock import iso, parse_iso
 
 log = logging.getLogger(__name__)
 ZSTD_LEVEL = 3  # ~ the speed of level 1 with the 2 zstd threads, noticeably smaller
@@ -420,8 +420,8 @@ def restore(ctx: Context, resource: MysqlResource, *, to_uri: str, backup: str |
     if source_db is None and len(resource.databases) > 1 and target_db:
         raise UsageError(f"{resource.name} backs up {', '.join(resource.databases)}: say which one "
                          "with --database")
-    record, result = _restore_record(ctx, resource, f"{spec.describe()}/{target_db or ''}")
-    try:
+    with _restore_recorder(ctx, resource, f"{spec.describe()}/{target_db or ''}") as rec, \
+            rec.resource(resource.name, "mysql") as recorded:
         chosen, stream = open_backup(ctx, resource, backup)
         label = {"backup": f"{resource.name}/{chosen.id}", "database": source_db}
         settled = [r for t in _targets(resource, target_db, source_db)
@@ -437,13 +437,7 @@ def restore(ctx: Context, resource: MysqlResource, *, to_uri: str, backup: str |
                           threads=resource.threads, clock=ctx.clock, label=label,
                           allow_mismatch=tuple(allow_mismatch), keep_definers=keep_definers)
             loaded.warnings[:0] = [r.describe() for r in settled]
-    except BaseException as exc:
-        record.status = result.status = "interrupted" if isinstance(exc, KeyboardInterrupt) \
-            else "failed"
-        result.error = record.error = str(exc) or type(exc).__name__
-        raise
-    else:
-        record.status = result.status = "completed"
+        result = recorded.result
         result.summary = {"backup_id": chosen.id, "created": iso(chosen.created),
                           "databases": loaded.databases, "rows": loaded.rows,
                           "restore_seconds": round(loaded.seconds, 3),
@@ -457,10 +451,7 @@ def restore(ctx: Context, resource: MysqlResource, *, to_uri: str, backup: str |
         loaded.warnings[:0] = list(chosen.warnings)
         if loaded.warnings:
             result.summary["warnings"] = list(loaded.warnings)
-        return chosen, loaded
-    finally:
-        record.finished_at = result.finished_at = iso(ctx.clock.now())
-        ctx.runs.save(record)
+    return chosen, loaded
 
 
 def resume(ctx: Context, resource: MysqlResource, *, to_uri: str, database: str | None = None,
@@ -473,42 +464,26 @@ def resume(ctx: Context, resource: MysqlResource, *, to_uri: str, database: str 
     from dr.mysql.restore import resume as settle
 
     spec, target_db = parse_uri(to_uri, password=password)
-    record, result = _restore_record(ctx, resource, f"{spec.describe()}/{target_db or ''}")
-    try:
+    with _restore_recorder(ctx, resource, f"{spec.describe()}/{target_db or ''}") as rec, \
+            rec.resource(resource.name, "mysql") as recorded:
         settled = [r for t in _targets(resource, target_db, database)
                    if (r := settle(spec, t)) is not None]
-    except BaseException as exc:
-        record.status = result.status = "failed"
-        result.error = record.error = str(exc) or type(exc).__name__
-        raise
-    else:
-        record.status = result.status = "completed" if all(
-            r.outcome == "finished" for r in settled) else "failed"
-        result.summary = {"resumed": [{"target": r.target, "outcome": r.outcome,
-                                       "phase": r.phase, "backup": r.note.get("label")}
-                                      for r in settled]}
-        if record.status == "failed":
-            result.error = record.error = "; ".join(r.describe() for r in settled
-                                                    if r.outcome != "finished")
-        return settled
-    finally:
-        record.finished_at = result.finished_at = iso(ctx.clock.now())
-        ctx.runs.save(record)
+        recorded.note(resumed=[{"target": r.target, "outcome": r.outcome, "phase": r.phase,
+                                "backup": r.note.get("label")} for r in settled])
+        unfinished = "; ".join(r.describe() for r in settled if r.outcome != "finished")
+        if unfinished:
+            recorded.fail(unfinished)
+            rec.finish(error=unfinished)
+    return settled
 
 
-def _restore_record(ctx: Context, resource: MysqlResource, target: str):
-    """A run record for a restore: where to (user@host:port/db, never a password), what, how long."""
-    import dr
-    from dr.state.runs import ResourceResult, RunRecord, new_run_id
+def _restore_recorder(ctx: Context, resource: MysqlResource, target: str):
+    """The recorder of a restore run: where to (user@host:port/db, never a password), what,
+    how long (dr.state.recorder saves each change; Ctrl-C leaves it interrupted)."""
+    from dr.state.recorder import Recorder
 
-    now = ctx.clock.now()
-    record = RunRecord(run_id=new_run_id("restore", now), kind="restore", status="running",
-                       started_at=iso(now), command=ctx.command.split(" --to ")[0],
-                       dr_version=dr.__version__, plan=[{"name": resource.name, "to": target}])
-    result = ResourceResult(name=resource.name, kind="mysql", status="running", started_at=iso(now))
-    record.results.append(result)
-    ctx.runs.save(record)
-    return record, result
+    return Recorder(ctx.store, ctx.clock, "restore", ctx.command.split(" --to ")[0],
+                    plan=[{"name": resource.name, "to": target}])
 
 
 def verify(ctx: Context, resource: MysqlResource, backup: str | None = None, lease=None) -> dict:

@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from dr.aws import AwsSession
 from dr.backup import rds_api
 from dr.backup.rds_api import KINDS, RdsKind, Snapshot, Source
-from dr.clock import Clock
+from dr.clock import Clock, iso
 from dr.config import Config, RdsResource
 from dr.errors import AwsError, DrError, Interrupted, OperationFailed
 from dr.kms import DrKey
 from dr.retry import retry_on_codes
-from dr.state.runs import ResourceResult, StepRecord, iso
+from dr.state.records import ResourceResult, StepRecord
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,10 @@ from dr.aws import AwsSession, aws_call
 from dr.backup import s3_deep
 from dr.backup.s3_deep import GONE, HEADERS
 from dr.backup.s3_diff import Change, ListingOrderError, ObjectInfo, diff
-from dr.clock import Clock
+from dr.clock import Clock, iso, parse_iso
 from dr.config import Config, S3Resource
 from dr.errors import AwsError, DrError, Interrupted, OperationFailed
 from dr.state.base import StateStore
-from dr.state.runs import iso, parse_iso
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import dr
 from dr.backup.cleanup import Cleanup, sweep
 from dr.backup.kind import BackupKind, KindRun
 from dr.backup.kinds import KINDS, kind_of
@@ -21,7 +20,8 @@ from dr.backup.plan import PlanItem, Table
 from dr.context import Context
 from dr.errors import DrError, Interrupted, UsageError
 from dr.kms import DrKey, resolve_dr_key
-from dr.state.runs import ResourceResult, RunRecord, iso, new_run_id
+from dr.state.recorder import Recorder, ResourceRecorder, error_message
+from dr.state.records import RunRecord, new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +84,16 @@ def run_backup(ctx: Context, *, only: str | None = None, name: str | None = None
 
     run_id = new_run_id("backup", now)
     cleanup = sweep(ctx, _leftover_resources(sel), servers=("server",), by=run_id)
-    record = RunRecord(run_id=run_id, kind="backup", status="running",
-                       started_at=iso(now), command=ctx.command,
-                       plan=[i.to_dict() for i in plan], dr_version=dr.__version__, error=key_error,
-                       summary={"cleanup": [c.to_dict() for c in cleanup]} if cleanup else {})
-    with RunLease(ctx.store, run_id, "backup", ctx.clock) as lease:
-        _Runner(ctx, record, dr_key, now, lease).run(jobs, plan)
-    return BackupOutcome(dry_run=False, plan=plan, record=record, cleanup=cleanup)
+    rec = Recorder(ctx.store, ctx.clock, "backup", ctx.command, plan=[i.to_dict() for i in plan],
+                   error=key_error, run_id=run_id, started=now, interrupt_hint=RERUN_HINT,
+                   summary={"cleanup": [c.to_dict() for c in cleanup]} if cleanup else None)
+    with RunLease(ctx.store, run_id, "backup", ctx.clock) as lease, rec:
+        _Runner(ctx, rec, dr_key, now, lease).run(jobs, plan)
+    return BackupOutcome(dry_run=False, plan=plan, record=rec.record, cleanup=cleanup)
+
+
+RERUN_HINT = ("run the same `dr backup run` again: it reuses this slot's snapshots, takes no "
+              "second one, and copies only the objects still missing")
 
 
 def _dr_key(ctx: Context) -> tuple[DrKey | None, str | None]:
@@ -101,45 +104,40 @@ def _dr_key(ctx: Context) -> tuple[DrKey | None, str | None]:
 
 
 class _Runner:
-    """Runs items kind by kind, saves the record at every transition, turns Ctrl-C into an
-    interrupted record."""
+    """Runs the planned items kind by kind (a kind's resources in threads when it says so); the
+    Recorder saves every transition."""
 
-    def __init__(self, ctx: Context, record: RunRecord, dr_key: DrKey | None, now: datetime,
+    def __init__(self, ctx: Context, rec: Recorder, dr_key: DrKey | None, now: datetime,
                  lease: RunLease):
-        self.ctx, self.record, self.dr_key, self.now, self.lease = ctx, record, dr_key, now, lease
+        self.ctx, self.rec, self.dr_key, self.now, self.lease = ctx, rec, dr_key, now, lease
         self.cancel = threading.Event()
-        self._lock = threading.Lock()
-
-    def save(self) -> None:
-        with self._lock:
-            self.ctx.runs.save(self.record)
 
     def run(self, jobs: list[tuple[BackupKind, object]], plan: list[PlanItem]) -> None:
-        self.save()
         for kind in KINDS.values():
             mine = [(r, item) for (k, r), item in zip(jobs, plan) if k is kind]
             shared: dict = {}
-            runnable = [(kind, item, r, self._start(item), shared) for r, item in mine]
-            runnable = [job for job in runnable if not job[1].blocked]
+            runnable = []
+            for resource, item in mine:
+                recorded = self.rec.add(item.name, item.record_kind)
+                if item.blocked:
+                    recorded.fail(item.blocked)
+                else:
+                    runnable.append((kind, item, resource, recorded, shared))
             if kind.workers > 1 and runnable:
                 self._in_threads(kind, runnable)
-            else:
-                for job in runnable:
-                    try:
-                        self._one(*job)
-                    except (Interrupted, KeyboardInterrupt):
-                        self.cancel.set()
-                        self._interrupted()
-        self._finish()
+                continue
+            for job in runnable:
+                try:
+                    self._one(*job)
+                except (Interrupted, KeyboardInterrupt):
+                    self._stop()
 
-    def _start(self, item: PlanItem) -> ResourceResult:
-        now = iso(self.ctx.clock.now())
-        result = ResourceResult(name=item.name, kind=item.record_kind, status="running",
-                                started_at=now)
-        if item.blocked:
-            result.status, result.error, result.finished_at = "failed", item.blocked, now
-        self.record.results.append(result)
-        return result
+    def _stop(self):
+        """Ctrl-C (or a kind's own stop on it): everything running is interrupted, and the run."""
+        self.cancel.set()
+        self.rec.interrupt()
+        raise Interrupted(f"interrupted; run {self.rec.run_id} recorded where it stopped",
+                          hint=RERUN_HINT) from None
 
     def _in_threads(self, kind: BackupKind, runnable: list) -> None:
         pool = ThreadPoolExecutor(max_workers=min(kind.workers, len(runnable)),
@@ -151,61 +149,32 @@ class _Runner:
         except KeyboardInterrupt:
             self.cancel.set()
             pool.shutdown(wait=True, cancel_futures=True)
-            self._interrupted()
+            self._stop()
         pool.shutdown(wait=True)
 
     def _one_in_thread(self, *job) -> None:
         try:
             self._one(*job)
         except Interrupted as exc:  # the others go on; Ctrl-C in the main thread stops all
-            job[3].status, job[3].error = "interrupted", str(exc)
-            job[3].finished_at = iso(self.ctx.clock.now())
-            self.save()
+            job[3].interrupt(error_message(exc))
 
-    def _one(self, kind: BackupKind, item: PlanItem, resource, result: ResourceResult,
+    def _one(self, kind: BackupKind, item: PlanItem, resource, recorded: ResourceRecorder,
              shared: dict) -> None:
-        run = KindRun(self.ctx, self.record, result, self.dr_key, self.now, self.lease,
-                      self.cancel, self.save, shared)
+        run = KindRun(self.ctx, self.rec.record, recorded, self.dr_key, self.now, self.lease,
+                      self.cancel, shared)
         try:
             kind.execute(self.ctx, item, resource, run)
-            if result.status == "running":
-                result.status = "completed"
         except (Interrupted, KeyboardInterrupt):
             raise
         except DrError as exc:
-            result.status, result.error = "failed", str(exc)
+            recorded.fail(error_message(exc))
             log.error("%s: %s", item.name, exc)
         except Exception as exc:  # a bug or an unexpected AWS answer: record it, go on
             log.exception("%s: unexpected error", item.name)
-            result.status, result.error = "failed", f"unexpected error: {exc!r}"
-        finally:
-            if result.status != "running":
-                result.finished_at = result.finished_at or iso(self.ctx.clock.now())
-            self.save()
-
-    def _interrupted(self) -> None:
-        for result in self.record.results:
-            if result.status == "running":
-                result.status, result.finished_at = "interrupted", iso(self.ctx.clock.now())
-        self.record.status = "interrupted"
-        self.record.error = "interrupted by the user (Ctrl-C)"
-        self.record.finished_at = iso(self.ctx.clock.now())
-        self.save()
-        raise Interrupted(
-            f"interrupted; run {self.record.run_id} recorded where it stopped",
-            hint="run the same `dr backup run` again: it reuses this slot's snapshots, takes no "
-                 "second one, and copies only the objects still missing") from None
-
-    def _finish(self) -> None:
-        statuses = {r.status for r in self.record.results}
-        if "interrupted" in statuses:
-            self.record.status = "interrupted"
-        elif "failed" in statuses or self.record.error:
-            self.record.status = "failed"
+            recorded.fail(error_message(exc))
         else:
-            self.record.status = "completed"
-        self.record.finished_at = iso(self.ctx.clock.now())
-        self.save()
+            if recorded.status == "running":
+                recorded.complete()
 
 
 # ---------------------------------------------------------------------------- list and prune
@@ -295,29 +264,18 @@ def prune(ctx: Context, *, name: str | None = None, dry_run: bool = False) -> Pr
     if dry_run:
         _prune_kinds(ctx, sel, now, outcome, None)
         return outcome
-    record = RunRecord(run_id=run_id, kind="prune", status="running",
-                       started_at=iso(now), command=ctx.command, dr_version=dr.__version__,
-                       summary={"cleanup": [c.to_dict() for c in outcome.cleanup]}
-                       if outcome.cleanup else {})
-    with RunLease(ctx.store, run_id, "prune", ctx.clock):
-        ctx.runs.save(record)
-        try:
-            _prune_kinds(ctx, sel, now, outcome, record)
-        except BaseException as exc:
-            record.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            record.error, record.finished_at = str(exc) or type(exc).__name__, iso(ctx.clock.now())
-            ctx.runs.save(record)
-            raise
-        record.status = "failed" if outcome.failed else "completed"
-        record.error = "; ".join(f"{k}: {v}" for k, v in outcome.failed.items()) or None
-        record.finished_at = iso(ctx.clock.now())
-        ctx.runs.save(record)
-    outcome.record = record
+    rec = Recorder(ctx.store, ctx.clock, "prune", ctx.command, run_id=run_id, started=now,
+                   summary={"cleanup": [c.to_dict() for c in outcome.cleanup]}
+                   if outcome.cleanup else None)
+    with RunLease(ctx.store, run_id, "prune", ctx.clock), rec:
+        _prune_kinds(ctx, sel, now, outcome, rec)
+        rec.finish(error="; ".join(f"{k}: {v}" for k, v in outcome.failed.items()) or None)
+    outcome.record = rec.record
     return outcome
 
 
 def _prune_kinds(ctx: Context, sel: Selection, now: datetime, outcome: PruneOutcome,
-                 record: RunRecord | None) -> None:
+                 rec: Recorder | None) -> None:
     for kind in KINDS.values():
         part = kind.prune(ctx, _resources(sel, kind), now, outcome.dry_run)
         if part is None:
@@ -326,9 +284,9 @@ def _prune_kinds(ctx: Context, sel: Selection, now: datetime, outcome: PruneOutc
         outcome.decisions[kind.name] = part.decisions
         outcome.deleted += part.deleted
         outcome.failed.update(part.failed)
-        if record is not None:
-            record.plan += part.planned
-            ctx.runs.save(record)
+        if rec is not None:
+            rec.record.plan += part.planned
+            rec.save()
 
 
 def _resources(sel: Selection, kind: BackupKind) -> Sequence:

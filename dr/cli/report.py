@@ -66,7 +66,7 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
 
 
 def _now(text: str):
-    from dr.state.runs import parse_iso
+    from dr.clock import parse_iso
 
     try:
         return parse_iso(text)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
-from contextlib import contextmanager
 
 from dr.cli.app import App, Outcome, table
 from dr.errors import EXIT_FAILED, EXIT_INTERRUPTED, UsageError
@@ -94,7 +91,7 @@ def _clock(args: argparse.Namespace):
     if not args.clock_start:
         return None
     from dr.scheduler.clocks import ScaledClock
-    from dr.state.runs import parse_iso
+    from dr.clock import parse_iso
 
     try:
         return ScaledClock(parse_iso(args.clock_start), args.clock_speed, args.clock_anchor)
@@ -102,33 +99,17 @@ def _clock(args: argparse.Namespace):
         raise UsageError(f"--clock-start: {exc}") from None
 
 
-@contextmanager
 def _signals(scheduler):
     """First SIGTERM/SIGINT: stop cleanly. A second one: interrupt at once (exit 130)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received = []
+    from dr.interrupts import Interrupts
 
-    def handler(signum, _frame):
-        received.append(signum)
-        if len(received) == 1:
-            log.warning("%s received: finishing the current steps, then exiting (again to force)",
-                        signal.Signals(signum).name)
-            scheduler.stop()
-        else:
-            raise KeyboardInterrupt
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+    return Interrupts(log.warning, first="{signal} received: finishing the current steps, then exiting "
+                      "(again to force)", on_stop=scheduler.stop, second_forces=True)
 
 
 def run(args: argparse.Namespace, app: App) -> Outcome:
-    from dr.context import open_store
+    from dr.clock import Clock
+    from dr.context import make_context, open_store
     from dr.errors import ConfigError
     from dr.obs.logging import configure
     from dr.scheduler.daemon import Scheduler
@@ -144,9 +125,11 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
     jobs = jobs_from_config(config)
     if not jobs:
         raise ConfigError(f"{config.source} has no rds, s3 or mysql entries: nothing to schedule")
-    ctx = app.context()
     spool = args.spool_dir or default_spool_dir(config)
-    ctx._store = SpoolingStore(lambda: open_store(config, ctx.aws), spool, now=ctx.clock.now)
+    clock = app.clock or Clock()
+    ctx = make_context(config, endpoint_url=app.endpoint_url, profile=app.profile, clock=clock,
+                       command=app.command,
+                       store=SpoolingStore(lambda: open_store(config, ctx.aws), spool, now=clock.now))
     scheduler = Scheduler(ctx, jobs, options=options)
     if args.once:
         with _signals(scheduler):
@@ -179,7 +162,7 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
 def _once_outcome(scheduler, unfinished: int) -> Outcome:
     """One row per job: what --once did with it."""
     from dr.scheduler.jobs import slot_start
-    from dr.state.runs import iso
+    from dr.clock import iso
 
     now = scheduler.clock.now()
     last: dict[str, dict] = {}

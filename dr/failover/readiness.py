@@ -112,7 +112,7 @@ def _shipped_flip_modes() -> tuple[str, ...]:
 
 def fresh(name: str, when: str | None, now, config, what: str) -> Check:
     """A check that the newest recovery point is younger than the RPO objective."""
-    from dr.state.runs import parse_iso
+    from dr.clock import parse_iso
 
     if when is None:
         return Check(name, False, "no complete copy yet: run `dr backup run`")

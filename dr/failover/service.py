@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dr.context import Context
 from dr.errors import EXIT_BREACH, UsageError
-from dr.state.runs import parse_iso
+from dr.clock import parse_iso
 
 RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"  # shipped in the package (and ./runbooks)
 

@@ -32,7 +32,8 @@ from dr.report.model import (
     human,
     stamp,
 )
-from dr.state.runs import RunRecord, parse_iso_or_none
+from dr.clock import parse_iso_or_none as _ts
+from dr.state.records import RunRecord
 
 UTC = timezone.utc
 SERIES_POINTS = 240  # intervals per RPO chart
@@ -407,11 +408,6 @@ def _drill_misses(drill: DrillReport) -> list[str]:
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def _ts(value) -> datetime | None:
-    """A stored ISO time as aware UTC, or None for anything else (never raises)."""
-    return parse_iso_or_none(value)
 
 
 def _seconds(value) -> timedelta | None:

@@ -15,12 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from dr.clock import parse_iso_or_none
 from dr.config import Config
 from dr.report.compute import copy_events, verifications
 from dr.report.model import CopyEvent
 from dr.state.base import StateStore
 from dr.state.local import LocalStore
-from dr.state.runs import RunRecord
+from dr.state.records import RunRecord
 
 UTC = timezone.utc
 RUNS = "runs/"
@@ -49,7 +50,7 @@ def parse_record(document: dict, key: str) -> RunRecord:
     for name in ("run_id", "kind", "status", "started_at"):
         if not isinstance(getattr(record, name), str):
             raise MalformedRecord(f"{name} is not a string")
-    if _time(record.started_at) is None:
+    if parse_iso_or_none(record.started_at) is None:
         raise MalformedRecord(f"started_at {record.started_at!r} is not an ISO time with a timezone")
     if not isinstance(record.summary, dict):
         raise MalformedRecord("summary is not an object")
@@ -178,11 +179,3 @@ def newest_copies(store: StateStore, config: Config, now: datetime,
         if wanted <= newest.keys():
             break
     return newest, out.warnings
-
-
-def _time(value: str) -> datetime | None:
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else None

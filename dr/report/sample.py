@@ -9,7 +9,8 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from dr.state.runs import ResourceResult, RunRecord, iso
+from dr.clock import iso
+from dr.state.records import ResourceResult, RunRecord
 
 DRILL_STEPS = (("check-readiness", "readiness"), ("restore-db", "rds-restore"),
                ("launch-stack", "cloudformation"), ("wait-healthy", "health-check"),

@@ -30,7 +30,7 @@ from typing import Any
 from dr.clock import Clock
 from dr.errors import UsageError
 from dr.runbook.dag import critical_path, dependents, needs_graph
-from dr.runbook.interrupts import Interrupts
+from dr.interrupts import Interrupts
 from dr.runbook.journal import JournalFenced, RunJournal
 from dr.runbook.lease import Claim, Lease, lease_key, was_preempted
 from dr.runbook.model import Runbook, RunResult
@@ -38,7 +38,7 @@ from dr.runbook.phases import run_hooks, run_teardown
 from dr.runbook.results import build_result, rto_seconds, run_record, traffic_seconds
 from dr.runbook.runner import RunInfo, StepRunner
 from dr.runbook.scheduler import Scheduler
-from dr.state.runs import RunStore, new_run_id
+from dr.state.records import RunStore, new_run_id
 
 log = logging.getLogger("dr.runbook")
 

@@ -38,11 +38,11 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from dr.clock import Clock
+from dr.clock import Clock, iso
 from dr.errors import OperationFailed, UsageError
-from dr.runbook.model import RUN_TRANSITIONS, STEP_TRANSITIONS, Runbook
+from dr.runbook.model import Runbook
 from dr.state.base import StateStore, validate_key
-from dr.state.runs import iso
+from dr.state.status import RUN_TRANSITIONS, STEP_TRANSITIONS
 
 JOURNAL_PREFIX = "journals/"
 FORMAT = 1

@@ -40,10 +40,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from dr.clock import Clock
+from dr.clock import Clock, iso, parse_iso_or_none
 from dr.errors import OperationFailed
 from dr.state.base import StateStore, validate_key
-from dr.state.runs import iso, parse_iso_or_none
 
 LEASE_PREFIX = "locks/"
 PREEMPTIONS_PREFIX = "preemptions/"

@@ -1,7 +1,8 @@
 """The runbook model (what the loader builds) and the results a run returns.
 
-Statuses are closed sets and the allowed transitions are plain data, checked by the journal on
-every write (taskflow's habit): a bug that would record an impossible history fails loudly.
+Statuses are closed sets and the allowed transitions are plain data (dr.state.status, shared with
+every run record), checked by the journal on every write (taskflow's habit): a bug that would
+record an impossible history fails loudly.
 """
 
 from __future__ import annotations
@@ -14,26 +15,6 @@ from typing import Any
 from dr.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from dr.runbook.steps.base import StepType
 
-RUN_FINAL = ("completed", "failed", "aborted", "interrupted")
-RUN_TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "running": (*RUN_FINAL, "running"),  # running -> running: --resume after a crash (SIGKILL)
-    "failed": ("running",),       # --resume
-    "aborted": ("running",),      # --resume (after fixing what the safety gate refused)
-    "interrupted": ("running",),  # --resume
-    "completed": (),
-}
-
-STEP_STATUSES = ("pending", "running", "completed", "failed", "skipped", "interrupted")
-# running -> running is a retry; every -> pending is a --resume preparing the step to run again
-# (a completed step only goes back to pending when a drill teardown removed its effect).
-STEP_TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "pending": ("running", "skipped"),
-    "running": ("running", "completed", "failed", "interrupted", "pending"),
-    "completed": ("pending",),
-    "failed": ("pending",),
-    "interrupted": ("pending",),
-    "skipped": ("pending",),
-}
 HEALTH_GATE_TYPE = "http.wait_healthy"  # the RTO ends when these complete, unless rto_end is set
 PHASES = ("start", "end", "failure")
 
@@ -155,7 +136,7 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        from dr.state.runs import iso
+        from dr.clock import iso
 
         def when(dt: datetime | None) -> str | None:
             return iso(dt) if dt else None

@@ -18,7 +18,7 @@ from datetime import timedelta
 from dr.runbook.journal import RunJournal
 from dr.runbook.model import Runbook, Step, TeardownResult
 from dr.runbook.runner import StepRunner, jsonable
-from dr.state.runs import iso
+from dr.clock import iso
 
 DEFAULT_HOOK_TIMEOUT = timedelta(minutes=1)
 DEFAULT_TEARDOWN_TIMEOUT = timedelta(minutes=30)

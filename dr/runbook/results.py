@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from dr.clock import parse_iso
 from dr.runbook.journal import RunJournal
 from dr.runbook.model import Runbook, RunResult, StepResult, TeardownResult
-from dr.state.runs import ResourceResult, RunRecord, parse_iso
+from dr.state.records import ResourceResult, RunRecord
+from dr.state.status import RESULT_OF_STEP
 
 
 def _when(value: str | None):
@@ -71,13 +73,10 @@ def build_result(runbook: Runbook, journal: RunJournal, *, wall_seconds: float,
                      preempted_by=doc.get("preempted_by"))
 
 
-_RESOURCE_STATUS = {"completed": "completed", "failed": "failed", "interrupted": "interrupted",
-                    "running": "interrupted", "skipped": "skipped", "pending": "skipped"}
-
-
 def run_record(runbook: Runbook, journal: RunJournal, command: str = "") -> RunRecord:
     """The run's summary for `dr runs list|show` (runs/<run_id>.json); the journal has the detail.
-    One result per step: name = step id, kind = step type."""
+    One result per step: name = step id, kind = step type, status as dr.state.status.RESULT_OF_STEP
+    reads the journal's (the journal itself checked every transition against the shared tables)."""
     from dr import __version__
     from dr.runbook.dag import plan_batches
 
@@ -91,7 +90,7 @@ def run_record(runbook: Runbook, journal: RunJournal, command: str = "") -> RunR
             summary["hint"] = state["hint"]
         if state.get("teardown"):
             summary["teardown"] = state["teardown"]["status"]
-        results.append(ResourceResult(name=step.id, kind=step.type, status=_RESOURCE_STATUS[state["status"]],
+        results.append(ResourceResult(name=step.id, kind=step.type, status=RESULT_OF_STEP[state["status"]],
                                       started_at=state.get("started_at") or doc["started_at"],
                                       finished_at=state.get("finished_at"), error=state.get("error"),
                                       summary=summary))

@@ -27,7 +27,7 @@ from dr.runbook.refs import resolve
 from dr.runbook.scope import Scope
 from dr.runbook.steps.base import AbortRun, StepContext
 from dr.schedule import format_duration
-from dr.state.runs import iso
+from dr.clock import iso
 
 MAX_BACKOFF = 300.0
 _PERMANENT = (ConfigError, UsageError, AbortRun)  # retrying cannot help

@@ -17,7 +17,7 @@ from dr.runbook.dag import dependents, needs_graph
 from dr.runbook.journal import RunJournal
 from dr.runbook.model import Runbook
 from dr.runbook.runner import LiveStep, StepRunner
-from dr.state.runs import iso
+from dr.clock import iso
 
 TICK = 0.1  # seconds between checks of deadlines and Ctrl-C while steps run
 

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from dr.config import format_duration
 from dr.state.base import StateStore
-from dr.state.runs import iso, parse_iso
+from dr.clock import iso, parse_iso_or_none
 
 log = logging.getLogger(__name__)
 ALERTS_PREFIX = "alerts/"
@@ -96,7 +96,7 @@ class AlertBook:
         if step == "clear":
             return self._clear(cond, doc)
         if cond.failing and doc is not None:
-            last = _time(doc.get("last_seen"))
+            last = parse_iso_or_none(doc.get("last_seen"))
             if last is None or self.now() - last >= TOUCH_EVERY:
                 self._write(cond.key, {**doc, "last_seen": iso(self.now())})
         return None
@@ -124,7 +124,7 @@ class AlertBook:
         marker = f"{ALERTS_PREFIX}{cond.key}/{incident}-cleared.json"
         won = self._claim(marker)
         if won:
-            opened = _time(doc.get("opened_at"))
+            opened = parse_iso_or_none(doc.get("opened_at"))
             lasted = f" after {format_duration(now - opened)}" if opened else ""
             message = f"{cond.message}\nThe incident opened at {doc.get('opened_at')} is closed{lasted}."
             if not self._publish(cond.key, "clear", cond.subject, message):
@@ -174,10 +174,3 @@ class AlertBook:
             self.store.put_json(f"{ALERTS_PREFIX}{key}.json", doc)
         except Exception as exc:  # noqa: BLE001
             log.warning("could not save alert state %s: %s", key, exc)
-
-
-def _time(value) -> datetime | None:
-    try:
-        return parse_iso(value) if isinstance(value, str) else None
-    except ValueError:
-        return None

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timedelta
 
 from dr.clock import Clock
@@ -25,6 +24,9 @@ class StopAwareClock(Clock):
 
     def now(self) -> datetime:
         return self.inner.now()
+
+    def monotonic(self) -> float:
+        return self.inner.monotonic()
 
     def sleep(self, seconds: float, cancel: threading.Event | None = None) -> bool:
         """True if `cancel` or the scheduler's stop was set (the caller should stop)."""
@@ -43,7 +45,8 @@ class StopAwareClock(Clock):
 class ScaledClock(Clock):
     """`start` at real time `anchor` (Unix seconds; default: now), then `speed` times faster.
 
-    Processes given the same start and anchor share one clock, whenever each of them started."""
+    Processes given the same start and anchor share one clock, whenever each of them started.
+    Its monotonic time runs `speed` times faster too, so deadlines agree with its sleeps."""
 
     def __init__(self, start: datetime, speed: float = 1.0, anchor: float | None = None):
         if start.tzinfo is None:
@@ -51,10 +54,16 @@ class ScaledClock(Clock):
         if speed <= 0:
             raise ValueError("clock speed must be > 0")
         self.start, self.speed = start, speed
-        self._t0 = time.monotonic() - (time.time() - anchor if anchor is not None else 0.0)
+        self._real = Clock()
+        since_anchor = self._real.now().timestamp() - anchor if anchor is not None else 0.0
+        self._t0 = self._real.monotonic() - since_anchor
 
     def now(self) -> datetime:
-        return self.start + timedelta(seconds=(time.monotonic() - self._t0) * self.speed)
+        return self.start + timedelta(seconds=self.monotonic())
+
+    def monotonic(self) -> float:
+        """Clock seconds since `start`."""
+        return (self._real.monotonic() - self._t0) * self.speed
 
     def sleep(self, seconds: float, cancel: threading.Event | None = None) -> bool:
         return super().sleep(max(seconds, 0) / self.speed, cancel)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
 from dr.config import Config, Schedule
-from dr.state.runs import parse_iso_or_none
+from dr.clock import parse_iso_or_none
 
 UTC = timezone.utc
 LOCK_PREFIX = "locks/schedule/"
@@ -191,7 +191,7 @@ def lock_blocks(previous: dict | None, now: datetime, stale_after: timedelta) ->
     """
     if not previous or previous.get("status") != "running":
         return False
-    beat = parse_time(previous.get("heartbeat")) or parse_time(previous.get("acquired_at"))
+    beat = parse_iso_or_none(previous.get("heartbeat")) or parse_iso_or_none(previous.get("acquired_at"))
     return beat is not None and now - beat < stale_after
 
 
@@ -200,8 +200,3 @@ def locks_to_prune(keys: list[str], now: datetime, keep: timedelta) -> list[str]
     newest = latest_slot(keys)
     return [k for k in keys if (s := slot_of_key(k)) is not None and now - s > keep
             and (newest is None or k != newest[1])]
-
-
-def parse_time(value) -> datetime | None:
-    """An ISO time with a timezone as aware UTC; None for anything else."""
-    return parse_iso_or_none(value)

@@ -28,7 +28,7 @@ tests/integration/test_state_contract_s3.py):
 * Keys (and versions) are checked by `validate_key` (`validate_version`) before any I/O.
 
 Documents are plain JSON objects written with sorted keys in UTF-8; callers turn datetimes into
-ISO strings themselves (see `dr.state.runs.iso`).
+ISO strings themselves (see `dr.clock.iso`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from dr.context import make_context
 from dr.sandbox import world as W
 from dr.sandbox.server import EmbeddedAws
 from dr.state.local import LocalStore
-from dr.state.runs import RunStore
+from dr.state.records import RunStore
 
 pytestmark = pytest.mark.integration
 

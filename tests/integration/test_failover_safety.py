@@ -28,7 +28,7 @@ from dr.runbook.lease import lease_key
 from dr.sandbox import world as W
 from dr.sandbox.server import EmbeddedAws
 from dr.state.local import LocalStore
-from dr.state.runs import RunStore
+from dr.state.records import RunStore
 from tests.bind import PRODUCTION, bind  # noqa: F401 - fixture
 
 from .test_health import HealthServer

@@ -194,7 +194,7 @@ steps:
 
 def test_a_restore_leaves_a_run_record_without_the_password(setup, monkeypatch):
     from dr.state.local import LocalStore
-    from dr.state.runs import RunStore
+    from dr.state.records import RunStore
 
     p = str(setup["path"])
     assert main(["--config", p, "backup", "run", "--only", "mysql"]) == 0

@@ -83,7 +83,7 @@ class World:
 
     def records(self):
         from dr.state.local import LocalStore
-        from dr.state.runs import RunStore
+        from dr.state.records import RunStore
 
         return RunStore(LocalStore(self.tmp / "state")).list(kind="restore")
 

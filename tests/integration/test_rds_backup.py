@@ -15,7 +15,7 @@ from dr.cli import main
 from dr.clock import FixedClock
 from dr.errors import Interrupted
 from dr.sandbox import world as W
-from dr.state.runs import RunStore
+from dr.state.records import RunStore
 from dr.state.local import LocalStore
 
 from .conftest import query_error

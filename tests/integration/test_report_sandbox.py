@@ -16,7 +16,7 @@ import pytest
 
 from dr.report.sample import drill_record, history
 from dr.state.local import LocalStore
-from dr.state.runs import RunStore
+from dr.state.records import RunStore
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,8 @@ from dr.report import compute_report
 from dr.report.load import load_records
 from dr.sandbox import world
 from dr.scheduler import jobs as J
-from dr.scheduler.daemon import Options, Scheduler, run_backup_job
+from dr.scheduler.daemon import Options, Scheduler
+from dr.scheduler.runners import run_backup_job
 from dr.scheduler.spool import SpoolingStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.localstack]
@@ -44,7 +45,8 @@ def test_state_store_unreachable_mid_run_loses_nothing(bucket_config, boto, tmp_
     config = load_config(bucket_config)
     now = datetime.now(timezone.utc)
     clock = FixedClock(now)
-    ctx = make_context(config, clock=clock)
+    ctx = make_context(config, clock=clock,
+                       store=SpoolingStore(lambda: open_store(config, ctx.aws), tmp_path / "spool", now=clock.now))
     down = threading.Event()
 
     def unreachable(request, **_):
@@ -52,7 +54,6 @@ def test_state_store_unreachable_mid_run_loses_nothing(bucket_config, boto, tmp_
             raise ConnectionRefusedError("injected: the state bucket is unreachable")
 
     ctx.aws.boto_session.events.register("before-send.s3.*", unreachable)
-    ctx._store = SpoolingStore(lambda: open_store(config, ctx.aws), tmp_path / "spool", now=clock.now)
 
     def runner(job_ctx, job, slot):
         down.set()  # the network to the state bucket drops as the backup starts

@@ -147,7 +147,7 @@ def test_backup_list_shows_what_it_can_and_marks_what_failed(config, capsys, tmp
 
 def test_text_shows_one_human_time_format_and_json_keeps_iso(config, capsys, tmp_path):
     from dr.state.local import LocalStore
-    from dr.state.runs import RunRecord, RunStore
+    from dr.state.records import RunRecord, RunStore
 
     RunStore(LocalStore(tmp_path / "state")).save(RunRecord(
         run_id="backup-20261201T120000Z-abcd", kind="backup", status="completed",

@@ -9,7 +9,7 @@ import pytest
 
 from dr.report.sample import history
 from dr.state.local import LocalStore
-from dr.state.runs import RunStore
+from dr.state.records import RunStore
 
 NOW = datetime(2026, 3, 31, 12, 0, tzinfo=timezone.utc)
 

@@ -11,7 +11,8 @@ from dr.report import compute_report
 from dr.report.compute import copy_events, rpo_series, worst_rpo
 from dr.report.model import CopyEvent
 from dr.report.sample import backup_record, drill_record
-from dr.state.runs import ResourceResult, RunRecord, iso
+from dr.clock import iso
+from dr.state.records import ResourceResult, RunRecord
 
 UTC = timezone.utc
 NOW = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from dr.report import compute_report, render
 from dr.report.load import load_records, newest_copies, parse_record
 from dr.report.sample import backup_record, drill_record
 from dr.state.local import LocalStore
-from dr.state.runs import RunStore
+from dr.state.records import RunStore
 from tests.unit.test_report_compute import CONFIG_TEXT
 
 UTC = timezone.utc

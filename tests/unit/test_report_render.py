@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 from dr.config import parse_config
 from dr.report import FORMATS, compute_report, render
 from dr.report.sample import drill_record, history
-from dr.state.runs import RunRecord, iso
+from dr.clock import iso
+from dr.state.records import RunRecord
 from tests.unit.test_report_compute import CONFIG_TEXT, copy
 
 UTC = timezone.utc

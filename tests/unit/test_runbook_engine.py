@@ -14,7 +14,7 @@ from dr.errors import EXIT_INTERRUPTED, UsageError
 from dr.runbook import RunLocked, run_runbook
 from dr.runbook.journal import RunJournal, TransitionError
 from dr.runbook.lease import _boot_id, lease_key
-from dr.state.runs import RunStore
+from dr.state.records import RunStore
 from tests.unit.test_runbook_support import World, engine, runbook
 
 

@@ -16,10 +16,11 @@ from dr.report.model import CopyEvent
 from dr.sandbox import world
 from dr.scheduler import jobs as J
 from dr.scheduler.clocks import ScaledClock, StopAwareClock
-from dr.scheduler.daemon import JobOutcome, Options, Scheduler
+from dr.scheduler.daemon import Options, Scheduler
+from dr.scheduler.runners import JobOutcome
 from dr.scheduler.spool import SpoolingStore
 from dr.state.local import LocalStore
-from dr.state.runs import RunStore
+from dr.state.records import RunStore
 
 UTC = timezone.utc
 T0 = datetime(2026, 3, 2, 13, 5, tzinfo=UTC)
@@ -96,8 +97,8 @@ def config(tmp_path):
 
 
 def make(config, tmp_path, clock, store, *, jobs=None, runner=None, publisher=None, name="a", **opts):
-    ctx = make_context(config, clock=clock)
-    ctx._store = SpoolingStore(lambda: store, tmp_path / f"spool-{name}", now=clock.now)
+    ctx = make_context(config, clock=clock,
+                       store=SpoolingStore(lambda: store, tmp_path / f"spool-{name}", now=clock.now))
     jobs = jobs or [J.Job("app-db", "rds", parse_schedule("every 1h"), "rds-instance")]
     options = Options(owner=f"host-{name}", rpo_alert_grace=timedelta(0), **opts)
     return Scheduler(ctx, jobs, options=options, runner=runner or Runner(), publisher=publisher or Publisher())
@@ -306,7 +307,8 @@ def test_store_unreachable_spools_records_is_unhealthy_and_flushes_later(config,
 
     def runner(ctx, job, slot):
         store.down = True  # the network drops mid-run
-        from dr.state.runs import ResourceResult, RunRecord, iso
+        from dr.clock import iso
+        from dr.state.records import ResourceResult, RunRecord
         record = RunRecord(run_id="backup-20260302T130500Z-abcd", kind="backup", status="completed",
                            started_at=iso(ctx.clock.now()), finished_at=iso(ctx.clock.now()),
                            results=[ResourceResult("app-db", "rds-instance", "completed", iso(ctx.clock.now()))])
@@ -316,7 +318,7 @@ def test_store_unreachable_spools_records_is_unhealthy_and_flushes_later(config,
 
     s = make(config, tmp_path, clock, store, runner=runner)
     s.load_state()
-    s._tick_mono = time.monotonic()
+    s._tick_mono = clock.monotonic()
     settle(s)
     assert saved and store.down
     healthy, doc = s.health()

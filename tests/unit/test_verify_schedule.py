@@ -10,13 +10,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from dr.backup import verified
-from dr.clock import FixedClock
+from dr.clock import FixedClock, iso
 from dr.config import ConfigError, parse_config
 from dr.backup.kinds.mysql import verified_check
 from dr.report import compute_report, render
 from dr.scheduler import jobs as J
 from dr.state import LocalStore
-from dr.state.runs import ResourceResult, RunRecord, iso
+from dr.state.records import ResourceResult, RunRecord
 
 UTC = timezone.utc
 NOW = datetime(2030, 1, 10, 12, 0, tzinfo=UTC)
@@ -193,7 +193,8 @@ def test_a_backup_killed_by_kill_9_counts_as_a_failure_in_the_report():
 
 def test_a_verify_job_has_no_rpo_and_alerts_as_a_verification(tmp_path):
     from dr.context import make_context
-    from dr.scheduler.daemon import JobOutcome, Options, Scheduler
+    from dr.scheduler.daemon import Options, Scheduler
+    from dr.scheduler.runners import JobOutcome
 
     sent = []
 
@@ -202,8 +203,7 @@ def test_a_verify_job_has_no_rpo_and_alerts_as_a_verification(tmp_path):
             sent.append(subject)
 
     c = config("{host: 127.0.0.1, every: 1d}")
-    ctx = make_context(c, clock=FixedClock(NOW))
-    ctx._store = LocalStore(tmp_path)
+    ctx = make_context(c, clock=FixedClock(NOW), store=LocalStore(tmp_path))
     calls = []
 
     def runner(ctx, job, slot):

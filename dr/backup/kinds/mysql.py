@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from dr.backup.kind import BackupKind, KindRun, PrunePart
 from dr.backup.plan import Age, PlanItem, Table, Verb, When
 from dr.backup.retention import Candidate, apply_policy
+from dr.clock import iso, parse_iso_or_none
 from dr.config import Config, MysqlResource, format_duration
 from dr.errors import DrError, OperationFailed
 from dr.permissions import Grant
@@ -23,7 +24,8 @@ from dr.permissions import Grant
 if TYPE_CHECKING:  # the engine loads when used: the registry is imported by `dr --help`
     from dr.backup.leases import RunLease
     from dr.context import Context
-    from dr.state.runs import ResourceResult, RunRecord
+    from dr.state.recorder import ResourceRecorder
+    from dr.state.records import ResourceResult, RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +95,8 @@ class MysqlKind(BackupKind):
         with run.step("dump", f"{resource.server.host} -> {resource.destination}"):
             summary = mysql.run_backup(ctx, resource, run.dr_key.arn if run.dr_key else None,
                                        run.now, lease=run.lease)
-        run.result.summary = summary
-        run.result.recovery_points.append({
+        run.resource.note(**summary)
+        run.resource.add_point({
             "id": summary["backup_id"], "role": "copy", "created": summary["created"],
             "region": ctx.config.regions.dr if resource.destination.startswith("s3://")
             else "local", "arn": resource.destination, "kms_key_id": summary.get("key_id")})
@@ -144,7 +146,6 @@ class MysqlKind(BackupKind):
         and never counted, and is reported. The manifest goes first, so a crash never leaves a
         listed backup without its data."""
         from dr.backup import mysql, verified
-        from dr.state.runs import iso
 
         table = Table("mysql", ("MYSQL", "BACKUP", "CREATED", "ACTION", "WHY"))
         done = PrunePart(table)
@@ -238,7 +239,6 @@ def verified_check(m: MysqlResource, backups: list, done, now):
     newest verified one: backups are more frequent than verifications (each is a full restore),
     so failing on it would keep readiness red between two verifications."""
     from dr.backup import verified
-    from dr.state.runs import parse_iso_or_none
 
     from dr.failover.readiness import Check
 
@@ -277,7 +277,6 @@ def verified_check(m: MysqlResource, backups: list, done, now):
 
 def _verified_cell(check: dict | None):
     """`yes <time>`, `FAILED <time>`, or `no` (not verified yet)."""
-    from dr.state.runs import parse_iso_or_none
 
     if not check:
         return "no"
@@ -309,50 +308,29 @@ def verify_mysql(ctx: Context, targets: list[tuple[MysqlResource, str | None]],
     database on its verify server, compare, drop; one run of kind "verify" records it all
     (per resource: the backup verified, ok or the mismatches, the time the restore took and
     the time the whole verification took). Stale scratch databases are cleaned up first."""
-    import dr
     from dr.backup.cleanup import sweep
     from dr.backup.leases import RunLease
-    from dr.state.runs import ResourceResult, RunRecord, iso, new_run_id
+    from dr.state.recorder import Recorder
+    from dr.state.records import new_run_id
 
     now = ctx.clock.now()
     run_id = new_run_id("verify", now)
     cleanup = sweep(ctx, [r for r, _ in targets], servers=("verify",), by=run_id)
-    record = RunRecord(run_id=run_id, kind="verify", status="running", started_at=iso(now),
-                       command=command or ctx.command, dr_version=dr.__version__,
-                       summary={"cleanup": [c.to_dict() for c in cleanup]} if cleanup else {})
-    with RunLease(ctx.store, run_id, "verify", ctx.clock) as lease:
-        ctx.runs.save(record)
-        try:
-            for resource, backup in targets:
-                result = ResourceResult(name=resource.name, kind="mysql", status="running",
-                                        started_at=iso(ctx.clock.now()))
-                record.results.append(result)
-                ctx.runs.save(record)
-                _verify_one(ctx, resource, backup, result, lease, run_id)
-                ctx.runs.save(record)
-        except BaseException as exc:
-            record.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            record.error = str(exc) or type(exc).__name__
-            for result in record.results:
-                if result.status == "running":
-                    result.status, result.finished_at = record.status, iso(ctx.clock.now())
-            record.finished_at = iso(ctx.clock.now())
-            ctx.runs.save(record)
-            raise
-        record.status = "completed" if all(r.status == "completed" for r in record.results) \
-            else "failed"
-        record.finished_at = iso(ctx.clock.now())
-        ctx.runs.save(record)
-    return record
+    rec = Recorder(ctx.store, ctx.clock, "verify", command or ctx.command, run_id=run_id,
+                   started=now, summary={"cleanup": [c.to_dict() for c in cleanup]}
+                   if cleanup else None)
+    with RunLease(ctx.store, run_id, "verify", ctx.clock) as lease, rec:
+        for resource, backup in targets:
+            _verify_one(ctx, resource, backup, rec.add(resource.name, "mysql"), lease, run_id)
+    return rec.record
 
 
 def _verify_one(ctx: Context, resource: MysqlResource, backup: str | None,
-                result: ResourceResult, lease: RunLease, run_id: str) -> None:
+                recorded: ResourceRecorder, lease: RunLease, run_id: str) -> None:
     """Verify one backup into `result`, and record its verdict per backup (dr.backup.verified):
     `verified`, `failed` (it does not restore or does not match), or none when the attempt
     could not judge the backup (no verify server, the server or the destination unreachable)."""
     from dr.backup import mysql, verified
-    from dr.state.runs import iso
 
     from dr.crypto.errors import IntegrityError
     from dr.mysql.errors import RestoreError, StreamFormatError
@@ -360,6 +338,7 @@ def _verify_one(ctx: Context, resource: MysqlResource, backup: str | None,
     t0 = ctx.clock.monotonic()
     chosen = None
     verdict = None
+    error = None
     try:
         backups = mysql.list_backups(mysql.destination(ctx, resource, None), resource)
         chosen = backups[0] if backup is None and backups else \
@@ -371,36 +350,38 @@ def _verify_one(ctx: Context, resource: MysqlResource, backup: str | None,
                 hint=f"run `dr backup run --name {resource.name}` first")
         found = mysql.verify(ctx, resource, chosen.id, lease=lease)
         verdict = verified.VERIFIED if found["ok"] else verified.FAILED
-        result.status = "completed" if found["ok"] else "failed"
         if not found["ok"]:
-            result.error = "; ".join(m for d in found["databases"].values() for m in d["mismatches"])
+            error = "; ".join(m for d in found["databases"].values() for m in d["mismatches"])
     except DrError as exc:
         found = {"ok": False, "error": str(exc)}
-        result.status, result.error = "failed", str(exc)
+        error = str(exc)
         if chosen is not None and isinstance(exc, (IntegrityError, StreamFormatError, RestoreError)):
             verdict = verified.FAILED  # the backup itself did not decrypt, parse or restore
     except Exception as exc:  # a bug or an unexpected library error: record it, go on
         log.exception("%s: unexpected error while verifying", resource.name)
         found = {"ok": False, "error": f"unexpected error: {exc!r}"}
-        result.status, result.error = "failed", found["error"]
+        error = found["error"]
     if chosen is not None:
         found.setdefault("backup_id", chosen.id)
         found.setdefault("created", iso(chosen.created))
     found["verify_seconds"] = round(ctx.clock.monotonic() - t0, 3)
     found["verdict"] = verdict
-    result.summary = found
-    result.finished_at = iso(ctx.clock.now())
+    recorded.result.summary = found
+    if found["ok"]:
+        recorded.complete()
+    else:
+        recorded.fail(error)
     if verdict is not None:
         try:
             verified.record(ctx.store, resource.name, chosen.id, {
-                "status": verdict, "at": result.finished_at, "run_id": run_id,
+                "status": verdict, "at": recorded.result.finished_at, "run_id": run_id,
                 "created": iso(chosen.created), "restore_seconds": found.get("restore_seconds"),
                 "verify_seconds": found["verify_seconds"],
-                "error": None if verdict == verified.VERIFIED else result.error})
+                "error": None if verdict == verified.VERIFIED else error})
         except DrError as exc:
             log.error("%s: could not record the verification of %s: %s", resource.name,
                       chosen.id, exc)
-            result.summary["record_error"] = str(exc)
+            recorded.note(record_error=str(exc))
 
 
 def newest_unverified(ctx: Context, resource: MysqlResource):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from dr.backup import rds_api
 from dr.backup.kind import BackupKind, KindRun, PrunePart
 from dr.backup.plan import Age, KeyCell, PlanItem, Table, Verb, When
+from dr.clock import iso
 from dr.config import Config, RdsResource, format_duration
 from dr.errors import DrError
 from dr.permissions import Grant
@@ -19,7 +20,7 @@ from dr.render import human_time
 if TYPE_CHECKING:  # the engines load when used: the registry is imported by `dr --help`
     from dr.backup.catalog import RecoveryPoint
     from dr.context import Context
-    from dr.state.runs import ResourceResult
+    from dr.state.records import ResourceResult
 
 _KEY_USE = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
             "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey")
@@ -73,7 +74,6 @@ class RdsKind(BackupKind):
 
     def plan(self, observation, config, dr_key, key_error) -> PlanItem:
         from dr.backup import rds
-        from dr.state.runs import iso
 
         (item,) = rds.plan_rds_backup([observation], config, dr_key, key_error)
         return PlanItem(

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING
 
 from dr.backup.kind import BackupKind, KindRun
 from dr.backup.plan import Age, PlanItem, Table
+from dr.clock import iso, parse_iso
 from dr.config import Config, S3Resource
 from dr.errors import DrError, Interrupted
 from dr.permissions import Grant
 
 if TYPE_CHECKING:  # the engine loads when used: the registry is imported by `dr --help`
     from dr.context import Context
-    from dr.state.runs import ResourceResult
+    from dr.state.records import ResourceResult
 
 
 class S3Kind(BackupKind):
@@ -74,9 +75,8 @@ class S3Kind(BackupKind):
 
     def execute(self, ctx: Context, item: PlanItem, resource: S3Resource, run: KindRun) -> None:
         from dr.backup import s3
-        from dr.state.runs import iso, parse_iso
 
-        result = run.result
+        recorded = run.resource
         sync = s3.S3Sync(ctx.aws, ctx.config, resource, run.dr_key.arn, ctx.clock, run.cancel,
                          ctx.store)
         with run.step("copy", f"s3://{resource.source}/{resource.prefix} -> "
@@ -84,27 +84,29 @@ class S3Kind(BackupKind):
             try:
                 stats = sync.run()
             except Interrupted:
-                result.summary = sync.stats.summary()
+                run.result.summary = sync.stats.summary()
                 raise
-            except DrError as exc:
-                step.status, step.error = "failed", str(exc)
-                result.status, result.error = "failed", str(exc)
+            except DrError as exc:  # what was copied is recorded, and the manifest written
+                step.fail(str(exc))
+                recorded.fail(str(exc))
                 stats = sync.stats
             else:
-                step.status = result.status = "completed" if not stats.failed else "failed"
                 if stats.failed:
-                    result.error = f"{len(stats.failed)} object(s) failed to copy; first: " \
-                                   f"{stats.failed[0]['key']}: {stats.failed[0]['reason']}"
-        finished = ctx.clock.now()
-        result.finished_at = iso(finished)
+                    step.fail(f"{len(stats.failed)} object(s) failed to copy")
+                    recorded.fail(f"{len(stats.failed)} object(s) failed to copy; first: "
+                                  f"{stats.failed[0]['key']}: {stats.failed[0]['reason']}")
+        if recorded.status == "running":
+            recorded.complete()
+        result = run.result
         result.summary = stats.summary()
         result.summary["seconds"] = round(
-            (finished - parse_iso(result.started_at)).total_seconds(), 3)
+            (parse_iso(result.finished_at) - parse_iso(result.started_at)).total_seconds(), 3)
         if stats.newest_source_modified is not None:
             result.recovery_points.append({
                 "id": run.record.run_id, "region": ctx.config.regions.dr, "role": "copy",
                 "arn": f"arn:aws:s3:::{resource.destination}/{resource.prefix}",
                 "created": iso(stats.newest_source_modified), "kms_key_id": run.dr_key.arn})
+        run.save()
         s3.save_manifest(ctx.store, resource, run.record, result)
 
     def result_line(self, result: ResourceResult) -> str:
@@ -121,8 +123,6 @@ class S3Kind(BackupKind):
         return [m for r in resources for m in s3.list_manifests(ctx.store, r.name)]
 
     def list_table(self, points: list[dict], now: datetime, show_all: bool) -> Table:
-        from dr.state.runs import parse_iso
-
         runs = sorted(points, key=lambda m: m["run_id"].split("-", 1)[-1], reverse=True)
         table = Table("s3_runs", ("S3", "RUN", "STATUS", "AGE", "COPIED", "IN-SYNC", "FAILED",
                                   "BYTES", "NEWEST-CHANGE-COPIED"), data=runs)

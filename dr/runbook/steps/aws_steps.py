@@ -21,7 +21,7 @@ from dr.failover.readiness import Check, dns_checks, flip_modes, template_checks
 from dr.runbook.steps import ownership
 from dr.runbook.steps import rds_restore as rr
 from dr.runbook.steps.base import AbortRun, Param, StepContext, StepType
-from dr.state.runs import iso
+from dr.clock import iso
 
 
 def arg(step: StepType, params: Mapping[str, Any], name: str) -> Any:

@@ -38,7 +38,7 @@ from dr.dns.base import MODES, FlipPlan, RecordState, absolute, flip_state, host
 from dr.errors import ConfigError, OperationFailed
 from dr.runbook.steps.base import AbortRun, Param, StepContext, StepType
 from dr.runbook.steps.http_steps import VERIFIED_BY, seconds_of, unresolved
-from dr.state.runs import iso, parse_iso_or_none
+from dr.clock import iso, parse_iso_or_none
 
 DEFAULT_HEALTH_MAX_AGE = "15m"
 ALIAS_TTL = 60  # Route 53 answers an alias with the target's TTL: 60 s for ELB and CloudFront

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dr.runbook.steps.base import Param, StepContext, StepType
-from dr.state.runs import iso
+from dr.clock import iso
 
 
 class MysqlRestore(StepType):

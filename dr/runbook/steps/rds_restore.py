@@ -19,7 +19,7 @@ from dr.backup import rds_api
 from dr.backup.rds_api import CLUSTER, INSTANCE, KINDS, RdsKind, aware
 from dr.config import RdsResource
 from dr.errors import AwsError, OperationFailed
-from dr.state.runs import iso, parse_iso
+from dr.clock import iso, parse_iso
 
 if TYPE_CHECKING:
     from dr.runbook.steps.base import StepContext

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from dr.clock import iso, parse_iso
 from dr.errors import OperationFailed
-from dr.state import LocalStore, ResourceResult, RunRecord, RunStore, StepRecord, iso, new_run_id, parse_iso
+from dr.state import LocalStore, ResourceResult, RunRecord, RunStore, StepRecord, new_run_id
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 

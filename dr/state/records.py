@@ -2,7 +2,8 @@
 
 A record lives at `runs/<run_id>.json` and is saved (atomically replaced) every time it
 changes, so a crash leaves the last state on disk for `dr runs show` and `--resume`.
-Timestamps are ISO-8601 strings of aware UTC datetimes (`iso`, `parse_iso`).
+Timestamps are ISO-8601 strings of aware UTC datetimes (`dr.clock.iso`, `parse_iso`). Statuses
+and their transitions are the tables of dr.state.status; dr.state.recorder writes records.
 """
 
 from __future__ import annotations
@@ -13,39 +14,13 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
+from dr.clock import parse_iso_or_none
 from dr.errors import OperationFailed, UsageError
 from dr.state.base import StateStore, validate_key
-
-RUN_STATUSES = ("running", "completed", "failed", "interrupted", "aborted")
+from dr.state.status import RUN_STATUSES
 RUNS_PREFIX = "runs/"
 _RUN_ID = re.compile(r"(?P<kind>.+)-(?P<stamp>\d{8}T\d{6}Z)-[0-9a-f]{4}")
 _STAMP = "%Y%m%dT%H%M%SZ"
-
-
-def iso(dt: datetime) -> str:
-    """An aware datetime as ISO-8601 in UTC ('2024-05-01T12:00:00+00:00')."""
-    if dt.tzinfo is None:
-        raise ValueError(f"naive datetime {dt!r}: use an aware UTC datetime (dr.clock)")
-    return dt.astimezone(timezone.utc).isoformat()
-
-
-def parse_iso(s: str) -> datetime:
-    """The inverse of `iso`; also accepts a trailing 'Z'. Naive times are rejected."""
-    dt = datetime.fromisoformat(s)
-    if dt.tzinfo is None:
-        raise ValueError(f"timestamp {s!r} has no timezone")
-    return dt.astimezone(timezone.utc)
-
-
-def parse_iso_or_none(value: Any) -> datetime | None:
-    """Like `parse_iso`, for data read back from a store: None for anything that is not an
-    ISO time with a timezone (never raises)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_iso(value)
-    except ValueError:
-        return None
 
 
 def new_run_id(kind: str, now: datetime) -> str:
@@ -182,18 +157,11 @@ def _id_stamp(run_id: str) -> str | None:
 
 
 def _newest_first_key(record: RunRecord) -> tuple:
-    started = _parse_or_none(record.started_at)
+    started = parse_iso_or_none(record.started_at)
     stamp = _id_stamp(record.run_id)
     from_id = datetime.strptime(stamp, _STAMP).replace(tzinfo=timezone.utc) if stamp else started
     epoch = datetime.min.replace(tzinfo=timezone.utc)
     return (from_id or epoch, started or epoch, record.run_id)
-
-
-def _parse_or_none(s: str) -> datetime | None:
-    try:
-        return parse_iso(s)
-    except (TypeError, ValueError):
-        return None
 
 
 def _decode(document: dict, key: str, store: StateStore) -> RunRecord:
