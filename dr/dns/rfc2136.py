@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 from dr.dns.base import (MANAGED_TYPES, AccessDenied, DnsProvider, Probe, RecordSet, RecordState, absolute, not_run,
                          outside_zone, plan_changes, with_fix)
 from dr.errors import ConfigError, DrError, OperationFailed
+from dr.wait import Backoff, poll
 
 PROBE_LABEL = "_dr-readiness"  # dns-write adds and deletes a TXT record `_dr-readiness.<zone>`
 
@@ -348,15 +349,16 @@ class Rfc2136Provider(DnsProvider):
     def wait_in_sync(self, timeout: float = 60.0) -> None:
         if self._last is None:
             return
-        deadline = time.monotonic() + timeout
-        while True:
-            now = self.current(self._last.name)
-            if now.same_as(self._last):
-                return
-            if time.monotonic() >= deadline:
-                raise OperationFailed(f"{self.where} still answers {now.describe()} for {self._last.name} "
-                                      f"after {timeout:.0f}s, not {self._last.describe()}")
-            self.wait(self.poll_interval)
+        want, started = self._last, self.clock.monotonic()
+
+        def give_up(now: RecordState) -> None:
+            if self.clock.monotonic() - started >= timeout:
+                raise OperationFailed(f"{self.where} still answers {now.describe()} for {want.name} "
+                                      f"after {timeout:.0f}s, not {want.describe()}")
+
+        poll(lambda: self.current(want.name), ready=lambda now: now.same_as(want), failed=give_up,
+             what=f"{self.where} to serve {want.name}", clock=self.clock, timeout=timeout,
+             backoff=Backoff(self.poll_interval, 1.0, self.poll_interval))
 
     # -- readiness -------------------------------------------------------------------------------
 

@@ -26,9 +26,14 @@ from dr.runbook.steps import ownership
 from dr.runbook.steps.base import AbortRun, Param, StepContext, StepType, is_reference, target_region
 from dr.runbook.steps.ownership import TAG_RUN, run_tags
 from dr.state.runs import iso, parse_iso
+from dr.wait import Backoff, poll
 
 TAG_RESTORED_FROM, TAG_RECOVERY_TIME, TAG_RESOURCE = "dr:restored-from", "dr:recovery-time", "dr:resource"
 MAX_ID = 63
+# How long a restore or a delete is waited for at most (the step's own timeout usually ends it
+# first), and how often RDS is asked meanwhile.
+WAIT_TIMEOUT = 3 * 3600.0
+WAIT_BACKOFF = Backoff(first=1.0, factor=2.0, most=30.0)
 FAILED_STATES = {"failed", "incompatible-restore", "incompatible-parameters", "incompatible-network",
                  "storage-full", "inaccessible-encryption-credentials", "restore-error",
                  "incompatible-option-group"}
@@ -220,38 +225,36 @@ def _tolerate_exists(call, code: str) -> None:
             raise
 
 
-def _poll(ctx: StepContext, describe, what: str, region: str, max_polls: int) -> dict[str, Any]:
-    interval = 1.0
-    for _ in range(max_polls):
-        item, status = describe()
+def _poll(ctx: StepContext, describe, what: str, region: str, timeout: float) -> dict[str, Any]:
+    def failed(found: tuple[dict[str, Any] | None, str]) -> None:
+        item, status = found
         if item is None:
             raise OperationFailed(f"{what} in {region} disappeared while being restored",
                                   hint="someone deleted it; run again")
-        if status == "available":
-            return item
         if status in FAILED_STATES:
             raise OperationFailed(f"{what} in {region} is {status}: the restore failed",
                                   hint="look at its events in the RDS console (rds describe-events); "
                                        "check the subnet group, security groups and the DR key grant")
-        ctx.wait(interval)
-        interval = min(interval * 2, 30.0)
-    raise OperationFailed(f"{what} in {region} was not available after {max_polls} checks",
-                          hint="run again to keep waiting (the restore is not repeated)")
+
+    return poll(describe, ready=lambda found: found[1] == "available", failed=failed,
+                what=f"{what} in {region} to be available", clock=ctx.wait_clock, timeout=timeout,
+                backoff=WAIT_BACKOFF,
+                hint="run again to keep waiting (the restore is not repeated)").value[0]
 
 
 def wait_available(ctx: StepContext, rds, kind: RdsKind, identifier: str, region: str,
-                   max_polls: int = 400) -> dict[str, Any]:
+                   timeout: float = WAIT_TIMEOUT) -> dict[str, Any]:
     """Wait for the instance (or the cluster and its writer) to be available; returns the
     instance or cluster description."""
     if kind is INSTANCE:
         return _poll(ctx, lambda: _with_status(describe_target(rds, INSTANCE, identifier, region),
                                                "DBInstanceStatus"),
-                     f"DB instance {identifier}", region, max_polls)
+                     f"DB instance {identifier}", region, timeout)
     cluster = _poll(ctx, lambda: _with_status(describe_target(rds, CLUSTER, identifier, region), "Status"),
-                    f"Aurora cluster {identifier}", region, max_polls)
+                    f"Aurora cluster {identifier}", region, timeout)
     writer = cluster_instance_id(identifier)
     _poll(ctx, lambda: _with_status(describe_target(rds, INSTANCE, writer, region), "DBInstanceStatus"),
-          f"DB instance {writer} of Aurora cluster {identifier}", region, max_polls)
+          f"DB instance {writer} of Aurora cluster {identifier}", region, timeout)
     return cluster
 
 
@@ -276,13 +279,13 @@ def outputs_of(kind: RdsKind, item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def delete_target(ctx: StepContext, rds, kind: RdsKind, identifier: str, region: str,
-                  max_polls: int = 400) -> None:
+                  timeout: float = WAIT_TIMEOUT) -> None:
     """Delete the instance (or the cluster and its instances) with no final snapshot; wait."""
     if kind is CLUSTER:
         cluster = describe_target(rds, CLUSTER, identifier, region)
         members = [m["DBInstanceIdentifier"] for m in (cluster or {}).get("DBClusterMembers") or []]
         for member in members:
-            delete_target(ctx, rds, INSTANCE, member, region, max_polls)
+            delete_target(ctx, rds, INSTANCE, member, region, timeout)
         if cluster is None:
             return
         _tolerate_gone(lambda: aws_call(rds.delete_db_cluster, DBClusterIdentifier=identifier,
@@ -296,14 +299,9 @@ def delete_target(ctx: StepContext, rds, kind: RdsKind, identifier: str, region:
                                         SkipFinalSnapshot=True, DeleteAutomatedBackups=True,
                                         action="deleting", resource=f"DB instance {identifier}",
                                         region=region), INSTANCE.source_not_found)
-    interval = 1.0
-    for _ in range(max_polls):
-        if describe_target(rds, kind, identifier, region) is None:
-            return
-        ctx.wait(interval)
-        interval = min(interval * 2, 30.0)
-    raise OperationFailed(f"{kind.label} {identifier} in {region} was still there after "
-                          f"{max_polls} checks", hint="it keeps billing until it is gone: delete it by hand")
+    poll(lambda: describe_target(rds, kind, identifier, region), ready=lambda item: item is None,
+         what=f"{kind.label} {identifier} in {region} to be gone", clock=ctx.wait_clock, timeout=timeout,
+         backoff=WAIT_BACKOFF, hint="it keeps billing until it is gone: delete it by hand")
 
 
 def _tolerate_gone(call, code: str) -> None:
