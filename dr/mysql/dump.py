@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections.abc import Sequence
 from typing import BinaryIO
 
@@ -185,7 +184,7 @@ class _Dump:
 
     def run(self) -> DumpManifest:
         started = self.clock.now()
-        t0 = time.monotonic()
+        t0 = self.clock.monotonic()
         self.coord = self._open(first=True)
         try:
             return self._run(started, t0)
@@ -264,7 +263,7 @@ class _Dump:
                 routines=[f"{o.kind} {o.name}" for o in d.routines],
                 events=[o.name for o in d.events]) for d in defs},
             binlog=binlog, started_at=started, finished_at=finished,
-            seconds=time.monotonic() - t0, bytes_written=writer.bytes_written,
+            seconds=self.clock.monotonic() - t0, bytes_written=writer.bytes_written,
             consistency=self.consistency, threads=self.threads, warnings=self.warnings)
         writer.json(MANIFEST, manifest.to_dict())
         writer.end()
@@ -352,10 +351,9 @@ class _Dump:
         return [(db, t) for db, ts in tables.items() for t, (kind, engine) in ts.items()
                 if engine.lower() not in TRANSACTIONAL_ENGINES and kind != "SEQUENCE"]
 
-    @staticmethod
-    def _pause(attempt: int) -> None:
+    def _pause(self, attempt: int) -> None:
         if attempt:
-            time.sleep(LOCK_PAUSES[min(attempt, len(LOCK_PAUSES)) - 1])
+            self.clock.sleep(LOCK_PAUSES[min(attempt, len(LOCK_PAUSES)) - 1])
 
     def _undo(self) -> None:
         """After a failed try: end the workers' transactions and release any lock."""

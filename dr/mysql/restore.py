@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -328,7 +327,7 @@ class _Restore:
     # -- the run -----------------------------------------------------------------------------
 
     def run(self) -> RestoreResult:
-        t0 = time.monotonic()
+        t0 = self.clock.monotonic()
         started = self.clock.now()
         reader = None
         self.coord = connect(self.spec, timeouts=self.timeouts)
@@ -344,12 +343,12 @@ class _Restore:
             self._preflight()
             self._create_staging()
             manifest = self._load(reader)
-            t_loaded = time.monotonic()
+            t_loaded = self.clock.monotonic()
             tables, mismatches = self._verify(manifest)
-            t_verified = time.monotonic()
+            t_verified = self.clock.monotonic()
             for p in self.plans:
                 self._swap(p)
-            t_swapped = time.monotonic()
+            t_swapped = self.clock.monotonic()
             self._report_definers()
         except BaseException as e:
             self._cleanup()
@@ -361,7 +360,7 @@ class _Restore:
         self.coord.close()
         return RestoreResult(
             databases={p.source: p.target for p in self.plans}, tables=tables,
-            mismatches=mismatches, seconds=time.monotonic() - t0,
+            mismatches=mismatches, seconds=self.clock.monotonic() - t0,
             load_seconds=t_loaded - t0, verify_seconds=t_verified - t_loaded,
             swap_seconds=t_swapped - t_verified, bytes_read=reader.bytes_read,
             rows=sum(t.rows_loaded for t in tables), manifest=manifest, started_at=started,
