@@ -414,13 +414,7 @@ class PausingClock(Clock):
     Interrupted at Ctrl-C and sleeps on the run's clock); its time is `clock`'s."""
 
     def __init__(self, clock: Clock, pause: Callable[[float], None]):
-        self.clock, self.pause = clock, pause
-
-    def now(self):
-        return self.clock.now()
-
-    def monotonic(self) -> float:
-        return self.clock.monotonic()
+        self.now, self.monotonic, self.pause = clock.now, clock.monotonic, pause
 
     def sleep(self, seconds: float, cancel=None) -> bool:
         self.pause(seconds)
