@@ -46,7 +46,8 @@ from dr.mysql.restore_result import RestoreResult, TableResult
 from dr.mysql.restore_verify import Verification
 from dr.mysql.schema import sequence_problems, write_sequence
 from dr.mysql.sqltext import quote_ident
-from dr.mysql.swap import Recovery, Swap
+from dr.mysql.swap import Swap
+from dr.mysql.swap_journal import FINISHED, Recovery, SwapInterrupted
 
 log = logging.getLogger("dr.mysql")
 
@@ -108,7 +109,7 @@ def resumed_result(recovery: Recovery) -> RestoreResult | None:
     """The RestoreResult of a restore whose swap `resume()` (or a rerun) finished, from what its
     journal recorded; None when it did not record one."""
     done = (recovery.note or {}).get("result")
-    if recovery.outcome != swap.FINISHED or not done:
+    if recovery.outcome != FINISHED or not done:
         return None
     try:
         tables = [TableResult(**t) for t in done["tables"]]
@@ -322,7 +323,7 @@ class _Restore(Planning, Verification):
                     connect=lambda: connect(self.spec, timeouts=self.timeouts))
         try:
             move.run()
-        except swap.SwapInterrupted:
+        except SwapInterrupted:
             # the journal holds the staging database now: a rerun finishes or rolls back
             self.staging_made = [db for db in self.staging_made if db != p.staging]
             raise
