@@ -41,9 +41,9 @@ from dr.mysql.frames import DONE, END, MANIFEST, ROWS, FrameReader, damaged, par
 from dr.mysql.manifest import DumpManifest
 from dr.mysql.load import Loaders
 from dr.mysql import swap
-from dr.mysql.restore_plan import DatabasePlan, Planning
+from dr.mysql.restore_plan import DatabasePlan, RestorePlanning
 from dr.mysql.restore_result import RestoreResult, TableResult
-from dr.mysql.restore_verify import Verification
+from dr.mysql.restore_verify import RestoreVerification
 from dr.mysql.schema import sequence_problems, write_sequence
 from dr.mysql.sqltext import quote_ident
 from dr.mysql.swap import Swap
@@ -125,7 +125,7 @@ def resumed_result(recovery: Recovery) -> RestoreResult | None:
         return None  # journaled by another dr version: the caller restores again
 
 
-class _Restore(Planning, Verification):
+class _Restore(RestorePlanning, RestoreVerification):
     def __init__(self, stream, spec, target_db, source_db, force, threads, verify_checksums,
                  allow_mismatch, use_load_data, clock, keep_definers, timeouts):
         self.use_load_data = use_load_data

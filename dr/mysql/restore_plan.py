@@ -34,7 +34,7 @@ class DatabasePlan:
     tables: dict[int, dict] = field(default_factory=dict)  # id → table entry
 
 
-class Planning:
+class RestorePlanning:
     """The planning steps of a restore (mixed into restore._Restore, whose state it uses)."""
 
     # -- stream head -------------------------------------------------------------------------

@@ -71,7 +71,7 @@ def verify(spec: ConnectionSpec, database: str, manifest_tables: Mapping[str, Ta
 
 
 
-class Verification:
+class RestoreVerification:
     """The verification step of a restore (mixed into restore._Restore, whose state it uses)."""
 
     # -- verification ------------------------------------------------------------------------
