@@ -57,12 +57,6 @@ class AwsError(DrError):
         self.code = code
 
 
-class Breach(DrError):
-    """A check found a breach (RPO/RTO over objective, readiness failing)."""
-
-    exit_code = EXIT_BREACH
-
-
 class Interrupted(DrError):
     """The user pressed Ctrl-C; the run record says where it stopped."""
 

@@ -284,7 +284,7 @@ class _FileWriter(BackupWriter):
             os.replace(self.tmp, self.path)
         except OSError as exc:
             raise self._failed(exc, "finishing") from None
-        from dr.state.local import fsync_dir
+        from dr.files import fsync_dir
 
         fsync_dir(self.path.parent)
 

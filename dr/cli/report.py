@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from dr.cli.app import App, Outcome
 from dr.errors import EXIT_BREACH, OperationFailed, UsageError
+from dr.files import atomic_write
 
 DESCRIPTION = """\
 Per protected resource: the newest copy in the DR region, its age (the RPO right now) against
@@ -76,17 +75,9 @@ def _now(text: str):
 
 def _write_atomically(path: Path, text: str) -> None:
     """A reader (a web server, a mail job) never sees half a report."""
-    directory = path.absolute().parent
-    temp = None
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
+        path.absolute().parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path.absolute(), text.encode("utf-8"), mode=0o644)
     except OSError as exc:
-        if temp is not None and os.path.exists(temp):
-            os.unlink(temp)
         raise OperationFailed(f"cannot write the report to {path}: {exc.strerror or exc}",
                               hint="check the directory exists and is writable") from None

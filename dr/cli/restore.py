@@ -120,6 +120,7 @@ def mysql_restore(args: argparse.Namespace, app):
 
 def _resume(settled: list, args: argparse.Namespace):
     from dr.cli.app import Outcome
+    from dr.errors import EXIT_FAILED, EXIT_OK
 
     if not settled:
         return Outcome(data={"resumed": []}, text=f"No unfinished restore into {args.to}: "
@@ -131,7 +132,7 @@ def _resume(settled: list, args: argparse.Namespace):
     data = {"resumed": [{"target": r.target, "outcome": r.outcome, "phase": r.phase,
                          "started_at": r.started_at, "backup": r.note.get("label")}
                         for r in settled]}
-    return Outcome(data=data, text="\n".join(lines), exit_code=1 if back else 0)
+    return Outcome(data=data, text="\n".join(lines), exit_code=EXIT_FAILED if back else EXIT_OK)
 
 
 def _dispatch(args: argparse.Namespace, app):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dr.crypto.errors import IntegrityError
+from dr.files import read_exactly
 
 MAGIC = b"\x89DRENC\r\n"
 VERSION = 1
@@ -126,29 +127,11 @@ def build_header(*, chunk_size: int, kind: str, key_id: str, wrapped_key: bytes,
                   json.loads(ctx), bytes(nonce_prefix), raw)
 
 
-def read_exact(source, n: int) -> bytes:
-    """Up to n bytes from a blocking stream: fewer only at the end of the stream."""
-    data = source.read(n)
-    if data is None:
-        data = b""
-    if len(data) >= n:
-        return bytes(data)
-    parts = [data]
-    got = len(data)
-    while got < n:
-        more = source.read(n - got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
-
-
 def read_header(source) -> Header:
     """Read and parse the header at the start of `source`, leaving it positioned at chunk 0.
 
     Reads at most PREAMBLE_LEN + MAX_HEADER_BODY bytes whatever the file claims."""
-    pre = read_exact(source, PREAMBLE_LEN)
+    pre = read_exactly(source, PREAMBLE_LEN)
     if not pre:
         raise IntegrityError("not a dr encrypted file (it is empty)")
     if not (MAGIC.startswith(pre) if len(pre) < len(MAGIC) else pre.startswith(MAGIC)):
@@ -166,7 +149,7 @@ def read_header(source) -> Header:
     if not FIXED_BODY_LEN + 6 <= body_len <= MAX_HEADER_BODY:
         raise IntegrityError(f"{DAMAGED}: the header claims {body_len} bytes, outside "
                              f"{FIXED_BODY_LEN + 6}..{MAX_HEADER_BODY}")
-    body = read_exact(source, body_len)
+    body = read_exactly(source, body_len)
     if len(body) < body_len:
         raise IntegrityError(f"backup file is truncated: it ends inside the header, after "
                              f"{PREAMBLE_LEN + len(body)} of {PREAMBLE_LEN + body_len} bytes")

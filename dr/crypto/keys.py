@@ -22,7 +22,7 @@ from dr.aws import aws_call
 from dr.crypto.errors import IntegrityError
 from dr.crypto.format import DATA_KEY_LEN, canonical_context
 from dr.errors import AwsError, ConfigError, UsageError
-from dr.state.local import fsync_dir
+from dr.files import fsync_dir
 
 
 @runtime_checkable

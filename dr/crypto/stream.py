@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from dr.crypto.errors import IntegrityError
 from dr.crypto.format import (
     DAMAGED, DATA_KEY_LEN, DEFAULT_CHUNK_SIZE, LENGTH_LEN, MAX_CHUNKS, NONCE_PREFIX_LEN, TAG_LEN,
-    Header, build_header, canonical_context, context_text, read_exact, read_header,
+    Header, build_header, canonical_context, context_text, read_header,
 )
 from dr.crypto.keys import KeyProvider, key_mismatch
+from dr.files import read_exactly
 
 _U32 = struct.Struct(">I")
 
@@ -222,7 +223,7 @@ class DecryptingReader(io.RawIOBase):
         if self._done:
             return None
         index, start, size = self._index, self._offset, self.header.chunk_size
-        prefix = read_exact(self._source, LENGTH_LEN)
+        prefix = read_exactly(self._source, LENGTH_LEN)
         if len(prefix) < LENGTH_LEN:
             if not prefix and index == 0:
                 raise self._fail("backup file is truncated: it ends after the header, before "
@@ -237,7 +238,7 @@ class DecryptingReader(io.RawIOBase):
             raise self._fail(f"{DAMAGED}: chunk {index} (at byte {start}) claims {n} bytes, "
                              f"more than the chunk size {size}")
         end = start + LENGTH_LEN + n + TAG_LEN  # exclusive
-        sealed = read_exact(self._source, n + TAG_LEN)
+        sealed = read_exactly(self._source, n + TAG_LEN)
         if len(sealed) < n + TAG_LEN:
             cut = start + LENGTH_LEN + len(sealed)
             raise self._fail(f"backup file is truncated: chunk {index} (bytes {start}-{end - 1} "

@@ -130,7 +130,7 @@ def template_checks(session, config, region: str, restores: bool = True) -> list
     given (references readable in `region`), and, when the run `restores` a database, whether
     the stack runs on it."""
     from dr.errors import ConfigError
-    from dr.runbook.steps import cfn
+    from dr.runbook.steps import stack_cloudformation as cfn
     from dr.secret_refs import resolve_parameters, secret_refs
 
     stack = config.stack

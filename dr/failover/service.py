@@ -144,7 +144,7 @@ def failover_to_undo(ctx: Context, given: str | None) -> str:
     """The failover run whose saved DNS values a failback puts back: `given`, or the newest
     completed failover whose dns.flip saved them."""
     from dr.dns.base import absolute
-    from dr.runbook.steps.dns_steps import previous_key
+    from dr.runbook.steps.dns_safety import previous_key
 
     if ctx.config.dns is None:
         raise UsageError("dr.yaml has no dns section: there is no DNS to fail back")

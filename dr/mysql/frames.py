@@ -14,6 +14,7 @@ import threading
 import zlib
 from typing import Any, BinaryIO
 
+from dr.files import read_exactly
 from dr.mysql.errors import StreamFormatError
 
 MAGIC = b"DR-MYSQL/1\n"
@@ -75,24 +76,6 @@ class FrameWriter:
         self.json(END, {"frames": count, "bytes": offset})
 
 
-def _read_exact(stream: BinaryIO, n: int) -> bytes:
-    """Exactly n bytes, or fewer only at end of stream (a raw stream may return short reads)."""
-    data = stream.read(n)
-    if data is None:
-        data = b""
-    if len(data) == n or not data:
-        return data
-    parts = [data]
-    got = len(data)
-    while got < n:
-        more = stream.read(n - got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
-
-
 class FrameReader:
     """Iterates (kind, payload) over a dr-mysql/1 stream, checking CRCs and the end frame."""
 
@@ -100,7 +83,7 @@ class FrameReader:
         self._stream = stream
         self.bytes_read = 0
         self.frames = 0
-        magic = _read_exact(stream, len(MAGIC))
+        magic = read_exactly(stream, len(MAGIC))
         self.bytes_read += len(magic)
         if magic != MAGIC:
             if not magic:
@@ -120,7 +103,7 @@ class FrameReader:
             if self._stream.read(1):
                 raise StreamFormatError("the dump stream has data after its end frame")
             raise StopIteration
-        head = _read_exact(self._stream, HEADER.size)
+        head = read_exactly(self._stream, HEADER.size)
         if len(head) < HEADER.size:
             raise StreamFormatError(
                 f"the dump stream is truncated at byte {self.bytes_read + len(head)}: it ended "
@@ -130,7 +113,7 @@ class FrameReader:
             raise StreamFormatError(f"the dump stream is damaged at byte {self.bytes_read}: "
                                     f"unknown frame kind {kind!r}")
         offset = self.bytes_read
-        payload = _read_exact(self._stream, length)
+        payload = read_exactly(self._stream, length)
         self.bytes_read += HEADER.size + len(payload)
         if len(payload) < length:
             raise StreamFormatError(

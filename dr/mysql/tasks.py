@@ -1,6 +1,6 @@
 """The dump's work list and its output thread.
 
-A TableJob is one table: its chunks (a Chunker cuts them) and its CHECKSUM TABLE. The Scheduler
+A TableJob is one table: its chunks (a Chunker cuts them) and its CHECKSUM TABLE. The TaskQueue
 hands tasks to the worker connections; the AsyncWriter writes frames from one thread.
 """
 
@@ -46,7 +46,7 @@ class TableJob:
             self.chunks += 1
 
 
-class Scheduler:
+class TaskQueue:
     """Hands tasks to workers: non-transactional tables first (the lock waits for them), then
     the table with the fewest tasks running, biggest first. Workers thus spread over tables,
     and the stream interleaves them, which lets a restore load tables side by side (loading

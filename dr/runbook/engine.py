@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +36,7 @@ from dr.runbook.model import Runbook, RunResult
 from dr.runbook.phases import run_hooks, run_teardown
 from dr.runbook.results import build_result, rto_seconds, run_record, traffic_seconds
 from dr.runbook.runner import RunInfo, StepRunner
-from dr.runbook.scheduler import Scheduler
+from dr.runbook.executor import Executor
 from dr.state.records import RunStore, new_run_id
 
 log = logging.getLogger("dr.runbook")
@@ -105,7 +104,7 @@ def run_runbook(runbook: Runbook, ectx: EngineContext, *, run_id: str | None = N
     params = effective_params(runbook, ectx.params)
     if dry_run:
         return _dry_run(runbook, ectx, run_id)
-    t0 = time.monotonic()
+    t0 = ectx.clock.monotonic()
     run_id = resume or run_id or new_run_id(ectx.resolved_kind(runbook), ectx.clock.now())
     claim = Claim(run_id=run_id, runbook=runbook.name, kind=ectx.resolved_kind(runbook), drill=ectx.drill,
                   resume=bool(resume), take_over=ectx.take_over)
@@ -155,27 +154,27 @@ def _run(runbook: Runbook, ectx: EngineContext, opened: _Opened, t0: float, leas
         if opened.teardown_only:
             ectx.log(f"run {journal.run_id}: {opened.teardown_only}; only its teardown runs")
             interrupts.stop(opened.teardown_only)
-            scheduler = None
+            executor = None
             status = "interrupted"
         else:
             run_hooks(runbook, "start", journal, runner, "running")
-            scheduler = Scheduler(runbook, journal, runner, done, interrupts.cancel,
+            executor = Executor(runbook, journal, runner, done, interrupts.cancel,
                                   max_parallel=ectx.max_parallel, stop_grace=ectx.stop_grace,
                                   in_doubt=opened.in_doubt)
-            status = scheduler.run()
-        if scheduler is not None and isinstance(scheduler.fatal, JournalFenced) and not lost:
-            lost.update(reason="taken-over", why=scheduler.fatal.message)
+            status = executor.run()
+        if executor is not None and isinstance(executor.fatal, JournalFenced) and not lost:
+            lost.update(reason="taken-over", why=executor.fatal.message)
         if lost.get("reason") in ("taken-over", "expired"):
             # Another session owns the run now (or may, any moment): it tears down and finishes
             # the journal; writing anything more here would fight it.
-            result = build_result(runbook, journal, wall_seconds=time.monotonic() - t0, teardown=[])
+            result = build_result(runbook, journal, wall_seconds=ectx.clock.monotonic() - t0, teardown=[])
             result.status, result.lease_lost = "interrupted", lost["why"]
             result.error = f"this session stopped: {lost['why']}"
             ectx.log(f"run {result.run_id}: this session stopped ({lost['why']})")
             return result
         if lost.get("reason") == "preempted":
             _journaled(ectx, lambda: journal.annotate(preempted_by=lost["why"]))
-        error = lost.get("why") or opened.teardown_only or _first_error(journal, scheduler)
+        error = lost.get("why") or opened.teardown_only or _first_error(journal, executor)
         teardown = []
         if info.drill and not ectx.keep:
             interrupts.in_teardown = True
@@ -187,7 +186,7 @@ def _run(runbook: Runbook, ectx: EngineContext, opened: _Opened, t0: float, leas
             run_hooks(runbook, "failure", journal, runner, status)
         run_hooks(runbook, "end", journal, runner, status)
         _close(runbook, ectx, journal, records, status, error)
-    result = build_result(runbook, journal, wall_seconds=time.monotonic() - t0, teardown=teardown)
+    result = build_result(runbook, journal, wall_seconds=ectx.clock.monotonic() - t0, teardown=teardown)
     ectx.log(f"run {result.run_id}: {result.status}" + (f" ({error})" if error else ""))
     return result
 
@@ -335,9 +334,9 @@ def _resume_summary(journal: RunJournal, rerun: frozenset[str]) -> str:
     return f"{done} step(s) already completed, {doubt} to check against the real world first{again}"
 
 
-def _first_error(journal: RunJournal, scheduler: Scheduler | None) -> str | None:
-    if scheduler is not None and scheduler.fatal is not None:
-        return f"the journal could not be written: {scheduler.fatal}"
+def _first_error(journal: RunJournal, executor: Executor | None) -> str | None:
+    if executor is not None and executor.fatal is not None:
+        return f"the journal could not be written: {executor.fatal}"
     steps = journal.snapshot()["steps"]
     for step_id in journal.snapshot()["finish_order"]:
         state = steps[step_id]
@@ -359,9 +358,4 @@ def _dry_run(runbook: Runbook, ectx: EngineContext, run_id: str | None) -> RunRe
                      finished=now, steps=steps, dry_run=True, error=error)
 
 
-def load_journal(store: Any, run_id: str) -> dict[str, Any]:
-    """A run's journal document (for `dr runs show`, reports)."""
-    return RunJournal.load(store, run_id, Clock()).snapshot()
-
-
-__all__ = ["EngineContext", "effective_params", "load_journal", "run_runbook"]
+__all__ = ["EngineContext", "effective_params", "run_runbook"]

@@ -87,7 +87,7 @@ class Claim:
 
 
 @dataclass(frozen=True)
-class Decision:
+class LeaseDecision:
     action: str                      # take | preempt | refuse
     why: str                         # a sentence for the log (take/preempt) or the refusal
     hint: str | None = None
@@ -109,24 +109,24 @@ def holder_state(holder: dict[str, Any], now: datetime, host: str, pid_alive: Ca
     return "live"
 
 
-def decide(holder: dict[str, Any], state: str, status: str | None, claim: Claim) -> Decision:
+def decide(holder: dict[str, Any], state: str, status: str | None, claim: Claim) -> LeaseDecision:
     """What `claim` may do with a lease held by `holder`, whose state is `state` (holder_state)
     and whose run's journal says `status` (None: no journal). Pure."""
     run_id = holder.get("run_id", "?")
     who = describe_holder(holder, status)
     if state == "released":
-        return Decision("take", f"the lease of run {run_id} was released")
+        return LeaseDecision("take", f"the lease of run {run_id} was released")
     if run_id == claim.run_id:
         if not claim.resume:
-            return Decision("refuse", f"run {run_id} already holds the lease: {who}")
+            return LeaseDecision("refuse", f"run {run_id} already holds the lease: {who}")
         if state == "live" and status == "running" and claim.take_over and _just_taken_over(holder):
-            return Decision(
+            return LeaseDecision(
                 "refuse", f"run {run_id} was taken over moments ago by another session that is resuming "
                           f"it: {who}",
                 hint="two resumes of one run never both go on; look at `dr runs show` for its progress, "
                      "and resume again only if that session dies too")
         if state == "live" and status == "running" and not claim.take_over:
-            return Decision(
+            return LeaseDecision(
                 "refuse", f"run {run_id} is still going on: {who}",
                 hint=f"if that machine is gone, its lease expires at {holder.get('expires_at')} and "
                      f"--resume {run_id} then takes it over; or pass --take-over to take it now (if that "
@@ -135,18 +135,18 @@ def decide(holder: dict[str, Any], state: str, status: str | None, claim: Claim)
                        if status == "running" else f"its journal says it ended {status or 'before starting'}",
                "dead": "its process on this host is gone",
                "expired": f"its lease expired at {holder.get('expires_at')}"}[state]
-        return Decision("take", f"taking over run {run_id} ({why}): {who}")
+        return LeaseDecision("take", f"taking over run {run_id} ({why}): {who}")
     if status == "completed":
-        return Decision("take", f"run {run_id} completed without releasing its lease")
+        return LeaseDecision("take", f"run {run_id} completed without releasing its lease")
     if holder.get("drill") and not claim.drill:
-        return Decision("preempt", f"a real {claim.kind} preempts drill {run_id}: {who}")
+        return LeaseDecision("preempt", f"a real {claim.kind} preempts drill {run_id}: {who}")
     if status is None and state in ("expired", "dead"):
-        return Decision("take", f"run {run_id} died before writing its journal; nothing to resume")
+        return LeaseDecision("take", f"run {run_id} died before writing its journal; nothing to resume")
     if state == "live" and status == "running":
-        return Decision("refuse", f"another run is in progress: {who}",
+        return LeaseDecision("refuse", f"another run is in progress: {who}",
                         hint=f"wait for it to finish; if its machine is gone, resume it with --resume {run_id} "
                              f"once its lease expires ({holder.get('expires_at')}), or with --take-over now")
-    return Decision("refuse", f"run {run_id} did not finish: {who}",
+    return LeaseDecision("refuse", f"run {run_id} did not finish: {who}",
                     hint=f"resume it with --resume {run_id} (it takes the lease over and adopts what that run "
                          "made instead of making it twice)")
 

@@ -4,8 +4,8 @@
 resolves the step's `${...}` references against the outputs journaled so far, asks the type's
 `check()` first when the step was in flight in an earlier session, calls `execute()` with
 retries and exponential backoff, and journals the outcome with its duration, attempts, outputs
-or error. Timeouts and Ctrl-C reach the step through `ctx.cancel` (set by the scheduler);
-a step that ignores it is abandoned after a grace period (the scheduler claims it first).
+or error. Timeouts and Ctrl-C reach the step through `ctx.cancel` (set by the executor);
+a step that ignores it is abandoned after a grace period (the executor claims it first).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import queue
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,14 +34,14 @@ _PERMANENT = (ConfigError, UsageError, AbortRun)  # retrying cannot help
 
 @dataclass
 class LiveStep:
-    """A step being run by a worker thread; shared with the scheduler."""
+    """A step being run by a worker thread; shared with the executor."""
 
     step: Step
     in_doubt: bool = False           # was in flight in an earlier session: check() first
     cancel: threading.Event = field(default_factory=threading.Event)
-    deadline: float | None = None    # time.monotonic() when the current attempt times out
+    deadline: float | None = None    # clock.monotonic() when the current attempt times out
     timed_out: bool = False
-    stop_by: float | None = None     # after cancel: when the scheduler gives up waiting
+    stop_by: float | None = None     # after cancel: when the executor gives up waiting
     status: str = ""                 # the outcome, once claimed
     error: str | None = None
     hint: str | None = None
@@ -52,7 +51,7 @@ class LiveStep:
     _claimed: bool = False
 
     def claim(self) -> bool:
-        """True for exactly one caller: the worker recording its outcome, or the scheduler
+        """True for exactly one caller: the worker recording its outcome, or the executor
         abandoning a step that did not stop."""
         with self._claim:
             if self._claimed:
@@ -129,7 +128,7 @@ class StepRunner:
             self.done.put(live)
 
     def _run(self, live: LiveStep) -> None:
-        step, started, t0 = live.step, self.info.clock.now(), time.monotonic()
+        step, started, t0 = live.step, self.info.clock.now(), self.info.clock.monotonic()
         record = {"started_at": iso(started), "finished_at": None, "seconds": None, "error": None,
                   "hint": None, "outputs": {}, "via": "", "in_doubt": live.in_doubt}
         if not self.journal.transition(step.id, "running", "started", attempts=1, **record):
@@ -163,7 +162,7 @@ class StepRunner:
         live.cancel, live.timed_out, live.stop_by = threading.Event(), False, None
         if self.run_cancel.is_set():
             return ("interrupted", "interrupted before the attempt started")
-        live.deadline = time.monotonic() + step.timeout.total_seconds() if step.timeout else None
+        live.deadline = self.info.clock.monotonic() + step.timeout.total_seconds() if step.timeout else None
         ctx = self.context(step, live.cancel, attempt)
         step_type = step.type_cls()
         try:
@@ -193,9 +192,9 @@ class StepRunner:
                 outputs: dict | None = None, via: str = "", error: str | None = None,
                 hint: str | None = None) -> None:
         if not live.claim():
-            return  # the scheduler abandoned this step and recorded it already
+            return  # the executor abandoned this step and recorded it already
         live.status, live.error, live.hint = status, error, hint
-        seconds = round(time.monotonic() - t0, 6)
+        seconds = round(self.info.clock.monotonic() - t0, 6)
         self.journal.transition(live.step.id, status, error or "", attempts=attempts,
                                 finished_at=iso(self.info.clock.now()), seconds=seconds,
                                 outputs=outputs or {}, via=via, error=error, hint=hint)
@@ -209,7 +208,8 @@ class StepRunner:
              stop: threading.Event | None = None, grace: float = 10.0) -> tuple[Any, str | None, float]:
         """Run fn(cancel) in a thread; (result, error, seconds). Times out (and is cancelled)
         after `timeout`; `stop` cancels it early."""
-        cancel, box, t0 = threading.Event(), {}, time.monotonic()
+        clock = self.info.clock
+        cancel, box, t0 = threading.Event(), {}, clock.monotonic()
 
         def body() -> None:
             try:
@@ -221,16 +221,16 @@ class StepRunner:
         worker = threading.Thread(target=body, daemon=True, name="dr-step")
         worker.start()
         limit = t0 + (timeout.total_seconds() if timeout else float("inf"))
-        while worker.is_alive() and time.monotonic() < limit and not (stop and stop.is_set()):
+        while worker.is_alive() and clock.monotonic() < limit and not (stop and stop.is_set()):
             worker.join(0.05)
         if worker.is_alive():
             cancel.set()
             worker.join(grace)
             if worker.is_alive():
-                return None, f"did not stop (timed out after {_secs(timeout)})", time.monotonic() - t0
-            if "error" in box and timeout and time.monotonic() >= limit:
+                return None, f"did not stop (timed out after {_secs(timeout)})", clock.monotonic() - t0
+            if "error" in box and timeout and clock.monotonic() >= limit:
                 box["error"] = f"timed out after {_secs(timeout)}"
-        return box.get("result"), box.get("error"), round(time.monotonic() - t0, 6)
+        return box.get("result"), box.get("error"), round(clock.monotonic() - t0, 6)
 
 
 def _prefixed(log: Callable[[str], None], step_id: str) -> Callable[[str], None]:

@@ -28,13 +28,13 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from dr.errors import OperationFailed
+from dr.files import fsync_dir, write_temp
 from dr.state.base import (TEMP_PREFIX, decode_document, encode_document, validate_key, validate_prefix,
                            validate_version)
 
@@ -141,16 +141,7 @@ class LocalStore:
 
     def _write_temp(self, directory: Path, data: bytes) -> str:
         self._make_dirs(directory)
-        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)  # mode 0600
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        except BaseException:
-            _unlink(temp)
-            raise
-        return temp
+        return write_temp(directory, data, prefix=TEMP_PREFIX)
 
     def _make_dirs(self, directory: Path) -> None:
         missing = []
@@ -212,17 +203,3 @@ def _unlink(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make the new directory entry durable (best effort: not every OS allows it)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -21,7 +21,8 @@ from dr.clock import Clock, FixedClock
 from dr.config import load_config
 from dr.context import make_context
 from dr.errors import OperationFailed
-from dr.runbook.steps.aws_steps import RdsRestore, Readiness
+from dr.runbook.steps.rds_restore import RdsRestore
+from dr.runbook.steps.readiness import Readiness
 from dr.runbook.steps.stack import StackLaunch
 from dr.runbook.steps.teardown import Teardown
 from dr.runbook.steps.base import AbortRun, StepContext
@@ -29,6 +30,7 @@ from dr.sandbox import world as W
 from dr.sandbox.server import EmbeddedAws
 from dr.state.local import LocalStore
 from tests.conftest import fixtures_dir
+from tests.step_calls import AsRun
 
 pytestmark = pytest.mark.integration
 
@@ -150,7 +152,7 @@ def test_readiness_passes_when_the_dr_region_can_take_over(sb):
     sb.backup(config)
     _zone(sb)
     _www(sb)
-    out = Readiness().execute({}, sb.ctx(config))
+    out = AsRun(Readiness).execute({}, sb.ctx(config))
     names = {c["name"]: c["ok"] for c in out["checks"]}
     assert names == {"dr-key": True, "rds:app-db:copy": True, "rds:aurora:copy": True, "template": True,
                      "template:region-mappings": True, "template:parameters": True,
@@ -165,7 +167,7 @@ def test_readiness_refuses_a_template_that_would_not_run_on_the_restored_data(sb
     _zone(sb)
     _www(sb)
     with pytest.raises(AbortRun) as err:
-        Readiness().execute({}, sb.ctx(config))
+        AsRun(Readiness).execute({}, sb.ctx(config))
     assert ("template:restored-data: WordPress_Multi_AZ.yaml creates its own database (DBInstance "
             "(AWS::RDS::DBInstance)) and dr.yaml sets no stack.snapshot_parameter") in str(err.value)
 
@@ -176,7 +178,7 @@ def test_readiness_names_every_failing_check(sb):
                         "Resources:\n  Topic: {Type: 'AWS::SNS::Topic'}\n")
     config = sb.config(f"stack: {{name: acme-web, template: {template}}}\n" + DNS)  # no copies, no zone
     with pytest.raises(AbortRun) as err:
-        Readiness().execute({}, sb.ctx(config))
+        AsRun(Readiness).execute({}, sb.ctx(config))
     text = str(err.value)
     assert "rds:app-db:copy: no available copy of app-db" in text
     assert "mapping AWSRegionArch2AMI in regional.yaml has no entry for us-west-2" in text
@@ -189,8 +191,8 @@ def test_readiness_refuses_a_stale_copy_unless_data_loss_is_accepted(sb):
     sb.backup(config)
     later = FixedClock(Clock().now() + timedelta(hours=2))
     with pytest.raises(AbortRun, match=r"rds:app-db:copy: newest copy dr-app-db-\S+ holds data from 2h"):
-        Readiness().execute({}, sb.ctx(config, clock=later))
-    out = Readiness().execute({"accept_data_loss": True, "resources": ["app-db"]}, sb.ctx(config, clock=later))
+        AsRun(Readiness).execute({}, sb.ctx(config, clock=later))
+    out = AsRun(Readiness).execute({"accept_data_loss": True, "resources": ["app-db"]}, sb.ctx(config, clock=later))
     (copy,) = [c for c in out["checks"] if c["name"] == "rds:app-db:copy"]
     assert "data loss accepted" in copy["detail"] and out["newest_copy_age_seconds"] >= 7200
 
@@ -273,7 +275,7 @@ def test_readiness_and_restore_never_ask_the_dead_primary_region(sb):
     _zone(sb)
     ctx = sb.ctx(config, drill=False)
     ctx.session = PrimaryDown(endpoint_url=sb.endpoint)
-    assert all(c["ok"] for c in Readiness().execute({}, ctx)["checks"])
+    assert all(c["ok"] for c in AsRun(Readiness).execute({}, ctx)["checks"])
     assert RdsRestore().execute({"resource": "app-db"}, ctx)["identifier"] == "acme-prod-db-dr"
 
 
@@ -414,7 +416,7 @@ def test_teardown_removes_everything_of_this_drill_and_nothing_else(sb):
     # named like this drill's, but nothing of this run made it: a teardown must not delete it
     rds.create_db_snapshot(DBInstanceIdentifier=db["identifier"], DBSnapshotIdentifier="acme-web-drill-ab12-decoy")
 
-    before = Teardown().execute({}, ctx)  # as the last DAG step: takes stock only
+    before = AsRun(Teardown).execute({}, ctx)  # as the last DAG step: takes stock only
     kinds = sorted({f["kind"] for f in before["found"]})
     assert kinds == ["cloudformation-stack", "dns-record", "rds-instance", "rds-instance-snapshot",
                      "route53-health-check"]
@@ -422,9 +424,9 @@ def test_teardown_removes_everything_of_this_drill_and_nothing_else(sb):
     assert decoy["refused"] == "it looks like this drill's, but this run's journal does not record creating it"
     with pytest.raises(OperationFailed, match="drill drill-ab12 left billable resources behind: "
                                               "cloudformation-stack acme-web-drill-ab12"):
-        Teardown().execute({"at": "end", "delete": False}, ctx)
+        AsRun(Teardown).execute({"at": "end", "delete": False}, ctx)
     with pytest.raises(OperationFailed) as err:
-        Teardown().teardown({}, before, ctx)  # the drill's teardown phase: sweep
+        AsRun(Teardown).teardown({}, before, ctx)  # the drill's teardown phase: sweep
     assert "rds-instance-snapshot acme-web-drill-ab12-decoy in us-west-2" in str(err.value)  # named, loudly
     assert "[not deleted: it looks like this drill's" in str(err.value)
     assert live_stacks(sb) == ["acme-web"]
@@ -436,8 +438,8 @@ def test_teardown_removes_everything_of_this_drill_and_nothing_else(sb):
     assert f"drill-ab12.{ZONE}" not in names and {f"www.{ZONE}", f"drill-cd34.{ZONE}"} <= names
     assert [c["Id"] for c in r53.list_health_checks()["HealthChecks"]] == [prod_check] != [drill_check]
     rds.delete_db_snapshot(DBSnapshotIdentifier="acme-web-drill-ab12-decoy")
-    assert Teardown().execute({"at": "end"}, ctx) == {"found": [], "left": [], "deleted": []}
-    assert Teardown().execute({}, sb.ctx(config, drill=False))["found"] == []  # not a drill: no-op
+    assert AsRun(Teardown).execute({"at": "end"}, ctx) == {"found": [], "left": [], "deleted": []}
+    assert AsRun(Teardown).execute({}, sb.ctx(config, drill=False))["found"] == []  # not a drill: no-op
 
 
 # --- through the engine: a drill of these steps, its teardown phase, --keep, a failure ----------------

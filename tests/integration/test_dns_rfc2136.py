@@ -19,11 +19,12 @@ from dr.dns import make_provider
 from dr.dns.base import RecordSet, RecordState
 from dr.errors import ConfigError, OperationFailed
 from dr.runbook.runner import _PERMANENT
-from dr.runbook.steps.dns_steps import DnsFlip, DnsRestore
-from dr.runbook.steps.http_steps import WaitHealthy
+from dr.runbook.steps.dns import DnsFlip, DnsRestore
+from dr.runbook.steps.http import WaitHealthy
 from tests.bind import PRODUCTION, bind  # noqa: F401 - fixture
 from tests.knot import knot  # noqa: F401 - fixture
 from tests.pdns import pdns  # noqa: F401 - fixture
+from tests.step_calls import AsRun
 
 from .test_dns_route53 import timeless
 from .test_health import health_server, make_ctx  # noqa: F401 - fixture
@@ -76,7 +77,7 @@ def test_flip_then_restore_exactly_per_dig(ns, tmp_path, health_server):
                                             "www.example.test.\t120\tin\ta\t192.0.2.2"]
     ctx = ctx_for(ns, tmp_path, outputs=passed(ns, tmp_path, health_server))
 
-    out = DnsFlip().execute({"target": "127.0.0.1"}, ctx)
+    out = AsRun(DnsFlip).execute({"target": "127.0.0.1"}, ctx)
 
     assert ns.dig(PRODUCTION, full=True) == ["www.example.test.\t60\tin\ta\t127.0.0.1"]
     assert answer(ns, PRODUCTION) == ["60 127.0.0.1"]
@@ -84,7 +85,7 @@ def test_flip_then_restore_exactly_per_dig(ns, tmp_path, health_server):
     assert out["provider"] == "rfc2136" and out["previous"]["sets"] == [
         {"name": PRODUCTION, "type": "A", "ttl": 120, "values": ["192.0.2.1", "192.0.2.2"]}]
 
-    DnsRestore().execute({"previous": out["previous"]}, ctx)
+    AsRun(DnsRestore).execute({"previous": out["previous"]}, ctx)
     assert ns.dig(PRODUCTION, full=True) == ["www.example.test.\t120\tin\ta\t192.0.2.1",
                                             "www.example.test.\t120\tin\ta\t192.0.2.2"]
     assert answer(ns, PRODUCTION) == ["120 192.0.2.1", "120 192.0.2.2"]
@@ -93,9 +94,9 @@ def test_flip_then_restore_exactly_per_dig(ns, tmp_path, health_server):
 def test_cname_record_flips_to_an_address_and_back(ns, tmp_path, health_server):
     app = "app.example.test."
     ctx = ctx_for(ns, tmp_path, outputs=passed(ns, tmp_path, health_server))
-    out = DnsFlip().execute({"target": "127.0.0.1", "record": app, "ttl": 30}, ctx)
+    out = AsRun(DnsFlip).execute({"target": "127.0.0.1", "record": app, "ttl": 30}, ctx)
     assert ns.dig(app, "CNAME") == [] and ns.dig(app, full=True) == ["app.example.test.\t30\tin\ta\t127.0.0.1"]
-    DnsRestore().execute({"record": app, "previous": out["previous"]}, ctx)
+    AsRun(DnsRestore).execute({"record": app, "previous": out["previous"]}, ctx)
     assert ns.dig(app, "CNAME", full=True) == ["app.example.test.\t300\tin\tcname\tprimary-lb.example.net."]
     assert ns.dig(app, "A", full=True) == ["app.example.test.\t300\tin\tcname\tprimary-lb.example.net."]
 
@@ -110,13 +111,13 @@ def test_failback_restores_exactly_what_was_served_letter_case_and_ttl(ns, tmp_p
     if ns.kind != "knot":
         assert value == "Prod-LB.Example.NET."
     ctx = ctx_for(ns, tmp_path, outputs=passed(ns, tmp_path, health_server))
-    out = DnsFlip().execute({"target": "127.0.0.1", "record": LEGACY}, ctx)
+    out = AsRun(DnsFlip).execute({"target": "127.0.0.1", "record": LEGACY}, ctx)
     assert out["previous"]["sets"] == [{"name": LEGACY, "type": "CNAME", "ttl": 90, "values": [value]}]
     assert ns.dig(LEGACY, full=True) == ["legacy.example.test.\t60\tin\ta\t127.0.0.1"]
 
     later = make_ctx(ns.config_yaml("STATE"), tmp_path, run_id=FAILBACK, step_id="failback",
                      outputs=passed(ns, tmp_path, health_server, run_id=FAILBACK))
-    back = DnsRestore().execute({"record": LEGACY, "run": RUN}, later)
+    back = AsRun(DnsRestore).execute({"record": LEGACY, "run": RUN}, later)
 
     assert ns.dig(LEGACY, "CNAME", full=True, exact=True) == served
     assert ns.dig(LEGACY, "A", exact=True) == [value]
@@ -127,17 +128,17 @@ def test_cname_next_to_other_data_is_refused_before_any_change(ns, tmp_path, hea
     ctx = ctx_for(ns, tmp_path, outputs=passed(ns, tmp_path, health_server, host="localhost"))
     before = serial(ns)
     with pytest.raises(OperationFailed, match="also holds TXT records, so it cannot become a CNAME"):
-        DnsFlip().execute({"target": "localhost"}, ctx)
+        AsRun(DnsFlip).execute({"target": "localhost"}, ctx)
     assert ns.dig(PRODUCTION) == ["192.0.2.1", "192.0.2.2"] and serial(ns) == before
 
 
 def test_flip_to_a_host_name_writes_a_cname(ns, tmp_path, health_server):
     name = "api.example.test."
     ctx = ctx_for(ns, tmp_path, outputs=passed(ns, tmp_path, health_server, host="localhost"))
-    out = DnsFlip().execute({"target": f"http://localhost:{health_server.port}/", "record": name}, ctx)
+    out = AsRun(DnsFlip).execute({"target": f"http://localhost:{health_server.port}/", "record": name}, ctx)
     assert ns.dig(name, "CNAME", full=True) == ["api.example.test.\t60\tin\tcname\tlocalhost."]
     assert out["previous"] == {"format": 1, "name": name, "sets": []}
-    DnsRestore().execute({"record": name}, ctx)
+    AsRun(DnsRestore).execute({"record": name}, ctx)
     assert ns.dig(name, "CNAME") == [] and ns.dig(name, "ANY") == []
 
 
@@ -174,7 +175,7 @@ def test_wrong_secret_is_a_clear_permanent_error_and_changes_nothing(ns, tmp_pat
     wrong_secret(monkeypatch)
     before = serial(ns)
     with pytest.raises(OperationFailed) as err:
-        DnsFlip().execute({"target": "127.0.0.1"}, ctx_for(ns, tmp_path, outputs=outputs))
+        AsRun(DnsFlip).execute({"target": "127.0.0.1"}, ctx_for(ns, tmp_path, outputs=outputs))
     message = str(err.value)
     assert f"127.0.0.1:{ns.port} rejected dr's TSIG key 'dr-test-key' {WRONG_SECRET[ns.kind]}" in message
     assert "check dns.tsig.name, dns.tsig.secret and dns.tsig.algorithm" in message
@@ -223,7 +224,7 @@ def test_key_allowed_to_read_but_not_update_says_so_and_names_the_setting(ns, tm
     ctx = make_ctx(ns.config_yaml("STATE", key_name=ns.read_key_name, secret_env="DR_TEST_TSIG_READ"), tmp_path,
                    step_id="flip", outputs=outputs)
     with pytest.raises(OperationFailed) as err:
-        DnsFlip().execute({"target": "127.0.0.1"}, ctx)
+        AsRun(DnsFlip).execute({"target": "127.0.0.1"}, ctx)
     message = str(err.value)
     answered = {"bind": "REFUSED", "knot": "NOTAUTH (TSIG error BADKEY)", "pdns": "REFUSED"}[ns.kind]
     assert message.startswith(f"update www.example.test.: 127.0.0.1:{ns.port} answered {answered} to the signed "
@@ -240,7 +241,7 @@ def test_key_allowed_to_read_but_not_update_says_so_and_names_the_setting(ns, tm
 def test_flip_without_passed_health_check_is_refused(ns, tmp_path):
     before = serial(ns)
     with pytest.raises(OperationFailed, match="refusing to point www.example.test. at 127.0.0.1"):
-        DnsFlip().execute({"target": "127.0.0.1"}, ctx_for(ns, tmp_path))
+        AsRun(DnsFlip).execute({"target": "127.0.0.1"}, ctx_for(ns, tmp_path))
     assert ns.dig(PRODUCTION) == ["192.0.2.1", "192.0.2.2"] and serial(ns) == before
 
 
@@ -251,7 +252,7 @@ def test_health_never_passes_so_dns_is_untouched(ns, tmp_path, health_server):
         outputs["health"] = WaitHealthy().execute({"url": health_server.url(), "timeout": 0.4, "interval": 0.05},
                                                   make_ctx(ns.config_yaml("STATE"), tmp_path))
     with pytest.raises(OperationFailed, match="has not passed http.wait_healthy"):
-        DnsFlip().execute({"target": "127.0.0.1"}, ctx_for(ns, tmp_path, outputs=outputs))
+        AsRun(DnsFlip).execute({"target": "127.0.0.1"}, ctx_for(ns, tmp_path, outputs=outputs))
     assert ns.dig(PRODUCTION) == ["192.0.2.1", "192.0.2.2"]
 
 
@@ -259,35 +260,35 @@ def test_drill_uses_drill_record_never_production_and_teardown_removes_it(ns, tm
     outputs = passed(ns, tmp_path, health_server, drill=True)
     ctx = ctx_for(ns, tmp_path, outputs=outputs, drill=True)
     with pytest.raises(ConfigError, match="must not change the production record www.example.test."):
-        DnsFlip().execute({"target": "127.0.0.1", "record": PRODUCTION}, ctx)
-    out = DnsFlip().execute({"target": "127.0.0.1"}, ctx)
+        AsRun(DnsFlip).execute({"target": "127.0.0.1", "record": PRODUCTION}, ctx)
+    out = AsRun(DnsFlip).execute({"target": "127.0.0.1"}, ctx)
     assert out["record"] == "drill-a1b2.example.test."
     assert ns.dig("drill-a1b2.example.test.") == ["127.0.0.1"]
     assert ns.dig(PRODUCTION) == ["192.0.2.1", "192.0.2.2"]
-    DnsFlip().teardown({}, out, ctx)
+    AsRun(DnsFlip).teardown({}, out, ctx)
     assert ns.dig("drill-a1b2.example.test.", "ANY") == []
     assert ns.dig(PRODUCTION) == ["192.0.2.1", "192.0.2.2"]
 
 
 def test_reflip_is_idempotent_and_check_sees_it(ns, tmp_path, health_server):
     ctx = ctx_for(ns, tmp_path, outputs=passed(ns, tmp_path, health_server))
-    assert DnsFlip().check({"target": "127.0.0.1"}, ctx) is None
-    first = DnsFlip().execute({"target": "127.0.0.1"}, ctx)
+    assert AsRun(DnsFlip).check({"target": "127.0.0.1"}, ctx) is None
+    first = AsRun(DnsFlip).execute({"target": "127.0.0.1"}, ctx)
     after_first = serial(ns)
-    assert timeless(DnsFlip().check({"target": "127.0.0.1"}, ctx)) == timeless(first)
-    assert timeless(DnsFlip().execute({"target": "127.0.0.1"}, ctx)) == timeless(first)
+    assert timeless(AsRun(DnsFlip).check({"target": "127.0.0.1"}, ctx)) == timeless(first)
+    assert timeless(AsRun(DnsFlip).execute({"target": "127.0.0.1"}, ctx)) == timeless(first)
     assert serial(ns) == after_first  # the second run sent no update at all
-    restore = DnsRestore()
+    restore = AsRun(DnsRestore)
     restore.execute({}, ctx)
     assert restore.check({}, ctx)["values"] == ["192.0.2.1", "192.0.2.2"]
 
 
 def test_failover_mode_needs_route53(ns, tmp_path, health_server):
     ctx = ctx_for(ns, tmp_path, outputs=passed(ns, tmp_path, health_server))
-    assert DnsFlip().validate({"target": "127.0.0.1", "mode": "failover"}, ctx.config) == [
+    assert AsRun(DnsFlip).validate({"target": "127.0.0.1", "mode": "failover"}, ctx.config) == [
         "mode: failover records need provider route53; dns.provider rfc2136 has only simple"]
     with pytest.raises(ConfigError, match="mode failover is not available with dns.provider rfc2136"):
-        DnsFlip().execute({"target": "127.0.0.1", "mode": "failover"}, ctx)
+        AsRun(DnsFlip).execute({"target": "127.0.0.1", "mode": "failover"}, ctx)
     assert ns.dig(PRODUCTION) == ["192.0.2.1", "192.0.2.2"]
 
 

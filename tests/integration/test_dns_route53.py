@@ -8,8 +8,10 @@ import pytest
 from dr.dns import make_provider
 from dr.errors import ConfigError, OperationFailed
 from dr.runbook.steps.base import AbortRun
-from dr.runbook.steps.dns_steps import DnsFlip, DnsRestore, previous_key
-from dr.runbook.steps.http_steps import WaitHealthy
+from dr.runbook.steps.dns import DnsFlip, DnsRestore
+from dr.runbook.steps.dns_safety import previous_key
+from dr.runbook.steps.http import WaitHealthy
+from tests.step_calls import AsRun
 
 from .test_health import BASE_CONFIG, health_server, make_ctx  # noqa: F401 - fixture
 
@@ -76,7 +78,7 @@ def test_simple_flip_then_restore_puts_back_ttl_type_and_every_value(r53, zone_i
     before = record_sets(r53, zone_id)
     ctx = flip_ctx(tmp_path, endpoint, passed(tmp_path, health_server, endpoint))
 
-    out = DnsFlip().execute({"target": "127.0.0.1"}, ctx)
+    out = AsRun(DnsFlip).execute({"target": "127.0.0.1"}, ctx)
 
     assert record_sets(r53, zone_id) == [{"Name": WWW, "Type": "A", "TTL": 60,
                                           "ResourceRecords": [{"Value": "127.0.0.1"}]}]
@@ -85,7 +87,7 @@ def test_simple_flip_then_restore_puts_back_ttl_type_and_every_value(r53, zone_i
     saved = ctx.store.get_json(previous_key(WWW, RUN))
     assert saved["state"] == out["previous"] and out["previous_key"] == "dns/www.example.com/previous-" + RUN + ".json"
 
-    restored = DnsRestore().execute({"previous": out["previous"]}, ctx)
+    restored = AsRun(DnsRestore).execute({"previous": out["previous"]}, ctx)
     assert record_sets(r53, zone_id) == before
     assert sorted(restored["values"]) == ["192.0.2.1", "192.0.2.2"]
 
@@ -95,10 +97,10 @@ def test_flip_to_a_host_name_writes_a_cname_and_restore_brings_the_a_record_back
     upsert(r53, zone_id, SIMPLE_WWW)
     before = record_sets(r53, zone_id)
     ctx = flip_ctx(tmp_path, endpoint, passed(tmp_path, health_server, endpoint, host="localhost"))
-    DnsFlip().execute({"target": f"http://localhost:{health_server.port}/", "ttl": 30}, ctx)
+    AsRun(DnsFlip).execute({"target": f"http://localhost:{health_server.port}/", "ttl": 30}, ctx)
     assert record_sets(r53, zone_id) == [{"Name": WWW, "Type": "CNAME", "TTL": 30,
                                           "ResourceRecords": [{"Value": "localhost."}]}]
-    DnsRestore().execute({}, ctx)  # from the state store: this run's saved values
+    AsRun(DnsRestore).execute({}, ctx)  # from the state store: this run's saved values
     assert record_sets(r53, zone_id) == before
 
 
@@ -112,7 +114,7 @@ def test_failover_pair_flip_and_exact_restore(r53, zone_id, endpoint, tmp_path, 
     before = record_sets(r53, zone_id)
     ctx = flip_ctx(tmp_path, endpoint, passed(tmp_path, health_server, endpoint))
 
-    out = DnsFlip().execute({"target": "127.0.0.1", "mode": "failover", "health_check": "auto"}, ctx)
+    out = AsRun(DnsFlip).execute({"target": "127.0.0.1", "mode": "failover", "health_check": "auto"}, ctx)
 
     created = out["health_check_id"]
     assert out["health_check_created"] is True and created not in (east, west)
@@ -127,13 +129,13 @@ def test_failover_pair_flip_and_exact_restore(r53, zone_id, endpoint, tmp_path, 
          "ResourceRecords": [{"Value": "192.0.2.1"}], "HealthCheckId": east},
     ]
     # a rerun (say after a crash) finds its health check and changes nothing
-    assert timeless(DnsFlip().check({"target": "127.0.0.1", "mode": "failover", "health_check": "auto"},
+    assert timeless(AsRun(DnsFlip).check({"target": "127.0.0.1", "mode": "failover", "health_check": "auto"},
                                     ctx)) == timeless(out)
-    again = DnsFlip().execute({"target": "127.0.0.1", "mode": "failover", "health_check": "auto"}, ctx)
+    again = AsRun(DnsFlip).execute({"target": "127.0.0.1", "mode": "failover", "health_check": "auto"}, ctx)
     assert timeless(again) == timeless(out)
     assert len(r53.list_health_checks()["HealthChecks"]) == 3
 
-    DnsRestore().execute({"previous": out["previous"]}, ctx)
+    AsRun(DnsRestore).execute({"previous": out["previous"]}, ctx)
     assert record_sets(r53, zone_id) == before
 
 
@@ -146,10 +148,10 @@ def test_weighted_flip_moves_all_weight_and_restore_puts_weights_back(r53, zone_
             "ResourceRecords": [{"Value": "192.0.2.2"}]})
     before = record_sets(r53, zone_id)
     ctx = flip_ctx(tmp_path, endpoint, passed(tmp_path, health_server, endpoint))
-    DnsFlip().execute({"target": "127.0.0.1", "mode": "weighted", "set_identifier": "dr"}, ctx)
+    AsRun(DnsFlip).execute({"target": "127.0.0.1", "mode": "weighted", "set_identifier": "dr"}, ctx)
     weights = {r["SetIdentifier"]: (r["Weight"], r["ResourceRecords"][0]["Value"]) for r in record_sets(r53, zone_id)}
     assert weights == {"dr": (100, "127.0.0.1"), "east": (0, "192.0.2.1"), "west": (0, "192.0.2.2")}
-    DnsRestore().execute({}, ctx)
+    AsRun(DnsRestore).execute({}, ctx)
     assert record_sets(r53, zone_id) == before  # the dr set is gone again, weights as they were
 
 
@@ -158,7 +160,7 @@ def test_flip_without_a_passed_health_check_is_refused_and_changes_nothing(r53, 
     before = record_sets(r53, zone_id)
     ctx = flip_ctx(tmp_path, endpoint, {"stack": {"WebsiteURL": "http://127.0.0.1/"}})
     with pytest.raises(OperationFailed) as err:
-        DnsFlip().execute({"target": "127.0.0.1"}, ctx)
+        AsRun(DnsFlip).execute({"target": "127.0.0.1"}, ctx)
     assert str(err.value).startswith("flip: refusing to point www.example.com. at 127.0.0.1: it has not passed "
                                      "http.wait_healthy in this session within 15m; no http.wait_healthy step has passed")
     assert "DNS was not changed" in str(err.value)
@@ -171,7 +173,7 @@ def test_health_check_of_another_host_does_not_count(r53, zone_id, endpoint, tmp
     upsert(r53, zone_id, SIMPLE_WWW)
     ctx = flip_ctx(tmp_path, endpoint, passed(tmp_path, health_server, endpoint, host="localhost"))
     with pytest.raises(OperationFailed, match=r"were for: health \(localhost\)"):
-        DnsFlip().execute({"target": "127.0.0.1"}, ctx)
+        AsRun(DnsFlip).execute({"target": "127.0.0.1"}, ctx)
     assert record_sets(r53, zone_id)[0]["ResourceRecords"] == SIMPLE_WWW["ResourceRecords"]
 
 
@@ -187,7 +189,7 @@ def test_health_that_never_passes_leaves_dns_untouched(r53, zone_id, endpoint, t
             {"url": health_server.url(), "timeout": 0.3, "interval": 0.05},
             make_ctx(CONFIG, tmp_path, endpoint=endpoint, step_id="health"))
     with pytest.raises(OperationFailed, match="has not passed http.wait_healthy"):
-        DnsFlip().execute({"target": "127.0.0.1"}, flip_ctx(tmp_path, endpoint, outputs))
+        AsRun(DnsFlip).execute({"target": "127.0.0.1"}, flip_ctx(tmp_path, endpoint, outputs))
     assert record_sets(r53, zone_id) == before
 
 
@@ -199,12 +201,12 @@ def test_drill_flips_only_a_drill_record_and_teardown_deletes_it(r53, zone_id, e
     ctx = flip_ctx(tmp_path, endpoint, outputs, drill=True)
 
     with pytest.raises(ConfigError, match="must not change the production record www.example.com."):
-        DnsFlip().execute({"target": "127.0.0.1", "record": WWW}, ctx)
+        AsRun(DnsFlip).execute({"target": "127.0.0.1", "record": WWW}, ctx)
     with pytest.raises(ConfigError, match="changes only drill records"):
-        DnsFlip().execute({"target": "127.0.0.1", "record": "api.example.com."}, ctx)
+        AsRun(DnsFlip).execute({"target": "127.0.0.1", "record": "api.example.com."}, ctx)
     assert record_sets(r53, zone_id) == before
 
-    out = DnsFlip().execute({"target": "127.0.0.1", "mode": "failover", "health_check": "auto"}, ctx)
+    out = AsRun(DnsFlip).execute({"target": "127.0.0.1", "mode": "failover", "health_check": "auto"}, ctx)
     drill = "drill-a1b2.example.com."
     assert out["record"] == drill and out["previous"] == {"format": 1, "name": drill, "sets": []}
     (primary,) = record_sets(r53, zone_id, drill)
@@ -212,47 +214,47 @@ def test_drill_flips_only_a_drill_record_and_teardown_deletes_it(r53, zone_id, e
     assert record_sets(r53, zone_id) == before  # production untouched
 
     with pytest.raises(ConfigError, match="production record"):
-        DnsFlip().teardown({}, {**out, "record": WWW}, ctx)
-    DnsFlip().teardown({}, out, ctx)
+        AsRun(DnsFlip).teardown({}, {**out, "record": WWW}, ctx)
+    AsRun(DnsFlip).teardown({}, out, ctx)
     assert record_sets(r53, zone_id, drill) == []
     assert r53.list_health_checks()["HealthChecks"] == []
     assert record_sets(r53, zone_id) == before
-    DnsFlip().teardown({}, out, ctx)  # twice is fine
+    AsRun(DnsFlip).teardown({}, out, ctx)  # twice is fine
 
 
 def test_check_sees_a_finished_flip_and_rerun_keeps_the_first_previous(r53, zone_id, endpoint, tmp_path,
                                                                         health_server):
     upsert(r53, zone_id, SIMPLE_WWW)
     ctx = flip_ctx(tmp_path, endpoint, passed(tmp_path, health_server, endpoint))
-    assert DnsFlip().check({"target": "127.0.0.1"}, ctx) is None  # not done yet
-    first = DnsFlip().execute({"target": "127.0.0.1"}, ctx)
-    done = DnsFlip().check({"target": "127.0.0.1"}, ctx)
+    assert AsRun(DnsFlip).check({"target": "127.0.0.1"}, ctx) is None  # not done yet
+    first = AsRun(DnsFlip).execute({"target": "127.0.0.1"}, ctx)
+    done = AsRun(DnsFlip).check({"target": "127.0.0.1"}, ctx)
     assert timeless(done) == timeless(first)
     assert sorted(v for s in done["previous"]["sets"] for v in s["values"]) == ["192.0.2.1", "192.0.2.2"]
-    again = DnsFlip().execute({"target": "127.0.0.1"}, ctx)  # the engine redoes an in-flight step
+    again = AsRun(DnsFlip).execute({"target": "127.0.0.1"}, ctx)  # the engine redoes an in-flight step
     assert again["previous"] == first["previous"]  # still the values from before the run
-    assert DnsFlip().check({"target": "127.0.0.1", "ttl": 30}, ctx) is None  # a different flip is not done
+    assert AsRun(DnsFlip).check({"target": "127.0.0.1", "ttl": 30}, ctx) is None  # a different flip is not done
 
 
 def test_failback_restores_from_the_failover_runs_saved_values(r53, zone_id, endpoint, tmp_path, health_server):
     upsert(r53, zone_id, SIMPLE_WWW)
     before = record_sets(r53, zone_id)
     failover = flip_ctx(tmp_path, endpoint, passed(tmp_path, health_server, endpoint))
-    DnsFlip().execute({"target": "127.0.0.1"}, failover)
+    AsRun(DnsFlip).execute({"target": "127.0.0.1"}, failover)
 
     later = make_ctx(CONFIG, tmp_path, endpoint=endpoint, run_id="run-20260102T000000Z-c3d4", step_id="back")
     with pytest.raises(OperationFailed, match="no saved previous values of www.example.com. from run run-2026"
                                               "0102T000000Z-c3d4"):
-        DnsRestore().execute({}, later)
-    assert DnsRestore().check({"run": RUN}, later) is None
+        AsRun(DnsRestore).execute({}, later)
+    assert AsRun(DnsRestore).check({"run": RUN}, later) is None
     with pytest.raises(OperationFailed, match=r"refusing to change www.example.com.: no http.wait_healthy step"):
-        DnsRestore().execute({"run": RUN}, later)  # failback needs a fresh health pass by default
+        AsRun(DnsRestore).execute({"run": RUN}, later)  # failback needs a fresh health pass by default
     with pytest.raises(OperationFailed, match=r"refusing to point www.example.com. at 192.0.2.[12]"):
-        DnsRestore().execute({"run": RUN, "match_targets": True}, later)
-    out = DnsRestore().execute({"run": RUN, "require_healthy": False}, later)
+        AsRun(DnsRestore).execute({"run": RUN, "match_targets": True}, later)
+    out = AsRun(DnsRestore).execute({"run": RUN, "require_healthy": False}, later)
     assert record_sets(r53, zone_id) == before
     assert out["replaced"]["sets"][0]["values"] == ["127.0.0.1"]
-    assert DnsRestore().check({"run": RUN}, later)["record"] == WWW
+    assert AsRun(DnsRestore).check({"run": RUN}, later)["record"] == WWW
 
 
 def test_wait_in_sync_polls_until_route53_says_insync(r53, zone_id, endpoint, tmp_path, health_server):
@@ -276,7 +278,7 @@ def test_wait_in_sync_polls_until_route53_says_insync(r53, zone_id, endpoint, tm
         return None
 
     ctx.session.boto_session.events.register("before-send.route-53.GetChange", pending_once)
-    DnsFlip().execute({"target": "127.0.0.1"}, ctx)
+    AsRun(DnsFlip).execute({"target": "127.0.0.1"}, ctx)
     assert len(calls) == 2 and waits == [5.0]
 
 

@@ -17,7 +17,7 @@ from dr.clock import Clock
 from dr.config import parse_config
 from dr.errors import ConfigError, Interrupted, OperationFailed
 from dr.runbook.steps.base import StepContext
-from dr.runbook.steps.http_steps import WaitHealthy
+from dr.runbook.steps.http import WaitHealthy
 from dr.state.local import LocalStore
 
 pytestmark = pytest.mark.integration

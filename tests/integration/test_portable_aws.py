@@ -23,12 +23,13 @@ from dr.clock import Clock, FixedClock
 from dr.config import load_config
 from dr.context import make_context
 from dr.errors import OperationFailed
-from dr.runbook.steps.aws_steps import Readiness
+from dr.runbook.steps.readiness import Readiness
 from dr.runbook.steps.base import StepContext
 from dr.runbook.steps.stack import StackLaunch
 from dr.scheduler import jobs as J
 from dr.scheduler.daemon import Options, Scheduler
 from dr.state.local import LocalStore
+from tests.step_calls import AsRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.localstack]
 
@@ -97,7 +98,7 @@ def live_stacks(cfn) -> list[str]:
 
 
 def test_readiness_validates_the_template_in_the_dr_region(stack_config, endpoint, tmp_path):
-    out = Readiness().execute({}, step_ctx(stack_config, endpoint, tmp_path, {}))
+    out = AsRun(Readiness).execute({}, step_ctx(stack_config, endpoint, tmp_path, {}))
     names = {c["name"]: c["ok"] for c in out["checks"]}
     assert names["dr-key"] and names["template"], out["checks"]
     assert all(names.values()), out["checks"]

@@ -18,10 +18,11 @@ from dr.dns.base import (FlipPlan, Probe, RecordSet, RecordState, flip_state, ou
 from dr.dns.rfc2136 import Rfc2136Provider
 from dr.dns.route53 import Route53Provider, from_route53, to_route53
 from dr.errors import ConfigError
-from dr.runbook.steps import dns_steps, http_steps
+from dr.runbook.steps import dns as dns_steps
+from dr.runbook.steps import http as http_steps
 from dr.runbook.steps.base import PARAM_TYPES, StepContext, StepType
-from dr.runbook.steps.dns_steps import drill_record, passed_health, previous_key, resolve_record
-from dr.runbook.steps.http_steps import fill_url
+from dr.runbook.steps.dns_safety import drill_record, passed_health, previous_key, resolve_record
+from dr.runbook.steps.http import fill_url
 
 NAME = "www.example.com."
 CONFIG = """\

@@ -1,18 +1,17 @@
-"""The step-type registry, and a lint that every registered type is complete (cloud-custodian's
-PolicyMetaLint): name, description, typed params, outputs, IAM actions, and an example that itself
-loads and validates as a runbook step against a full config."""
+"""The step-type registry, and THE lint that every registered type is complete (cloud-custodian's
+PolicyMetaLint): name, description, typed and explained params, outputs, IAM actions, and an
+example that itself loads and validates as a runbook step against a full config."""
 
 from __future__ import annotations
 
 import re
-from types import ModuleType
 
 import pytest
 import yaml
 
-from dr.runbook import parse_runbook
+from dr.runbook import parse_runbook, steps
 from dr.runbook.refs import scan
-from dr.runbook.steps import REGISTRY, STEP_MODULES, register, step_types_of
+from dr.runbook.steps import REGISTRY, register
 from dr.runbook.steps.base import PARAM_TYPES, Param, StepType
 from dr.runbook.steps.generic import Noop
 from tests.unit.test_runbook_support import CONFIG, make_config
@@ -50,9 +49,21 @@ mysql:
 """)
 
 
+FAMILIES = (steps.generic, steps.readiness, steps.rds_restore, steps.stack, steps.teardown, steps.dns,
+            steps.http, steps.mysql)
+AWS_TYPES = ("readiness", "rds.restore", "stack.launch", "teardown")  # each needs IAM actions
+
+
 def test_the_generic_types_are_registered():
     assert {"noop", "sleep", "fail", "notify"} <= set(REGISTRY)
-    assert STEP_MODULES[0] == "dr.runbook.steps.generic"
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_every_family_registers_the_types_it_lists(family):
+    assert family.STEP_TYPES
+    for cls in family.STEP_TYPES:
+        assert REGISTRY[cls.name] is cls and cls.__module__ == family.__name__
+    assert sum(len(f.STEP_TYPES) for f in FAMILIES) == len(REGISTRY)
 
 
 def test_a_duplicate_name_is_an_error():
@@ -63,20 +74,6 @@ def test_a_duplicate_name_is_an_error():
     with pytest.raises(ValueError, match="duplicate step type 'noop'"):
         register(Other, target)
     assert register(Noop, target) is Noop  # the same class again is harmless
-
-
-def test_a_module_lists_its_types_or_they_are_found():
-    module = ModuleType("fake_steps")
-
-    class Found(StepType):
-        name = "found"
-
-    Found.__module__ = "fake_steps"
-    module.Found = Found
-    module.StepType = StepType  # imported, not defined here: not registered
-    assert step_types_of(module) == (Found,)
-    module.STEP_TYPES = ()
-    assert step_types_of(module) == ()
 
 
 def _example_runbook(cls) -> str:
@@ -102,10 +99,14 @@ def test_every_step_type_is_complete(name, full_config):
     assert len(names) == len(set(names)), "parameter names are unique"
     for p in cls.params:
         assert p.type in PARAM_TYPES, f"{p.name}: type {p.type!r}"
+        assert p.help, f"{p.name}: no help"
         assert not (p.required and p.default is not None), f"{p.name}: required with a default"
-    assert isinstance(cls.outputs, tuple) and all(isinstance(o, str) for o in cls.outputs)
+    assert isinstance(cls.outputs, tuple) and cls.outputs and all(isinstance(o, str) for o in cls.outputs)
     assert isinstance(cls.iam_actions, tuple)
-    assert all(re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9*]+", a) for a in cls.iam_actions), cls.iam_actions
+    assert cls.iam_actions or name not in AWS_TYPES
+    assert all(re.fullmatch(r"[a-z0-9-]+:[A-Z][A-Za-z0-9*]*", a) for a in cls.iam_actions), cls.iam_actions
     assert "execute" in vars(cls) or any("execute" in vars(b) for b in cls.__mro__[1:-2])
+    example = yaml.safe_load(cls.example)
+    assert set(example[0].get("with") or {}) <= {p.name for p in cls.params}
     runbook = parse_runbook(_example_runbook(cls), f"{name}.example", full_config, REGISTRY)
     assert name in [s.type for s in (*runbook.steps, *runbook.hooks)]

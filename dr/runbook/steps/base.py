@@ -16,6 +16,7 @@ An `outputs` entry "*" means the type's outputs are dynamic (e.g. a stack's outp
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ class StepContext:
     drill: bool = False
     region: str = ""  # the region being moved to (the DR region for a failover or drill)
     outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # earlier steps' outputs
-    log: Callable[[str], None] = print
+    log: Callable[[str], None] = logging.getLogger("dr.runbook.steps").info  # the runner passes its own
     attempt: int = 1  # 1 for the first try, 2 for the first retry, ...
     types: Mapping[str, str] = field(default_factory=dict)  # step id -> type name, for `outputs`
     run_session: int = 1  # the journal's session number (1, then 2 after the first --resume, ...)
@@ -80,12 +81,30 @@ class StepContext:
             return base
         return f"{base}-drill-{self.run_id.rsplit('-', 1)[-1]}"
 
+    @property
+    def wait_clock(self) -> Clock:
+        """The clock a step gives dr.wait.poll: the run's time, pauses through `wait` (so Ctrl-C
+        and the step's timeout stop them, with the step's own message)."""
+        from dr.dns.base import PausingClock
+
+        return PausingClock(self.clock, self.wait)
+
     def wait(self, seconds: float) -> None:
         """Sleep, but return at once (raising) when the run is cancelled."""
         from dr.errors import Interrupted
 
         if self.clock.sleep(seconds, self.cancel):
             raise Interrupted(f"step {self.step_id} interrupted")
+
+
+def target_region(ctx: StepContext) -> str:
+    """The region a step works in: the one the run moves to (the DR region unless told)."""
+    return ctx.region or ctx.config.regions.dr
+
+
+def is_reference(value: Any) -> bool:
+    """A value still holding `${...}` text: known only when the run gets there."""
+    return isinstance(value, str) and "${" in value
 
 
 class StepType:

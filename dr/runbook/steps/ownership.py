@@ -19,12 +19,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dr.runbook.steps.rds_restore import TAG_DRILL, TAG_RUN
-
 if TYPE_CHECKING:
     from dr.runbook.steps.base import StepContext
 
+TAG_RUN, TAG_STEP, TAG_DRILL = "dr:run", "dr:step", "dr:drill"
 FINISHED = ("completed",)
+
+
+def run_tags(ctx: StepContext) -> dict[str, str]:
+    """The tags a step puts on what it creates (never on what it only updates)."""
+    return {TAG_RUN: ctx.run_id, TAG_STEP: ctx.step_id, TAG_DRILL: "true" if ctx.drill else "false"}
 
 
 def in_ledger(ctx: StepContext, kind: str, ident: str, region: str) -> dict[str, Any] | None:

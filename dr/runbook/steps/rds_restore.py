@@ -1,9 +1,12 @@
-"""Restore a dr recovery point (an RDS snapshot copy) to a new DB instance or Aurora cluster.
+"""rds.restore: restore a dr recovery point (an RDS snapshot copy) to a new DB instance or Aurora
+cluster, and the helpers that find the copy, start the restore, wait for it and delete it.
 
-The target's identifier is deterministic per run, and the target carries the run's tags, so a
-resumed run adopts what it started instead of restoring a second copy, and a teardown deletes
-only what this run made. The recovery time reported for RPO is when the data was captured (the
-original snapshot's time), not when the copy reached the DR region.
+Every step works in the region the run moves to (`target_region`: the DR region for a failover
+or a drill), names what it creates deterministically (`ctx.name`, drill-suffixed in drills) and
+tags it with the run (`dr:run`), so a resumed run adopts what it started instead of restoring a
+second copy, and a drill's teardown deletes only what this run made. The recovery time reported
+for RPO is when the data was captured (the original snapshot's time), not when the copy reached
+the DR region.
 """
 
 from __future__ import annotations
@@ -12,21 +15,25 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dr.aws import AwsSession, aws_call
 from dr.backup import rds_api
 from dr.backup.rds_api import CLUSTER, INSTANCE, KINDS, RdsKind, aware
-from dr.config import RdsResource
-from dr.errors import AwsError, OperationFailed
+from dr.config import Config, RdsResource
+from dr.errors import AwsError, ConfigError, OperationFailed
+from dr.runbook.steps import ownership
+from dr.runbook.steps.base import AbortRun, Param, StepContext, StepType, is_reference, target_region
+from dr.runbook.steps.ownership import TAG_RUN, run_tags
 from dr.clock import iso, parse_iso
+from dr.wait import Backoff, poll
 
-if TYPE_CHECKING:
-    from dr.runbook.steps.base import StepContext
-
-TAG_RUN, TAG_STEP, TAG_DRILL = "dr:run", "dr:step", "dr:drill"
 TAG_RESTORED_FROM, TAG_RECOVERY_TIME, TAG_RESOURCE = "dr:restored-from", "dr:recovery-time", "dr:resource"
 MAX_ID = 63
+# How long a restore or a delete is waited for at most (the step's own timeout usually ends it
+# first), and how often RDS is asked meanwhile.
+WAIT_TIMEOUT = 3 * 3600.0
+WAIT_BACKOFF = Backoff(first=1.0, factor=2.0, most=30.0)
 FAILED_STATES = {"failed", "incompatible-restore", "incompatible-parameters", "incompatible-network",
                  "storage-full", "inaccessible-encryption-credentials", "restore-error",
                  "incompatible-option-group"}
@@ -41,10 +48,6 @@ class RecoveryCopy:
     region: str
     recovery_time: datetime
     engine: str
-
-
-def run_tags(ctx: StepContext) -> dict[str, str]:
-    return {TAG_RUN: ctx.run_id, TAG_STEP: ctx.step_id, TAG_DRILL: "true" if ctx.drill else "false"}
 
 
 _ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,62}")
@@ -222,38 +225,36 @@ def _tolerate_exists(call, code: str) -> None:
             raise
 
 
-def _poll(ctx: StepContext, describe, what: str, region: str, max_polls: int) -> dict[str, Any]:
-    interval = 1.0
-    for _ in range(max_polls):
-        item, status = describe()
+def _poll(ctx: StepContext, describe, what: str, region: str, timeout: float) -> dict[str, Any]:
+    def failed(found: tuple[dict[str, Any] | None, str]) -> None:
+        item, status = found
         if item is None:
             raise OperationFailed(f"{what} in {region} disappeared while being restored",
                                   hint="someone deleted it; run again")
-        if status == "available":
-            return item
         if status in FAILED_STATES:
             raise OperationFailed(f"{what} in {region} is {status}: the restore failed",
                                   hint="look at its events in the RDS console (rds describe-events); "
                                        "check the subnet group, security groups and the DR key grant")
-        ctx.wait(interval)
-        interval = min(interval * 2, 30.0)
-    raise OperationFailed(f"{what} in {region} was not available after {max_polls} checks",
-                          hint="run again to keep waiting (the restore is not repeated)")
+
+    return poll(describe, ready=lambda found: found[1] == "available", failed=failed,
+                what=f"{what} in {region} to be available", clock=ctx.wait_clock, timeout=timeout,
+                backoff=WAIT_BACKOFF,
+                hint="run again to keep waiting (the restore is not repeated)").value[0]
 
 
 def wait_available(ctx: StepContext, rds, kind: RdsKind, identifier: str, region: str,
-                   max_polls: int = 400) -> dict[str, Any]:
+                   timeout: float = WAIT_TIMEOUT) -> dict[str, Any]:
     """Wait for the instance (or the cluster and its writer) to be available; returns the
     instance or cluster description."""
     if kind is INSTANCE:
         return _poll(ctx, lambda: _with_status(describe_target(rds, INSTANCE, identifier, region),
                                                "DBInstanceStatus"),
-                     f"DB instance {identifier}", region, max_polls)
+                     f"DB instance {identifier}", region, timeout)
     cluster = _poll(ctx, lambda: _with_status(describe_target(rds, CLUSTER, identifier, region), "Status"),
-                    f"Aurora cluster {identifier}", region, max_polls)
+                    f"Aurora cluster {identifier}", region, timeout)
     writer = cluster_instance_id(identifier)
     _poll(ctx, lambda: _with_status(describe_target(rds, INSTANCE, writer, region), "DBInstanceStatus"),
-          f"DB instance {writer} of Aurora cluster {identifier}", region, max_polls)
+          f"DB instance {writer} of Aurora cluster {identifier}", region, timeout)
     return cluster
 
 
@@ -278,13 +279,13 @@ def outputs_of(kind: RdsKind, item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def delete_target(ctx: StepContext, rds, kind: RdsKind, identifier: str, region: str,
-                  max_polls: int = 400) -> None:
+                  timeout: float = WAIT_TIMEOUT) -> None:
     """Delete the instance (or the cluster and its instances) with no final snapshot; wait."""
     if kind is CLUSTER:
         cluster = describe_target(rds, CLUSTER, identifier, region)
         members = [m["DBInstanceIdentifier"] for m in (cluster or {}).get("DBClusterMembers") or []]
         for member in members:
-            delete_target(ctx, rds, INSTANCE, member, region, max_polls)
+            delete_target(ctx, rds, INSTANCE, member, region, timeout)
         if cluster is None:
             return
         _tolerate_gone(lambda: aws_call(rds.delete_db_cluster, DBClusterIdentifier=identifier,
@@ -298,14 +299,9 @@ def delete_target(ctx: StepContext, rds, kind: RdsKind, identifier: str, region:
                                         SkipFinalSnapshot=True, DeleteAutomatedBackups=True,
                                         action="deleting", resource=f"DB instance {identifier}",
                                         region=region), INSTANCE.source_not_found)
-    interval = 1.0
-    for _ in range(max_polls):
-        if describe_target(rds, kind, identifier, region) is None:
-            return
-        ctx.wait(interval)
-        interval = min(interval * 2, 30.0)
-    raise OperationFailed(f"{kind.label} {identifier} in {region} was still there after "
-                          f"{max_polls} checks", hint="it keeps billing until it is gone: delete it by hand")
+    poll(lambda: describe_target(rds, kind, identifier, region), ready=lambda item: item is None,
+         what=f"{kind.label} {identifier} in {region} to be gone", clock=ctx.wait_clock, timeout=timeout,
+         backoff=WAIT_BACKOFF, hint="it keeps billing until it is gone: delete it by hand")
 
 
 def _tolerate_gone(call, code: str) -> None:
@@ -314,3 +310,132 @@ def _tolerate_gone(call, code: str) -> None:
     except AwsError as exc:
         if exc.code != code and "already being deleted" not in str(exc):
             raise
+
+
+# --- the step -------------------------------------------------------------------------------------
+
+
+class RdsTargetTaken(OperationFailed, AbortRun):
+    """The target exists and is not this run's: stop the run (retrying cannot change that)."""
+
+
+class RdsRestore(StepType):
+    name = "rds.restore"
+    description = ("Restores the newest (or a chosen) copy of an RDS resource in the target region "
+                   "to a NEW DB instance, or a new Aurora cluster with one writer instance, and "
+                   "waits until it is available. The recovery time of the snapshot is the run's RPO.")
+    params = (
+        Param("resource", "str", required=True, help="the rds name in dr.yaml"),
+        Param("snapshot", "str", help="a snapshot id in the target region (default: the newest copy)"),
+        Param("identifier", "str", help="the new instance/cluster id (default: <source id>-dr, "
+                                        "drill-suffixed in drills)"),
+        Param("instance_class", "str", help="e.g. db.t3.medium (required for Aurora; default for an "
+                                            "instance: the snapshot's class)"),
+        Param("subnet_group", "str", help="DB subnet group in the target region"),
+        Param("security_groups", "list", default=None, help="VPC security group ids"),
+        Param("multi_az", "bool", default=False, help="a Multi-AZ instance (not for Aurora)"),
+    )
+    outputs = ("identifier", "endpoint", "port", "snapshot_id", "snapshot_time", "engine")
+    iam_actions = (
+        "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots", "rds:RestoreDBInstanceFromDBSnapshot",
+        "rds:RestoreDBClusterFromSnapshot", "rds:CreateDBInstance", "rds:DescribeDBInstances",
+        "rds:DescribeDBClusters", "rds:AddTagsToResource", "rds:DeleteDBInstance", "rds:DeleteDBCluster",
+        "kms:CreateGrant", "kms:DescribeKey",
+    )
+    example = """\
+- id: db
+  type: rds.restore
+  needs: [ready]
+  with:
+    resource: app-db
+    instance_class: db.t3.medium
+    subnet_group: acme-dr-private
+    security_groups: [sg-0123456789abcdef0]
+  timeout: 45m
+"""
+
+    def validate(self, params: Mapping[str, Any], config: Config) -> list[str]:
+        name = params.get("resource")
+        if is_reference(name) or name is None:
+            return []
+        try:
+            resource = config.rds_resource(name)
+        except ConfigError as exc:
+            return [f"resource: {exc.message}"]
+        problems = []
+        if resource.kind == "cluster" and not params.get("instance_class"):
+            problems.append(f"instance_class: required for the Aurora cluster {resource.cluster} "
+                            "(the writer instance's class, e.g. db.r6g.large)")
+        if resource.kind == "cluster" and params.get("multi_az"):
+            problems.append("multi_az: not for Aurora (add reader instances instead)")
+        ident = params.get("identifier")
+        if ident and not is_reference(ident) and not valid_identifier(ident):
+            problems.append(f"identifier: {ident!r} is not an RDS identifier (1-63 letters, digits and "
+                            "hyphens, starting with a letter, no '--', not ending in '-')")
+        return problems
+
+    def _setup(self, params: Mapping[str, Any], ctx: StepContext):
+        resource = ctx.config.rds_resource(params["resource"])
+        region = target_region(ctx)
+        opts = RestoreOptions(
+            identifier=params.get("identifier") or bounded_name(ctx, f"{resource.source_id}-dr"),
+            instance_class=params.get("instance_class"),
+            subnet_group=params.get("subnet_group"),
+            security_groups=tuple(params.get("security_groups") or ()),
+            multi_az=bool(params.get("multi_az")))
+        return resource, KINDS[resource.kind], region, opts, ctx.session.client("rds", region)
+
+    def execute(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
+        resource, kind, region, opts, rds = self._setup(params, ctx)
+        existing = describe_target(rds, kind, opts.identifier, region)
+        if existing is not None:
+            if ownership.tags_say_ours(tags_of(existing), ctx) is not None:
+                # never adopt (or later delete) a database this run did not restore
+                message, hint = ownership.made_elsewhere(ctx, f"{kind.label} {opts.identifier}", region,
+                                                         tags_of(existing))
+                raise RdsTargetTaken(message, hint=hint)
+            ctx.log(f"{kind.label} {opts.identifier} was started by this run: waiting for it")
+            if kind is CLUSTER:
+                ensure_cluster_instance(rds, opts, existing.get("Engine", ""), existing.get("TagList") or [],
+                                        region)
+        else:
+            snapshot = params.get("snapshot")
+            copy = (chosen_copy(ctx.session, resource, snapshot, region) if snapshot
+                    else newest_copy(ctx.session, resource, region))
+            ctx.log(f"restoring {copy.id} (data from {iso(copy.recovery_time)}) to {kind.label} "
+                    f"{opts.identifier} in {region}")
+            ctx.created(kind.record_kind, opts.identifier, region, snapshot=copy.id)
+            if kind is CLUSTER:
+                ctx.created("rds-instance", cluster_instance_id(opts.identifier), region, cluster=opts.identifier)
+            start_restore(ctx, rds, resource, copy, opts, region)
+        item = wait_available(ctx, rds, kind, opts.identifier, region)
+        return outputs_of(kind, item)
+
+    def check(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any] | None:
+        _, kind, region, opts, rds = self._setup(params, ctx)
+        item = describe_target(rds, kind, opts.identifier, region)
+        if item is None or tags_of(item).get(TAG_RUN) != ctx.run_id:
+            return None
+        if (item.get("DBInstanceStatus") or item.get("Status")) != "available":
+            return None
+        if kind is CLUSTER:
+            writer = describe_target(rds, INSTANCE, cluster_instance_id(opts.identifier), region)
+            if writer is None or writer.get("DBInstanceStatus") != "available":
+                return None
+        return outputs_of(kind, item)
+
+    def teardown(self, params: Mapping[str, Any], outputs: Mapping[str, Any], ctx: StepContext) -> None:
+        _, kind, region, opts, rds = self._setup(params, ctx)
+        identifier = (outputs or {}).get("identifier") or opts.identifier
+        item = describe_target(rds, kind, identifier, region)
+        if item is None:
+            return
+        why = ownership.owned(ctx, kind.record_kind, identifier, region, tags_of(item))
+        if why:
+            raise OperationFailed(f"not deleting {kind.label} {identifier} in {region}: {why}",
+                                  hint="it was left exactly as it is")
+        ctx.log(f"deleting {kind.label} {identifier} in {region} (no final snapshot)")
+        delete_target(ctx, rds, kind, identifier, region)
+
+
+STEP_TYPES = (RdsRestore,)

@@ -8,9 +8,9 @@ Ownership rules (ownership.py), whatever `name` the step is given:
 * **A failover or failback adopts with care.** A stack that exists and was not made by this run
   (the production stack, a pilot-light copy) is updated in place only if something dr sets
   differs; its tags are kept and the parameters dr.yaml does not set keep their values
-  (cfn.py). A stack made by another dr run that did not finish is refused: resume that run.
+  (stack_cloudformation.py). A stack made by another dr run that did not finish is refused: resume that run.
 * What this run creates is written to the run's ledger before CreateStack, tagged with the run,
-  and torn down (drills) with everything it kept (leftovers.delete_stack).
+  and torn down (drills) with everything it kept (teardown_leftovers.delete_stack).
 
 Template parameters: stack.parameters, overlaid by stack.dr_parameters (not when the target is
 the primary region: a failback), the restored snapshot (into stack.snapshot_parameter), then this
@@ -25,18 +25,10 @@ from typing import Any
 
 from dr.config import Config, Secret
 from dr.errors import ConfigError, OperationFailed
-from dr.runbook.steps import cfn, leftovers, ownership
-from dr.runbook.steps import rds_restore as rr
-from dr.runbook.steps.base import DYNAMIC_OUTPUTS, Param, StepContext, StepType
+from dr.runbook.steps import ownership, teardown_leftovers
+from dr.runbook.steps import stack_cloudformation as cfn
+from dr.runbook.steps.base import DYNAMIC_OUTPUTS, Param, StepContext, StepType, is_reference, target_region
 from dr.secret_refs import resolve_parameters
-
-
-def target_region(ctx: StepContext) -> str:
-    return ctx.region or ctx.config.regions.dr
-
-
-def _is_reference(value: Any) -> bool:
-    return isinstance(value, str) and "${" in value
 
 
 class StackLaunch(StepType):
@@ -101,7 +93,7 @@ class StackLaunch(StepType):
             return [exc.message]
         overlay = params.get("parameters") or {}
         if not isinstance(overlay, Mapping):
-            return [] if _is_reference(overlay) else ["parameters: expected a mapping of template parameters"]
+            return [] if is_reference(overlay) else ["parameters: expected a mapping of template parameters"]
         keys = set(config.stack.parameters_for_dr() if config.stack else {}) | set(overlay)
         snapshot_parameter = config.stack.snapshot_parameter if config.stack is not None else None
         if params.get("snapshot") and snapshot_parameter:
@@ -145,7 +137,7 @@ class StackLaunch(StepType):
             name=params.get("name") or ctx.name(stack.name),
             template=template, parameters=parameters,
             capabilities=tuple(caps if caps is not None else (stack.capabilities if stack else ())),
-            tags={**rr.run_tags(ctx), "dr:managed": "true"}, role_arn=params.get("role_arn"),
+            tags={**ownership.run_tags(ctx), "dr:managed": "true"}, role_arn=params.get("role_arn"),
             secret_keys=secret_keys)
 
     def _outputs(self, stack: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
@@ -170,7 +162,7 @@ class StackLaunch(StepType):
             raise ConfigError(f"this is a drill: stack {name} already exists in {region} and was not created "
                               f"by this drill ({why}); a drill never updates or deletes what it did not make, "
                               "nothing was changed", hint="leave `name` out, or name a stack that does not exist")
-        made_by = cfn.tags_of(existing).get(rr.TAG_RUN)
+        made_by = cfn.tags_of(existing).get(ownership.TAG_RUN)
         if made_by and ownership.run_summary(ctx, made_by).get("status") not in (None, *ownership.FINISHED):
             message, hint = ownership.made_elsewhere(ctx, f"stack {name}", region, cfn.tags_of(existing))
             raise OperationFailed(message, hint=hint)
@@ -201,7 +193,7 @@ class StackLaunch(StepType):
         return self._outputs(stack, ctx)
 
     def teardown(self, params: Mapping[str, Any], outputs: Mapping[str, Any], ctx: StepContext) -> None:
-        """Drills: delete the stack this run created, then what it kept (leftovers.delete_stack).
+        """Drills: delete the stack this run created, then what it kept (teardown_leftovers.delete_stack).
         A stack the ledger and the world do not both prove this run's is refused, loudly."""
         region = target_region(ctx)
         name = (outputs or {}).get("stack_name") or self.request(params, ctx, resolve=False).name
@@ -219,7 +211,7 @@ class StackLaunch(StepType):
             policies = self._template(params, ctx.config).deletion_policies()
         except ConfigError:
             policies = None
-        leftovers.delete_stack(ctx, client, stack, region, policies)
+        teardown_leftovers.delete_stack(ctx, client, stack, region, policies)
 
 
 STEP_TYPES = (StackLaunch,)

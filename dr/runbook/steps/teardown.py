@@ -1,4 +1,7 @@
-"""teardown: end a drill by proving it left nothing billable (and removing what it left)."""
+"""teardown: end a drill by proving it left nothing billable (and removing what it left).
+
+Finding and deleting what a drill left is in teardown_leftovers.py.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,8 @@ from typing import Any
 
 from dr.config import Config
 from dr.errors import DrError, OperationFailed
-from dr.runbook.steps import leftovers
-from dr.runbook.steps.base import Param, StepContext, StepType
-from dr.runbook.steps.stack import target_region
-
-
-def _flag(params: Mapping[str, Any], name: str) -> bool:
-    """A true-by-default switch (`dns`, `delete`): only an explicit false turns it off."""
-    return params.get(name) is not False
+from dr.runbook.steps import teardown_leftovers as leftovers
+from dr.runbook.steps.base import Param, StepContext, StepType, target_region
 
 
 class Teardown(StepType):
@@ -69,7 +66,7 @@ class Teardown(StepType):
             return {"found": [], "left": [], "deleted": []}
         if (params.get("at") or "now") == "now":
             region, match = target_region(ctx), leftovers.DrillMatcher(ctx)
-            found = leftovers.find(ctx, region, match, dns=_flag(params, "dns"))
+            found = leftovers.find(ctx, region, match, dns=params["dns"])
             ctx.log(f"teardown: drill {match.label} has {len(found)} resource(s) in {region}; they are "
                     "removed in the drill's teardown phase")
             return {"found": [f.to_dict() for f in found], "left": [], "deleted": []}
@@ -82,11 +79,11 @@ class Teardown(StepType):
     def sweep(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
         """Find, delete (stacks first: they take their resources with them), look again."""
         region, match = target_region(ctx), leftovers.DrillMatcher(ctx)
-        dns = _flag(params, "dns")
+        dns = params["dns"]
         found = initial = leftovers.find(ctx, region, match, dns=dns)
         deleted: list[dict[str, str]] = []
         errors: list[str] = []
-        if _flag(params, "delete") and found:
+        if params["delete"] and found:
             stacks = [f for f in found if f.kind == "cloudformation-stack"]
             self._delete(ctx, stacks, deleted, errors)
             if stacks:

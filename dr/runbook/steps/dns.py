@@ -1,6 +1,6 @@
 """dns.flip (move traffic to a healthy target) and dns.restore (put the saved values back).
 
-Safety rules, enforced here and not left to runbook authors:
+Safety rules, enforced here (and in dns_safety.py) and not left to runbook authors:
 
 * **Health first, and fresh.** dns.flip points a record only at a host that passed
   `http.wait_healthy` in this run, *in this session* and at most `health_max_age` ago (default
@@ -28,178 +28,30 @@ Safety rules, enforced here and not left to runbook authors:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from dr.dns import make_provider
-from dr.dns.base import MODES, FlipPlan, RecordState, absolute, flip_state, host_of, parse_target, plan_changes
+from dr.dns.base import MODES, FlipPlan, RecordState, absolute, flip_state, parse_target, plan_changes
 from dr.errors import ConfigError, OperationFailed
-from dr.runbook.steps.base import AbortRun, Param, StepContext, StepType
-from dr.runbook.steps.http_steps import VERIFIED_BY, seconds_of, unresolved
-from dr.clock import iso, parse_iso_or_none
+from dr.runbook.steps.base import Param, StepContext, StepType
+from dr.runbook.steps.dns_safety import (DEFAULT_HEALTH_MAX_AGE, dns_settings, fresh_pass, guard_drill,
+                                         health_max_age, health_refusal, load_previous, previous_key,
+                                         resolve_record, save_previous)
+from dr.runbook.steps.http import seconds_of, unresolved
+from dr.clock import iso
 
-DEFAULT_HEALTH_MAX_AGE = "15m"
 ALIAS_TTL = 60  # Route 53 answers an alias with the target's TTL: 60 s for ELB and CloudFront
 
 _READ = ("route53:ListHostedZonesByName", "route53:ListResourceRecordSets")
 _WRITE = ("route53:ChangeResourceRecordSets", "route53:GetChange")
 _HEALTH = ("route53:ListHealthChecks", "route53:CreateHealthCheck", "route53:GetHealthCheckStatus",
            "route53:DeleteHealthCheck")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-# --- records, drills, saved previous values -------------------------------------------------------
-
-
-def drill_record(ctx: StepContext) -> str:
-    """The record a drill uses: `drill-<run id suffix>.<zone>` (the suffix ctx.name uses)."""
-    suffix = re.sub(r"[^a-z0-9-]", "-", ctx.run_id.rsplit("-", 1)[-1].lower()).strip("-") or "run"
-    return f"drill-{suffix}.{absolute(_dns(ctx).zone)}"
-
-
-def _dns(ctx: StepContext):
-    if ctx.config.dns is None:
-        raise ConfigError("dr.yaml has no dns section: DNS steps need one",
-                          hint="add dns: {provider: route53, zone: example.com., record: www.example.com.}")
-    return ctx.config.dns
-
-
-def resolve_record(params: Mapping[str, Any], ctx: StepContext) -> str:
-    """The record a DNS step works on, after the drill guard."""
-    dns = _dns(ctx)
-    given = params.get("record")
-    record = absolute(given) if given else (drill_record(ctx) if ctx.drill else absolute(dns.record))
-    zone = absolute(dns.zone)
-    if record != zone and not record.endswith("." + zone):
-        raise ConfigError(f"record {record} is not inside the zone {zone} (dns.zone)")
-    if ctx.drill:
-        guard_drill(record, ctx)
-    return record
-
-
-def guard_drill(record: str, ctx: StepContext) -> None:
-    production = absolute(_dns(ctx).record)
-    if absolute(record) == production:
-        raise ConfigError(f"this is a drill: it must not change the production record {production}; nothing "
-                          "was changed", hint=f"leave `record` out (the drill uses {drill_record(ctx)}) "
-                                              "or name a drill-<id> record")
-    if not absolute(record).startswith("drill-"):
-        raise ConfigError(f"this is a drill: it changes only drill records (drill-<id>.{absolute(_dns(ctx).zone)}),"
-                          f" not {record}; nothing was changed", hint=f"use {drill_record(ctx)}")
-
-
-def previous_key(record: str, run_id: str) -> str:
-    return f"dns/{_UNSAFE.sub('_', absolute(record).rstrip('.'))}/previous-{_UNSAFE.sub('_', run_id)}.json"
-
-
-def save_previous(ctx: StepContext, record: str, state: RecordState) -> RecordState:
-    """Save `state` as this run's previous values of `record`, unless this run saved them already
-    (then those win: they were read before this run changed anything)."""
-    key = previous_key(record, ctx.run_id)
-    doc = {"record": record, "run_id": ctx.run_id, "step_id": ctx.step_id, "provider": _dns(ctx).provider,
-           "saved_at": ctx.clock.now().isoformat(), "state": state.to_json()}
-    if ctx.store.create_json(key, doc):
-        return state
-    return load_previous(ctx, record, ctx.run_id) or state
-
-
-def load_previous(ctx: StepContext, record: str, run_id: str) -> RecordState | None:
-    doc = ctx.store.get_json(previous_key(record, run_id))
-    return RecordState.from_json(doc["state"]) if doc else None
-
-
-def passed_health(outputs: Mapping[str, Mapping[str, Any]], host: str | None, only: str | None = None,
-                  types: Mapping[str, str] | None = None, *, session: int | None = None,
-                  now: datetime | None = None, max_age: timedelta | None = None) -> str | None:
-    """The id of an earlier step of this run that verified `host` healthy (any host when None),
-    or None. `types` (StepContext.types: step id -> type of the completed steps) must say
-    http.wait_healthy for that step when it names it; the `verified_by` output says so when it
-    does not. With `session`, only a pass made in that session counts; with `now` and
-    `max_age`, only one made at most `max_age` before `now`."""
-    types = types or {}
-    for step_id, out in outputs.items():
-        if only and step_id != only:
-            continue
-        if step_id in types and types[step_id] != VERIFIED_BY:
-            continue
-        if not (isinstance(out, Mapping) and out.get("verified_by") == VERIFIED_BY and out.get("healthy") is True):
-            continue
-        if host is not None and host_of(str(out.get("url", ""))) != host:
-            continue
-        if session is not None and out.get("session") != session:
-            continue
-        if now is not None and max_age is not None:
-            passed = _when(out.get("passed_at"))
-            if passed is None or now - passed > max_age:
-                continue
-        return step_id
-    return None
-
-
-def _when(value: Any) -> datetime | None:
-    """A `passed_at` output: ISO text as journaled, or a datetime straight from a step."""
-    return value if isinstance(value, datetime) and value.tzinfo else parse_iso_or_none(value)
-
-
-def _max_age(params: Mapping[str, Any]) -> timedelta:
-    return timedelta(seconds=seconds_of(params.get("health_max_age") or DEFAULT_HEALTH_MAX_AGE, "health_max_age"))
-
-
-def _passed(ctx: StepContext, host: str | None, only: str | None = None,
-            max_age: timedelta | None = None) -> str | None:
-    """A health pass of this run that counts now: this session, within max_age."""
-    return passed_health(ctx.outputs, host, only, getattr(ctx, "types", None), session=ctx.run_session,
-                         now=ctx.clock.now(), max_age=max_age or timedelta(minutes=15))
-
-
-class FlipRefused(OperationFailed, AbortRun):
-    """The health gate said no: exit 1 with the reason, and the engine ends the run `aborted`
-    (retrying cannot make an earlier health check pass)."""
-
-
-def _health_refusal(ctx: StepContext, record: str, host: str | None, only: str | None,
-                    max_age: timedelta) -> FlipRefused:
-    seen, stale = [], False
-    for sid, o in ctx.outputs.items():
-        if not (isinstance(o, Mapping) and o.get("verified_by") == VERIFIED_BY and (not only or sid == only)):
-            continue
-        why = ""
-        if o.get("session") != ctx.run_session:
-            why = f", in session {o.get('session', '?')}, not this one ({ctx.run_session})"
-        else:
-            passed = _when(o.get("passed_at"))
-            if passed is None or ctx.clock.now() - passed > max_age:
-                why = f", at {o.get('passed_at', '?')}: older than {show_age(max_age)}"
-        checked = host_of(str(o.get("url", ""))) or "?"
-        stale = stale or (bool(why) and host in (None, checked))
-        seen.append(f"{sid} ({checked}{why})")
-    found = f"; health checks passed in this run were for: {', '.join(seen)}" if seen else \
-        "; no http.wait_healthy step has passed in this run"
-    what = (f"point {record} at {host}: it has not passed" if host else
-            f"change {record}: no http.wait_healthy step of this run has passed")
-    return FlipRefused(
-        f"{ctx.step_id}: refusing to {what} http.wait_healthy in this session within "
-        f"{show_age(max_age)}{found}. DNS was not changed",
-        hint=(f"resume the run (--resume {ctx.run_id}): its health check runs again first, in the new session"
-              if stale else f"add an http.wait_healthy step{' whose url is on ' + host if host else ''} and "
-                            "list it in this step's needs"))
-
-
-def show_age(age: timedelta) -> str:
-    from dr.schedule import format_duration
-
-    return format_duration(age)
 
 
 def _provider(ctx: StepContext):
-    return make_provider(_dns(ctx), session=ctx.session, wait=ctx.wait)
-
-
-def _flag(params: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = params.get(key)
-    return default if value is None else bool(value)
+    return make_provider(dns_settings(ctx), session=ctx.session, wait=ctx.wait)
 
 
 def ttl_of(state: RecordState) -> int | None:
@@ -327,7 +179,7 @@ class DnsFlip(StepType):
         secondary = params.get("secondary")
         plan = FlipPlan(
             target=parse_target(params["target"]), mode=mode,
-            ttl=int(params.get("ttl") or _dns(ctx).ttl),
+            ttl=int(params.get("ttl") or dns_settings(ctx).ttl),
             set_identifier=params.get("set_identifier") or (f"dr-{ctx.region}" if ctx.region else "dr"),
             weight=int(params.get("weight") if params.get("weight") is not None else 100),
             others_weight=int(params.get("others_weight") or 0),
@@ -336,7 +188,7 @@ class DnsFlip(StepType):
 
     def _health_url(self, params, ctx) -> str:
         host = parse_target(params["target"]).host
-        step = _passed(ctx, host, params.get("health_step"), _max_age(params))
+        step = fresh_pass(ctx, host, params.get("health_step"), health_max_age(params))
         return str(ctx.outputs[step]["url"])
 
     def _outputs(self, record, plan, provider, after, previous, health_step, created, ctx) -> dict[str, Any]:
@@ -356,9 +208,9 @@ class DnsFlip(StepType):
     def execute(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
         record = resolve_record(params, ctx)
         target = parse_target(params["target"])
-        health_step = _passed(ctx, target.host, params.get("health_step"), _max_age(params))
+        health_step = fresh_pass(ctx, target.host, params.get("health_step"), health_max_age(params))
         if health_step is None:
-            raise _health_refusal(ctx, record, target.host, params.get("health_step"), _max_age(params))
+            raise health_refusal(ctx, record, target.host, params.get("health_step"), health_max_age(params))
         provider = _provider(ctx)
         current = provider.current(record)
         flip_state(current, self._plan(params, ctx, provider, create=False)[0])  # refuse before any change
@@ -369,7 +221,7 @@ class DnsFlip(StepType):
         desired = flip_state(current, plan)
         ctx.log(f"dns.flip: {record}: {current.describe()} -> {desired.describe()}")
         provider.apply(desired)
-        if _flag(params, "wait", True):
+        if params["wait"]:
             provider.wait_in_sync(seconds_of(params.get("sync_timeout") or "10m", "sync_timeout"))
         after = provider.current(record)
         if not after.same_as(desired):
@@ -389,7 +241,7 @@ class DnsFlip(StepType):
         if plan_changes(current, desired) or (params.get("health_check") == "auto" and not created):
             return None
         previous = load_previous(ctx, record, ctx.run_id) or current
-        health_step = _passed(ctx, plan.target.host, params.get("health_step"), _max_age(params))
+        health_step = fresh_pass(ctx, plan.target.host, params.get("health_step"), health_max_age(params))
         return self._outputs(record, plan, provider, current, previous, health_step, created, ctx)
 
     def teardown(self, params: Mapping[str, Any], outputs: Mapping[str, Any], ctx: StepContext) -> None:
@@ -471,15 +323,15 @@ class DnsRestore(StepType):
 
     def _health(self, params: Mapping[str, Any], ctx: StepContext, record: str, state: RecordState) -> str:
         """The health step that allows this restore ("" when require_healthy is false)."""
-        if not _flag(params, "require_healthy", True):
+        if not params["require_healthy"]:
             return ""
-        only, age = params.get("health_step"), _max_age(params)
-        hosts = [parse_target(v).host for v in state.values()] if _flag(params, "match_targets", False) else [None]
+        only, age = params.get("health_step"), health_max_age(params)
+        hosts = [parse_target(v).host for v in state.values()] if params["match_targets"] else [None]
         found = ""
         for host in hosts or [None]:
-            step = _passed(ctx, host, only, age)
+            step = fresh_pass(ctx, host, only, age)
             if step is None:
-                raise _health_refusal(ctx, record, host, only, age)
+                raise health_refusal(ctx, record, host, only, age)
             found = step
         return found
 
@@ -491,7 +343,7 @@ class DnsRestore(StepType):
         before = provider.current(record)
         ctx.log(f"dns.restore: {record}: {before.describe()} -> {state.describe()}")
         provider.apply(state)
-        if _flag(params, "wait", True):
+        if params["wait"]:
             provider.wait_in_sync(seconds_of(params.get("sync_timeout") or "10m", "sync_timeout"))
         after = provider.current(record)
         if not after.same_as(state):

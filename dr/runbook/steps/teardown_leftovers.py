@@ -1,4 +1,4 @@
-"""What a drill left in the region: find it, delete it, and prove nothing billable remains.
+"""teardown's helpers: find what a drill left in the region, delete it, prove nothing billable is left.
 
 Peers' drills leave restored instances running for weeks. A drill's resources are found three
 ways, and all are checked: the run's **ledger** (journal: every step writes what it is about to
@@ -29,8 +29,10 @@ from dr.aws import aws_call
 from dr.backup.rds_api import CLUSTER, INSTANCE, aware
 from dr.errors import AwsError, OperationFailed
 from dr.dns.base import absolute
-from dr.runbook.steps import cfn, ownership
-from dr.runbook.steps.rds_restore import TAG_DRILL, TAG_RUN, delete_target, describe_target, tags_of
+from dr.runbook.steps import ownership
+from dr.runbook.steps import stack_cloudformation as cfn
+from dr.runbook.steps.ownership import TAG_DRILL, TAG_RUN
+from dr.runbook.steps.rds_restore import delete_target, describe_target, tags_of
 
 if TYPE_CHECKING:
     from dr.runbook.steps.base import StepContext
@@ -236,7 +238,7 @@ def _ledger_snapshot(ctx: StepContext, entry: dict[str, Any]) -> Leftover | None
 def _ledger_record(ctx: StepContext, record: str) -> Leftover | None:
     from dr.dns import make_provider
     from dr.dns.base import RecordState
-    from dr.runbook.steps.dns_steps import guard_drill
+    from dr.runbook.steps.dns_safety import guard_drill
 
     if ctx.config.dns is None:
         return None

@@ -1,4 +1,5 @@
-"""CloudFormation for the runbook steps: read templates, launch stacks idempotently, delete them.
+"""CloudFormation for stack.launch (and readiness, teardown): read templates, launch stacks
+idempotently, delete them.
 
 `launch` is sceptre's idempotent launch: create the stack if it is missing, delete and create it
 again after ROLLBACK_COMPLETE (a failed first create leaves nothing but the stack record; only a
@@ -27,6 +28,7 @@ import yaml
 
 from dr.aws import aws_call
 from dr.errors import AwsError, ConfigError, OperationFailed
+from dr.wait import Backoff, poll
 
 if TYPE_CHECKING:
     from dr.runbook.steps.base import StepContext
@@ -37,6 +39,9 @@ REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+")
 COMPLETE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 # Stable states a launch can start from without a human (besides "missing").
 UPDATABLE = COMPLETE | {"UPDATE_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
+# How long a stack operation is waited for at most (the step's own timeout usually ends it first).
+WAIT_TIMEOUT = 4 * 3600.0
+WAIT_BACKOFF = Backoff(first=1.0, factor=2.0, most=10.0)
 NEEDS_A_HUMAN = {"CREATE_FAILED", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED",
                  "UPDATE_FAILED", "IMPORT_ROLLBACK_FAILED"}
 
@@ -248,17 +253,13 @@ def failure_reasons(cfn, stack_id: str, region: str, limit: int = 5) -> list[str
     return reasons
 
 
-def wait(ctx: StepContext, cfn, stack_id: str, region: str, *, max_polls: int = 1500) -> dict[str, Any]:
+def wait(ctx: StepContext, cfn, stack_id: str, region: str, *, timeout: float = WAIT_TIMEOUT) -> dict[str, Any]:
     """Poll until the stack leaves *_IN_PROGRESS; returns its description (None if deleted)."""
-    interval = 1.0
-    for _ in range(max_polls):
-        stack = describe(cfn, stack_id, region)
-        if stack is None or not stack["StackStatus"].endswith("_IN_PROGRESS"):
-            return stack
-        ctx.wait(interval)
-        interval = min(interval * 2, 10.0)
-    raise OperationFailed(f"stack {stack_id} in {region} was still in progress after "
-                          f"{max_polls} checks", hint="look at the stack in the console; run again to resume")
+    return poll(lambda: describe(cfn, stack_id, region),
+                ready=lambda stack: stack is None or not stack["StackStatus"].endswith("_IN_PROGRESS"),
+                what=f"stack {stack_id} in {region} to finish its operation", clock=ctx.wait_clock, timeout=timeout,
+                backoff=WAIT_BACKOFF,
+                hint="look at the stack in the console; run again to resume").value
 
 
 def _stack_failed(cfn, stack: Mapping[str, Any], region: str, doing: str) -> OperationFailed:

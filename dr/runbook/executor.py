@@ -1,7 +1,7 @@
 """The DAG executor: start each step as soon as everything it needs has completed.
 
 Steps run on worker threads (at most `max_parallel` at once) through `StepRunner.run`, which
-reports back on a queue. The scheduler owns the decisions: what starts next, which dependents
+reports back on a queue. The executor owns the decisions: what starts next, which dependents
 are skipped after a failure, when a step has run past its timeout, and what happens on Ctrl-C
 (nothing new starts; running steps are told to stop and given `stop_grace` seconds, then
 recorded as interrupted and left behind). A step that raises AbortRun stops new starts too.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 
 from dr.runbook.dag import dependents, needs_graph
 from dr.runbook.journal import RunJournal
@@ -22,11 +21,12 @@ from dr.clock import iso
 TICK = 0.1  # seconds between checks of deadlines and Ctrl-C while steps run
 
 
-class Scheduler:
+class Executor:
     def __init__(self, runbook: Runbook, journal: RunJournal, runner: StepRunner, done: queue.Queue,
                  cancel: threading.Event, *, max_parallel: int = 8, stop_grace: float = 10.0,
                  in_doubt: frozenset[str] = frozenset()):
         self.runbook, self.journal, self.runner, self.done = runbook, journal, runner, done
+        self.clock = runner.info.clock  # deadlines in its monotonic time
         self.cancel, self.max_parallel, self.stop_grace = cancel, max(1, max_parallel), stop_grace
         self.in_doubt = in_doubt
         self.graph = needs_graph(runbook.steps)
@@ -82,7 +82,7 @@ class Scheduler:
         self._enforce_deadlines()
 
     def _next_wakeup(self) -> float:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         times = [t for live in self.running.values() for t in (live.deadline, live.stop_by) if t]
         return max(0.0, min([TICK, *(t - now for t in times)]))
 
@@ -103,7 +103,7 @@ class Scheduler:
             self._journal(step_id, "skipped", reason, error=reason, finished_at=iso(self.journal.clock.now()))
 
     def _journal(self, step_id: str, to: str, note: str, **fields) -> None:
-        """A transition made by the scheduler; a store failure stops the run (like a worker's)."""
+        """A transition made by the executor; a store failure stops the run (like a worker's)."""
         try:
             self.journal.transition(step_id, to, note, **fields)
         except Exception as exc:  # noqa: BLE001 - e.g. the state bucket is unreachable
@@ -111,7 +111,7 @@ class Scheduler:
                 self.fatal = exc
 
     def _enforce_deadlines(self) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         stop_running = self.cancel.is_set() or self.fatal is not None  # an abort lets them finish
         for live in list(self.running.values()):
             if stop_running and not live.cancel.is_set():
