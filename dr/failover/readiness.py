@@ -15,7 +15,7 @@ credentials, and a routing policy the runbook's flip can change).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from dr.config import format_duration
@@ -82,13 +82,33 @@ def observe(ctx: Context) -> Observed:
 
 def judge(seen: Observed, config, now: datetime) -> list[Check]:
     """PURE: the checks, from what was observed; each backup kind judges its own copies."""
-    checks = [Check("dr-key", False, str(seen.dr_key)) if isinstance(seen.dr_key, DrError)
-              else Check("dr-key", True, f"{seen.dr_key} is enabled in {config.regions.dr}"),
+    key_error = str(seen.dr_key) if isinstance(seen.dr_key, DrError) else None
+    checks = [key_check(None if key_error else seen.dr_key, key_error, config.regions.dr),
               Check("state-store", False, str(seen.store)) if isinstance(seen.store, DrError)
               else Check("state-store", True, seen.store)]
     for kind, observation in seen.kinds:
         checks += kind.readiness(observation, config, now)
     return checks + seen.probed
+
+
+def key_check(key: str | None, error: str | None, region: str, *, encrypts: bool = False) -> Check:
+    """PURE: the DR key is usable (`encrypts`: a probe was encrypted with it, the runbook step)."""
+    if error is not None or key is None:
+        return Check("dr-key", False, error or "the DR key could not be resolved")
+    return Check("dr-key", True, f"{key} is enabled in {region}" + (" and encrypts" if encrypts else ""))
+
+
+def copy_check(name: str, copy_id: str, data_time: datetime, now: datetime, rpo: timedelta,
+               accept_data_loss: bool = False) -> Check:
+    """PURE: the newest copy holds data young enough for the RPO objective; `data_time` is when
+    its data was taken (a copied snapshot's own creation time is when it was copied)."""
+    age = timedelta(seconds=max(0, int((now - data_time).total_seconds())))
+    fresh = age <= rpo
+    detail = (f"newest copy {copy_id} holds data from {format_duration(age)} ago "
+              f"({'within' if fresh else 'over'} the RPO objective {format_duration(rpo)})")
+    if not fresh and accept_data_loss:
+        detail += "; data loss accepted"
+    return Check(name, fresh or accept_data_loss, detail)
 
 
 def check_readiness(ctx: Context) -> list[Check]:

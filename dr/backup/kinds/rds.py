@@ -12,7 +12,7 @@ from dr.backup import rds_api
 from dr.backup.kind import BackupKind, KindRun, PrunePart
 from dr.backup.plan import Age, KeyCell, PlanItem, Table, Verb, When
 from dr.clock import iso
-from dr.config import Config, RdsResource, format_duration
+from dr.config import Config, RdsResource
 from dr.errors import DrError
 from dr.permissions import Grant
 from dr.render import human_time
@@ -164,7 +164,7 @@ class RdsKind(BackupKind):
             return resource, None, [], str(exc)
 
     def readiness(self, observation, config: Config, now: datetime):
-        from dr.failover.readiness import Check
+        from dr.failover.readiness import Check, copy_check
 
         r, source, points, error = observation
         if error is not None:
@@ -179,13 +179,10 @@ class RdsKind(BackupKind):
             return checks + [Check(f"rds:{r.name}:copy", False,
                                    f"no copy in {config.regions.dr} yet: run `dr backup run`")]
         newest = copies[0]
-        age = now - newest.created
-        fresh = age <= config.objectives.rpo
-        return checks + [Check(
-            f"rds:{r.name}:copy", fresh,
-            f"newest copy {newest.id} is {format_duration(age)} old "
-            f"({'within' if fresh else 'over'} the RPO objective "
-            f"{format_duration(config.objectives.rpo)})")]
+        # its data is as old as the source snapshot of the same id (the copy's own time is later)
+        taken = min(p.created for p in points if p.id == newest.id and p.created)
+        return checks + [copy_check(f"rds:{r.name}:copy", newest.id, taken, now,
+                                    config.objectives.rpo)]
 
 
 def _delete_if_still_ours(ctx: Context, point: RecoveryPoint, resource: RdsResource) -> None:
