@@ -77,8 +77,9 @@ def run_backup(ctx: Context, *, only: str | None = None, name: str | None = None
     needs_key = any(KINDS[k].needs_dr_key(r) for k, rs in sel.items() for r in rs)
     dr_key, key_error = _dr_key(ctx) if needs_key else (None, None)
     jobs = [(KINDS[k], r) for k, rs in sel.items() for r in rs]
-    plan = [kind.plan(kind.observe(ctx, r, now, dry_run), config, dr_key, key_error)
-            for kind, r in jobs]
+    # a dry run reads more to say what would move, unless the item is blocked by the DR key anyway
+    plan = [kind.plan(kind.observe(ctx, r, now, dry_run and not (key_error and kind.needs_dr_key(r))),
+                      config, dr_key, key_error) for kind, r in jobs]
     if dry_run:
         return BackupOutcome(dry_run=True, plan=plan)
 

@@ -11,9 +11,9 @@ pick it up from here.
 from __future__ import annotations
 
 from dr.backup.kind import BackupKind
-from dr.backup.kinds.mysql import MysqlKind
-from dr.backup.kinds.rds import RdsKind
-from dr.backup.kinds.s3 import S3Kind
+from dr.backup.kinds.mysql import MysqlBackupKind
+from dr.backup.kinds.rds import RdsBackupKind
+from dr.backup.kinds.s3 import S3BackupKind
 
 __all__ = ["KINDS", "BackupKind", "kind_of", "register", "unregister"]
 
@@ -42,5 +42,5 @@ def kind_of(config, name: str) -> BackupKind | None:
     return None
 
 
-for _kind in (RdsKind(), S3Kind(), MysqlKind()):
+for _kind in (RdsBackupKind(), S3BackupKind(), MysqlBackupKind()):
     register(_kind)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # the engine loads when used: the registry is imported by `dr
 log = logging.getLogger(__name__)
 
 
-class MysqlKind(BackupKind):
+class MysqlBackupKind(BackupKind):
     name = "mysql"
     restore_steps = ("mysql.restore",)
     verify_takes = frozenset({"backup"})

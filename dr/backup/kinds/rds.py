@@ -40,7 +40,7 @@ def _features(describe: str, snapshots: str, *snapshot_actions: str):
     )
 
 
-class RdsKind(BackupKind):
+class RdsBackupKind(BackupKind):
     name = "rds"
     restore_steps = ("rds.restore",)
     workers = 4

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the engine loads when used: the registry is imported by `dr
     from dr.state.records import ResourceResult
 
 
-class S3Kind(BackupKind):
+class S3BackupKind(BackupKind):
     name = "s3"
     verify_takes = frozenset({"deep"})
     list_rank = 30
