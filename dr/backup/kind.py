@@ -9,7 +9,8 @@ from what `observe`/`points` read, so they are unit-tested in milliseconds.
     resources(config)            the configured resources of this kind (each has .name, .schedule)
     observe(ctx, r, now, count)  what is true now for one resource (never raises: errors go in it)
     plan(obs, config, key, err)  PURE: the PlanItem, or why it is blocked
-    execute(ctx, item, r, run)   do it; steps and recovery points go into run.result
+    execute(ctx, item, r, run)   do it; steps, figures and recovery points are recorded
+                                 through run.resource (dr.state.recorder)
     points(ctx, rs)              recovery points of these resources (dr backup list)
     list_table(points, now, all) PURE: the kind's part of `dr backup list`
     plan_prune(points, r, now)   PURE: keep/delete with reasons; prune(...) deletes what it says

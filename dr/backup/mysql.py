@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import json
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -484,41 +483,3 @@ def _restore_recorder(ctx: Context, resource: MysqlResource, target: str):
 
     return Recorder(ctx.store, ctx.clock, "restore", ctx.command.split(" --to ")[0],
                     plan=[{"name": resource.name, "to": target}])
-
-
-def verify(ctx: Context, resource: MysqlResource, backup: str | None = None, lease=None) -> dict:
-    """Restore `backup` (default: the newest) into a scratch database on the verify server,
-    compare, drop. `lease` is told the scratch database's name before it is created."""
-    from dr.mysql.conn import Timeouts, connect
-    from dr.mysql.sqltext import quote_ident
-    from dr.mysql.restore import restore as load
-
-    if resource.verify is None:
-        raise UsageError(f"mysql {resource.name} has no verify server",
-                         hint="add mysql[].verify: {host, port, user, password: {env: NAME}} "
-                              "(a scratch server: never production)")
-    spec = connection_spec(resource.verify)
-    chosen = open_backup(ctx, resource, backup)[0]
-    results = {}
-    for db in resource.databases:
-        scratch = f"dr_verify_{secrets.token_hex(3)}"
-        if lease is not None:
-            lease.hold(databases=[scratch])
-        _, stream = open_backup(ctx, resource, chosen.id)
-        try:
-            result = load(stream, spec, target_db=scratch, source_db=db, threads=resource.threads,
-                          allow_mismatch=True, clock=ctx.clock)
-            results[db] = {"ok": not result.mismatches, "mismatches": result.mismatches,
-                           "checked": result.check_summary(),
-                           "restore_seconds": round(result.seconds, 3), "rows": result.rows,
-                           "tables": len(result.tables)}
-        finally:
-            conn = connect(spec, timeouts=Timeouts())
-            try:
-                with conn.cursor() as cur:
-                    cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(scratch)}")
-            finally:
-                conn.close()
-    return {"backup_id": chosen.id, "created": iso(chosen.created), "databases": results,
-            "ok": all(r["ok"] for r in results.values()),
-            "restore_seconds": round(sum(r["restore_seconds"] for r in results.values()), 3)}

@@ -18,7 +18,7 @@ from dr.backup.plan import Age, PlanItem, Table, Verb, When
 from dr.backup.retention import Candidate, apply_policy
 from dr.clock import iso, parse_iso_or_none
 from dr.config import Config, MysqlResource, format_duration
-from dr.errors import DrError, OperationFailed
+from dr.errors import DrError, OperationFailed, UsageError
 from dr.permissions import Grant
 
 if TYPE_CHECKING:  # the engine loads when used: the registry is imported by `dr --help`
@@ -348,7 +348,7 @@ def _verify_one(ctx: Context, resource: MysqlResource, backup: str | None,
                 f"no backup {backup} of {resource.name}" if backup else
                 f"no complete backup of {resource.name} in {resource.destination}",
                 hint=f"run `dr backup run --name {resource.name}` first")
-        found = mysql.verify(ctx, resource, chosen.id, lease=lease)
+        found = restore_and_compare(ctx, resource, chosen.id, lease=lease)
         verdict = verified.VERIFIED if found["ok"] else verified.FAILED
         if not found["ok"]:
             error = "; ".join(m for d in found["databases"].values() for m in d["mismatches"])
@@ -392,3 +392,45 @@ def newest_unverified(ctx: Context, resource: MysqlResource):
     for b in mysql.list_backups(mysql.destination(ctx, resource, None), resource):
         return None if b.id in done else b
     return None
+
+
+def restore_and_compare(ctx: Context, resource: MysqlResource, backup: str | None = None,
+                        lease=None) -> dict:
+    """Restore `backup` (default: the newest) into a scratch database on the verify server,
+    compare, drop. `lease` is told the scratch database's name before it is created."""
+    import secrets
+
+    from dr.backup.mysql import connection_spec, open_backup
+    from dr.mysql.conn import Timeouts, connect
+    from dr.mysql.sqltext import quote_ident
+    from dr.mysql.restore import restore as load
+
+    if resource.verify is None:
+        raise UsageError(f"mysql {resource.name} has no verify server",
+                         hint="add mysql[].verify: {host, port, user, password: {env: NAME}} "
+                              "(a scratch server: never production)")
+    spec = connection_spec(resource.verify)
+    chosen = open_backup(ctx, resource, backup)[0]
+    results = {}
+    for db in resource.databases:
+        scratch = f"dr_verify_{secrets.token_hex(3)}"
+        if lease is not None:
+            lease.hold(databases=[scratch])
+        _, stream = open_backup(ctx, resource, chosen.id)
+        try:
+            result = load(stream, spec, target_db=scratch, source_db=db, threads=resource.threads,
+                          allow_mismatch=True, clock=ctx.clock)
+            results[db] = {"ok": not result.mismatches, "mismatches": result.mismatches,
+                           "checked": result.check_summary(),
+                           "restore_seconds": round(result.seconds, 3), "rows": result.rows,
+                           "tables": len(result.tables)}
+        finally:
+            conn = connect(spec, timeouts=Timeouts())
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(scratch)}")
+            finally:
+                conn.close()
+    return {"backup_id": chosen.id, "created": iso(chosen.created), "databases": results,
+            "ok": all(r["ok"] for r in results.values()),
+            "restore_seconds": round(sum(r["restore_seconds"] for r in results.values()), 3)}
