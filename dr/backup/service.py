@@ -89,7 +89,7 @@ def run_backup(ctx: Context, *, only: str | None = None, name: str | None = None
                    error=key_error, run_id=run_id, started=now, interrupt_hint=RERUN_HINT,
                    summary={"cleanup": [c.to_dict() for c in cleanup]} if cleanup else None)
     with RunLease(ctx.store, run_id, "backup", ctx.clock) as lease, rec:
-        _Runner(ctx, rec, dr_key, now, lease).run(jobs, plan)
+        _BackupPass(ctx, rec, dr_key, now, lease).run(jobs, plan)
     return BackupOutcome(dry_run=False, plan=plan, record=rec.record, cleanup=cleanup)
 
 
@@ -104,7 +104,7 @@ def _dr_key(ctx: Context) -> tuple[DrKey | None, str | None]:
         return None, str(exc)
 
 
-class _Runner:
+class _BackupPass:
     """Runs the planned items kind by kind (a kind's resources in threads when it says so); the
     Recorder saves every transition."""
 
