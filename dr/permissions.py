@@ -1,10 +1,11 @@
 """The IAM actions dr needs, declared per feature, and a least-privilege policy for one dr.yaml.
 
-`FEATURES` is a plain map: feature -> grants, each grant a *scope* (where the actions apply) and
-the actions. The backup kinds, the state store and notifications are declared here, next to a
-note of the AWS calls they make (dr/backup/rds_api.py, s3.py, destination.py, dr/state/s3.py,
-dr/kms.py, dr/crypto/keys.py, dr/scheduler/alerts.py). Runbook step types declare their own
-`iam_actions` (dr/runbook/steps, the registry); `STEP_SCOPES` says where each of those applies.
+`FEATURES` (`features()`) is a plain map: feature -> grants, each grant a *scope* (where the
+actions apply) and the actions. The state store and notifications are declared here; each backup
+kind declares its own next to its code (`features` in dr/backup/kinds/<kind>.py), each with a
+note of the AWS calls it makes. Runbook step types declare their own `iam_actions`
+(dr/runbook/steps, the registry); `STEP_SCOPES` says where each of those applies. Where a scope's
+resources are (ARNs built from the config) is dr/permission_scopes.py.
 
 `policy_for(config)` turns the features a config enables into an IAM policy document: resources
 are ARNs built from the config (buckets, instances, clusters, the stack, the topic, the DR key)
@@ -28,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from dr.config import Config
+from dr.permission_scopes import ScopeResolver
 
-__all__ = ["FAILOVER_STEP_TYPES", "FEATURES", "SCOPES", "STEP_SCOPES", "Grant", "account_of",
-           "diff_policies", "features_for", "grants_for", "policy_actions", "policy_for", "render",
+__all__ = ["CORE_FEATURES", "FAILOVER_STEP_TYPES", "NOTIFY_FEATURES", "SCOPES", "STEP_SCOPES", "Grant", "account_of",
+           "diff_policies", "features", "features_for", "grants_for", "policy_actions", "policy_for", "render",
            "runbook_step_types", "step_types_for"]
 
 
@@ -87,11 +89,10 @@ SCOPES: dict[str, tuple[str, str]] = {
                                                       "(kms:ViaService)"),
 }
 
-_RDS_KEY_USE = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
-                "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey")
-
-#: feature -> the grants it needs. A plain map; `features_for(config)` picks the enabled ones.
-FEATURES: dict[str, tuple[Grant, ...]] = {
+#: feature -> the grants it needs: the state store and notifications here, then every backup
+#: kind's own (`features` in dr/backup/kinds/<kind>.py, next to the calls that need them).
+#: `features_for(config)` picks the enabled ones.
+CORE_FEATURES: dict[str, tuple[Grant, ...]] = {
     # Every command that touches AWS resolves kms.dr_key first (dr/kms.py: DescribeKey).
     "dr-key": (_g("dr_key", "kms:DescribeKey"),),
     # dr/state/s3.py: HeadBucket (ListBucket), GetBucketLocation, Get/Put(If-None-Match)/Delete
@@ -101,59 +102,29 @@ FEATURES: dict[str, tuple[Grant, ...]] = {
         _g("state_objects", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
         _g("dr_key_via_s3", "kms:GenerateDataKey", "kms:Decrypt"),
     ),
-    # dr/backup/rds_api.py + rds.py: describe the source, snapshot it (tagged), copy it to the DR
-    # region under the DR key (RDS creates a grant on it, and reads the source's key), prune.
-    "rds-instance": (
-        _g("unscoped", "rds:DescribeDBInstances", "rds:DescribeDBSnapshots"),
-        _g("rds_sources", "rds:CreateDBSnapshot"),
-        _g("rds_snapshots", "rds:CreateDBSnapshot", "rds:CopyDBSnapshot", "rds:DeleteDBSnapshot",
-           "rds:AddTagsToResource", "rds:ListTagsForResource"),
-        _g("dr_key_grant", "kms:CreateGrant"),
-        _g("dr_key_via_rds", *_RDS_KEY_USE),
-        _g("primary_key_via_rds", "kms:Decrypt", "kms:DescribeKey"),
-        _g("primary_key_grant_via_rds", "kms:CreateGrant"),
-    ),
-    "rds-cluster": (
-        _g("unscoped", "rds:DescribeDBClusters", "rds:DescribeDBClusterSnapshots"),
-        _g("rds_sources", "rds:CreateDBClusterSnapshot"),
-        _g("rds_snapshots", "rds:CreateDBClusterSnapshot", "rds:CopyDBClusterSnapshot",
-           "rds:DeleteDBClusterSnapshot", "rds:AddTagsToResource", "rds:ListTagsForResource"),
-        _g("dr_key_grant", "kms:CreateGrant"),
-        _g("dr_key_via_rds", *_RDS_KEY_USE),
-        _g("primary_key_via_rds", "kms:Decrypt", "kms:DescribeKey"),
-        _g("primary_key_grant_via_rds", "kms:CreateGrant"),
-    ),
-    # dr/backup/s3.py: GetBucketLocation on both; ListObjectsV2 on both; HeadObject,
-    # GetObjectTagging on the source; CopyObject (TaggingDirective COPY) / CreateMultipartUpload +
-    # UploadPartCopy (a source VersionId) + Complete/AbortMultipartUpload into the destination under
-    # the DR key; readiness reads the destination's versioning and default encryption.
-    "s3": (
-        _g("s3_source_buckets", "s3:ListBucket", "s3:GetBucketLocation"),
-        _g("s3_source_objects", "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging"),
-        _g("s3_destination_buckets", "s3:ListBucket", "s3:GetBucketLocation", "s3:GetBucketVersioning",
-           "s3:GetEncryptionConfiguration"),
-        _g("s3_destination_objects", "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload",
-           "s3:GetObject", "s3:GetObjectTagging"),  # the last two: verify --deep reads each copy
-        _g("dr_key_via_s3", "kms:GenerateDataKey", "kms:Decrypt"),
-        _g("primary_key_via_s3", "kms:Decrypt"),
-    ),
-    # s3[].delete: mirror deletes destination objects whose source is gone (after delete_grace).
-    "s3-mirror": (_g("s3_destination_objects", "s3:DeleteObject"),),
-    # dr/backup/destination.py: GetBucketLocation (check), multipart upload (Create/Upload/
-    # Complete/Abort = PutObject, AbortMultipartUpload) under the DR key, GetObject (restore,
-    # verify), ListObjectsV2, DeleteObject (prune); dr/backup/cleanup.py: ListMultipartUploads
-    # and AbortMultipartUpload for the uploads of killed runs.
-    "mysql-s3": (
-        _g("backup_buckets", "s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"),
-        _g("backup_objects", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"),
-        _g("dr_key_via_s3", "kms:GenerateDataKey", "kms:Decrypt"),
-    ),
-    # dr/crypto/keys.py KmsKeyProvider: the envelope's data key (GenerateDataKey, Decrypt) with
-    # the encryption context {dr:backup, dr:kind: mysql}. Not needed with mysql[].key_file.
-    "mysql-kms": (_g("dr_key_envelope", "kms:GenerateDataKey", "kms:Decrypt"),),
-    # dr/scheduler/alerts.py and the notify step: Publish.
-    "notify": (_g("sns_topic", "sns:Publish"),),
 }
+#: dr/scheduler/alerts.py and the notify step: Publish.
+NOTIFY_FEATURES: dict[str, tuple[Grant, ...]] = {"notify": (_g("sns_topic", "sns:Publish"),)}
+
+
+def __getattr__(name: str):
+    if name == "FEATURES":  # every feature, the backup kinds' included (they import Grant from here)
+        return features()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def features() -> dict[str, tuple[Grant, ...]]:
+    """Every feature -> its grants: the core, each registered backup kind's, notifications."""
+    from dr.backup.kinds import KINDS
+
+    found = dict(CORE_FEATURES)
+    for kind in KINDS.values():
+        for name, grants in kind.features.items():
+            if name in found:
+                raise ValueError(f"IAM feature {name!r} is declared twice (backup kind {kind.name})")
+            found[name] = grants
+    return {**found, **NOTIFY_FEATURES}
+
 
 #: runbook step action -> where it applies. Every `iam_actions` entry of a registered step type
 #: must be here (a test checks it): a new action needs a decision about its scope.
@@ -215,26 +186,17 @@ _ACCOUNT_RE = re.compile(r"\d{12}")
 
 def features_for(config: Config, all_features: bool = False) -> list[str]:
     """The backup/state/notify features `config` uses (every one with all_features)."""
+    from dr.backup.kinds import KINDS
+
+    every = features()
     if all_features:
-        return list(FEATURES)
-    found = ["dr-key"]
-    if config.state.bucket:
-        found.append("state-s3")
-    if any(r.instance for r in config.rds):
-        found.append("rds-instance")
-    if any(r.cluster for r in config.rds):
-        found.append("rds-cluster")
-    if config.s3:
-        found.append("s3")
-    if any(r.delete == "mirror" for r in config.s3):
-        found.append("s3-mirror")
-    if any(m.destination.startswith("s3://") for m in config.mysql):
-        found.append("mysql-s3")
-    if any(m.key_file is None for m in config.mysql):
-        found.append("mysql-kms")
+        return list(every)
+    wanted = {"dr-key"} | ({"state-s3"} if config.state.bucket else set())
+    wanted |= {f for kind in KINDS.values() for r in kind.resources(config)
+               for f in kind.features_for(config, r)}
     if config.notify.sns_topic:
-        found.append("notify")
-    return found
+        wanted.add("notify")
+    return [f for f in every if f in wanted]
 
 
 def step_types_for(config: Config, all_features: bool = False) -> list[str]:
@@ -248,12 +210,10 @@ def step_types_for(config: Config, all_features: bool = False) -> list[str]:
         return sorted(REGISTRY)
     if config.stack is None:
         return []
-    types = [t for t in FAILOVER_STEP_TYPES if t in REGISTRY]
-    if not config.rds:
-        types = [t for t in types if t != "rds.restore"]
-    if not config.mysql:
-        types = [t for t in types if t != "mysql.restore"]
-    return types
+    from dr.backup.kinds import KINDS
+
+    unused = {t for kind in KINDS.values() if not kind.resources(config) for t in kind.restore_steps}
+    return [t for t in FAILOVER_STEP_TYPES if t in REGISTRY and t not in unused]
 
 
 def runbook_step_types(path: str | Path) -> list[str]:
@@ -270,226 +230,6 @@ def runbook_step_types(path: str | Path) -> list[str]:
     if not isinstance(steps, list):
         raise ConfigError(f"runbook {path}: expected a mapping with a `steps` list")
     return sorted({s["type"] for s in steps if isinstance(s, dict) and isinstance(s.get("type"), str)})
-
-
-# --- scopes -> resources and conditions ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Where:
-    resources: tuple[str, ...]
-    condition: Mapping[str, Any] | None = None
-
-
-class _Resolver:
-    """Builds each scope's resources (ARNs) and condition from the config."""
-
-    def __init__(self, config: Config, account: str, all_features: bool):
-        self.c, self.account, self.all = config, account, all_features
-        self.primary, self.dr = config.regions.primary, config.regions.dr
-        self.partition = _partition(self.dr)
-        self.suffix = "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
-
-    def arn(self, service: str, region: str, resource: str) -> str:
-        return f"arn:{self.partition}:{service}:{region}:{self.account}:{resource}"
-
-    def s3(self, resource: str) -> str:
-        return f"arn:{self.partition}:s3:::{resource}"
-
-    def via(self, service: str, *regions: str) -> dict[str, Any]:
-        names = sorted({f"{service}.{r}.{self.suffix}" for r in regions})
-        return {"StringEquals": {"kms:ViaService": names[0] if len(names) == 1 else names}}
-
-    # -- keys
-
-    def dr_key(self, extra: Mapping[str, Any] | None = None) -> _Where:
-        ref = self.c.kms.dr_key
-        alias = None
-        if ref.startswith("arn:") and ":alias/" in ref:
-            alias = "alias/" + ref.split(":alias/", 1)[1]
-        elif ref.startswith("arn:"):
-            return _Where((ref,), _merge(extra))
-        elif ref.startswith("alias/"):
-            alias = ref
-        else:  # a key id
-            return _Where((self.arn("kms", self.dr, f"key/{ref}"),), _merge(extra))
-        cond = {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}}
-        return _Where((self.arn("kms", self.dr, "key/*"),), _merge(cond, extra))
-
-    def primary_key(self, extra: Mapping[str, Any]) -> _Where:
-        return _Where((self.arn("kms", self.primary, "key/*"),), dict(extra))
-
-    # -- the resolver proper
-
-    def resolve(self, scope: str) -> _Where | None:
-        c = self.c
-        grant_cond = {"Bool": {"kms:GrantIsForAWSResource": "true"}}
-        if scope == "unscoped":
-            return _Where(("*",))
-        if scope == "dr_key":
-            return self.dr_key()
-        if scope == "dr_key_grant":
-            return self.dr_key(grant_cond)
-        if scope == "dr_key_via_rds":
-            return self.dr_key(self.via("rds", self.dr))
-        if scope == "dr_key_via_s3":
-            return self.dr_key(self.via("s3", self.dr))
-        if scope == "dr_key_envelope":
-            return self.dr_key({"StringEquals": {"kms:EncryptionContext:dr:kind": "mysql"}})
-        if scope == "primary_key_via_rds":
-            return self.primary_key(self.via("rds", self.primary, self.dr))
-        if scope == "primary_key_grant_via_rds":
-            return self.primary_key(_merge(self.via("rds", self.primary, self.dr), grant_cond))
-        if scope == "primary_key_via_s3":
-            return self.primary_key(self.via("s3", self.primary))
-        if scope == "state_bucket":
-            return _Where((self.s3(c.state.bucket),)) if c.state.bucket else self._any_bucket()
-        if scope == "state_objects":
-            if not c.state.bucket:
-                return self._any_bucket(objects=True)
-            prefix = "/".join(p for p in c.state.prefix.split("/") if p)
-            return _Where((self.s3(f"{c.state.bucket}/{prefix}/*" if prefix else f"{c.state.bucket}/*"),))
-        if scope == "s3_source_buckets":
-            return self._buckets([r.source for r in c.s3])
-        if scope == "s3_source_objects":
-            return self._objects([(r.source, r.prefix) for r in c.s3])
-        if scope == "s3_destination_buckets":
-            return self._buckets([r.destination for r in c.s3])
-        if scope == "s3_destination_objects":
-            return self._objects([(r.destination, r.prefix) for r in c.s3])
-        if scope == "backup_buckets":
-            return self._buckets([_s3_url(m.destination)[0] for m in c.mysql
-                                  if m.destination.startswith("s3://")])
-        if scope == "backup_objects":
-            return self._objects([_s3_url(m.destination) for m in c.mysql
-                                  if m.destination.startswith("s3://")])
-        if scope == "rds_sources":
-            arns = [self.arn("rds", self.primary, f"db:{r.instance}") for r in c.rds if r.instance]
-            arns += [self.arn("rds", self.primary, f"cluster:{r.cluster}") for r in c.rds if r.cluster]
-            if not arns and self.all:
-                arns = [self.arn("rds", self.primary, "db:*"), self.arn("rds", self.primary, "cluster:*")]
-            return _Where(tuple(arns)) if arns else None
-        if scope == "rds_snapshots":
-            arns = []
-            for region in (self.primary, self.dr):
-                for r in c.rds:
-                    kind = "snapshot" if r.instance else "cluster-snapshot"
-                    arns.append(self.arn("rds", region, f"{kind}:dr-{r.name}-*"))
-                if not c.rds and self.all:
-                    arns += [self.arn("rds", region, "snapshot:dr-*"),
-                             self.arn("rds", region, "cluster-snapshot:dr-*")]
-            return _Where(tuple(arns)) if arns else None
-        if scope == "rds_restore":
-            return _Where(tuple(self.arn("rds", region, f"{kind}:*") for region in (self.primary, self.dr)
-                                for kind in ("db", "cluster", "snapshot", "cluster-snapshot", "subgrp",
-                                             "og", "pg", "cluster-pg")))
-        if scope == "rds_drill_deletes":
-            return _Where(tuple(self.arn("rds", self.dr, f"{kind}:*drill-*")
-                                for kind in ("db", "cluster", "snapshot", "cluster-snapshot")))
-        if scope == "rds_drill_tagged":
-            return _Where(tuple(self.arn("rds", self.dr, f"{kind}:*")
-                                for kind in ("db", "cluster", "snapshot", "cluster-snapshot")),
-                          {"StringEquals": {"aws:ResourceTag/dr:drill": "true"}})
-        if scope == "cfn_stacks":
-            name = f"{c.stack.name}*" if c.stack is not None else "*"
-            return _Where(tuple(self.arn("cloudformation", region, f"stack/{name}/*")
-                                for region in (self.primary, self.dr)))
-        if scope == "cfn_pass_role":
-            return _Where((f"arn:{self.partition}:iam::{self.account}:role/*",),
-                          {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}})
-        if scope == "route53_zone":
-            return _Where((f"arn:{self.partition}:route53:::hostedzone/*",))
-        if scope == "route53_records":
-            cond = None
-            if c.dns is not None and not self.all:
-                zone = c.dns.zone.rstrip(".").lower()
-                names = sorted({c.dns.record.rstrip(".").lower(), f"drill-*.{zone}"})
-                cond = {"ForAllValues:StringLike": {
-                    "route53:ChangeResourceRecordSetsNormalizedRecordNames": names}}
-            return _Where((f"arn:{self.partition}:route53:::hostedzone/*",), cond)
-        if scope == "route53_changes":
-            return _Where((f"arn:{self.partition}:route53:::change/*",))
-        if scope == "route53_health_checks":
-            return _Where((f"arn:{self.partition}:route53:::healthcheck/*",))
-        if scope in ("stack_secrets", "stack_ssm_parameters", "stack_secret_keys"):
-            return self._stack_refs(scope)
-        if scope == "sns_topic":
-            if c.notify.sns_topic:
-                return _Where((c.notify.sns_topic,))
-            return _Where((self.arn("sns", self.dr, "*"),)) if self.all else None
-        raise KeyError(f"unknown IAM scope {scope!r} (dr/permissions.py SCOPES)")
-
-    def _stack_refs(self, scope: str) -> _Where | None:
-        """Secrets and SSM parameters the stack's parameters name, in both regions (a failover
-        reads them in the DR region, a failback in the primary); their KMS keys only through
-        those services."""
-        from dr.config import Secret
-
-        stack = self.c.stack
-        refs = [v for _, v in (*stack.parameters, *stack.dr_parameters)] if stack is not None else []
-        refs = [r for r in refs if isinstance(r, Secret)]
-        regions = (self.primary, self.dr)
-        if scope == "stack_secrets":
-            names = [r.secretsmanager.split(":secret:", 1)[-1] for r in refs if r.secretsmanager]
-            arns = [self.arn("secretsmanager", region, f"secret:{name}-*") for region in regions for name in names]
-            if not arns and self.all:
-                arns = [self.arn("secretsmanager", region, "secret:*") for region in regions]
-            return _Where(tuple(sorted(set(arns)))) if arns else None
-        if scope == "stack_ssm_parameters":
-            names = [r.ssm.split(":parameter/", 1)[-1].lstrip("/").split(":", 1)[0] for r in refs if r.ssm]
-            arns = [self.arn("ssm", region, f"parameter/{name}") for region in regions for name in names]
-            if not arns and self.all:
-                arns = [self.arn("ssm", region, "parameter/*") for region in regions]
-            return _Where(tuple(sorted(set(arns)))) if arns else None
-        services = sorted({f"{svc}.{region}.amazonaws.com" for region in regions for r in refs
-                           for svc in (("secretsmanager",) if r.secretsmanager else ("ssm",) if r.ssm else ())})
-        if not services and self.all:
-            services = sorted(f"{svc}.{region}.amazonaws.com" for region in regions for svc in ("secretsmanager", "ssm"))
-        if not services:
-            return None
-        return _Where(tuple(self.arn("kms", region, "key/*") for region in regions),
-                      {"StringEquals": {"kms:ViaService": services}})
-
-    def _any_bucket(self, objects: bool = False) -> _Where | None:
-        if not self.all:
-            return None
-        return _Where((self.s3("*/*" if objects else "*"),))
-
-    def _buckets(self, names: Iterable[str]) -> _Where | None:
-        names = sorted(set(names))
-        if not names:
-            return self._any_bucket()
-        return _Where(tuple(self.s3(n) for n in names))
-
-    def _objects(self, pairs: Iterable[tuple[str, str]]) -> _Where | None:
-        arns = sorted({self.s3(f"{bucket}/{prefix}*") for bucket, prefix in pairs})
-        if not arns:
-            return self._any_bucket(objects=True)
-        return _Where(tuple(arns))
-
-
-def _merge(*conditions: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    out: dict[str, dict[str, Any]] = {}
-    for cond in conditions:
-        for op, pairs in (cond or {}).items():
-            out.setdefault(op, {}).update(pairs)
-    return out or None
-
-
-def _partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
-def _s3_url(url: str) -> tuple[str, str]:
-    rest = url[len("s3://"):]
-    bucket, _, prefix = rest.partition("/")
-    if prefix and not prefix.endswith("/"):
-        prefix += "/"
-    return bucket, prefix
 
 
 def account_of(config: Config) -> str | None:
@@ -511,8 +251,9 @@ def grants_for(config: Config, *, all_features: bool = False,
     from dr.runbook.steps import REGISTRY
 
     wanted: dict[str, set[str]] = {}
+    every = features()
     for feature in features_for(config, all_features):
-        for grant in FEATURES[feature]:
+        for grant in every[feature]:
             wanted.setdefault(grant.scope, set()).update(grant.actions)
     types = set(step_types_for(config, all_features)) | set(step_types or ())
     route53 = all_features or (config.dns is not None and config.dns.provider == "route53")
@@ -545,7 +286,7 @@ def policy_for(config: Config, account: str | None = None, *, all_features: bool
 
         raise UsageError(f"--account: expected a 12-digit AWS account id, got {account!r}")
     account = account or account_of(config) or "*"
-    resolver = _Resolver(config, account, all_features)
+    resolver = ScopeResolver(config, account, all_features)
     wanted = grants_for(config, all_features=all_features, step_types=step_types)
     statements = []
     for scope, (sid, _about) in SCOPES.items():

@@ -41,6 +41,12 @@ class Kms:
         return aws_call(self.client.describe_key, KeyId=ref, action="describing key", resource=ref,
                         region=self.region)["KeyMetadata"]
 
+    def encrypt_probe(self, key_id: str, name: str) -> None:
+        """Encrypt a few bytes under the key: proves the key is usable by these credentials now
+        (enabled, not pending deletion, and a policy that lets us use it). `name` is for messages."""
+        aws_call(self.client.encrypt, KeyId=key_id, Plaintext=b"dr readiness probe",
+                 action="encrypting a probe with", resource=name, region=self.region)
+
     def generate_data_key(self, key_id: str, context: Mapping[str, str]) -> tuple[bytes, bytes]:
         """(plaintext, wrapped) of a new AES-256 data key, bound to `context`."""
         resp = aws_call(self.client.generate_data_key, KeyId=key_id, KeySpec="AES_256",

@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import json
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -420,8 +419,8 @@ def restore(ctx: Context, resource: MysqlResource, *, to_uri: str, backup: str |
     if source_db is None and len(resource.databases) > 1 and target_db:
         raise UsageError(f"{resource.name} backs up {', '.join(resource.databases)}: say which one "
                          "with --database")
-    record, result = _restore_record(ctx, resource, f"{spec.describe()}/{target_db or ''}")
-    try:
+    with _restore_recorder(ctx, resource, f"{spec.describe()}/{target_db or ''}") as rec, \
+            rec.resource(resource.name, "mysql") as recorded:
         chosen, stream = open_backup(ctx, resource, backup)
         label = {"backup": f"{resource.name}/{chosen.id}", "database": source_db}
         settled = [r for t in _targets(resource, target_db, source_db)
@@ -437,13 +436,7 @@ def restore(ctx: Context, resource: MysqlResource, *, to_uri: str, backup: str |
                           threads=resource.threads, clock=ctx.clock, label=label,
                           allow_mismatch=tuple(allow_mismatch), keep_definers=keep_definers)
             loaded.warnings[:0] = [r.describe() for r in settled]
-    except BaseException as exc:
-        record.status = result.status = "interrupted" if isinstance(exc, KeyboardInterrupt) \
-            else "failed"
-        result.error = record.error = str(exc) or type(exc).__name__
-        raise
-    else:
-        record.status = result.status = "completed"
+        result = recorded.result
         result.summary = {"backup_id": chosen.id, "created": iso(chosen.created),
                           "databases": loaded.databases, "rows": loaded.rows,
                           "restore_seconds": round(loaded.seconds, 3),
@@ -457,10 +450,7 @@ def restore(ctx: Context, resource: MysqlResource, *, to_uri: str, backup: str |
         loaded.warnings[:0] = list(chosen.warnings)
         if loaded.warnings:
             result.summary["warnings"] = list(loaded.warnings)
-        return chosen, loaded
-    finally:
-        record.finished_at = result.finished_at = iso(ctx.clock.now())
-        ctx.runs.save(record)
+    return chosen, loaded
 
 
 def resume(ctx: Context, resource: MysqlResource, *, to_uri: str, database: str | None = None,
@@ -473,77 +463,23 @@ def resume(ctx: Context, resource: MysqlResource, *, to_uri: str, database: str 
     from dr.mysql.restore import resume as settle
 
     spec, target_db = parse_uri(to_uri, password=password)
-    record, result = _restore_record(ctx, resource, f"{spec.describe()}/{target_db or ''}")
-    try:
+    with _restore_recorder(ctx, resource, f"{spec.describe()}/{target_db or ''}") as rec, \
+            rec.resource(resource.name, "mysql") as recorded:
         settled = [r for t in _targets(resource, target_db, database)
                    if (r := settle(spec, t)) is not None]
-    except BaseException as exc:
-        record.status = result.status = "failed"
-        result.error = record.error = str(exc) or type(exc).__name__
-        raise
-    else:
-        record.status = result.status = "completed" if all(
-            r.outcome == "finished" for r in settled) else "failed"
-        result.summary = {"resumed": [{"target": r.target, "outcome": r.outcome,
-                                       "phase": r.phase, "backup": r.note.get("label")}
-                                      for r in settled]}
-        if record.status == "failed":
-            result.error = record.error = "; ".join(r.describe() for r in settled
-                                                    if r.outcome != "finished")
-        return settled
-    finally:
-        record.finished_at = result.finished_at = iso(ctx.clock.now())
-        ctx.runs.save(record)
+        recorded.note(resumed=[{"target": r.target, "outcome": r.outcome, "phase": r.phase,
+                                "backup": r.note.get("label")} for r in settled])
+        unfinished = "; ".join(r.describe() for r in settled if r.outcome != "finished")
+        if unfinished:
+            recorded.fail(unfinished)
+            rec.finish(error=unfinished)
+    return settled
 
 
-def _restore_record(ctx: Context, resource: MysqlResource, target: str):
-    """A run record for a restore: where to (user@host:port/db, never a password), what, how long."""
-    import dr
-    from dr.state.records import ResourceResult, RunRecord, new_run_id
+def _restore_recorder(ctx: Context, resource: MysqlResource, target: str):
+    """The recorder of a restore run: where to (user@host:port/db, never a password), what,
+    how long (dr.state.recorder saves each change; Ctrl-C leaves it interrupted)."""
+    from dr.state.recorder import Recorder
 
-    now = ctx.clock.now()
-    record = RunRecord(run_id=new_run_id("restore", now), kind="restore", status="running",
-                       started_at=iso(now), command=ctx.command.split(" --to ")[0],
-                       dr_version=dr.__version__, plan=[{"name": resource.name, "to": target}])
-    result = ResourceResult(name=resource.name, kind="mysql", status="running", started_at=iso(now))
-    record.results.append(result)
-    ctx.runs.save(record)
-    return record, result
-
-
-def verify(ctx: Context, resource: MysqlResource, backup: str | None = None, lease=None) -> dict:
-    """Restore `backup` (default: the newest) into a scratch database on the verify server,
-    compare, drop. `lease` is told the scratch database's name before it is created."""
-    from dr.mysql.conn import Timeouts, connect
-    from dr.mysql.sqltext import quote_ident
-    from dr.mysql.restore import restore as load
-
-    if resource.verify is None:
-        raise UsageError(f"mysql {resource.name} has no verify server",
-                         hint="add mysql[].verify: {host, port, user, password: {env: NAME}} "
-                              "(a scratch server: never production)")
-    spec = connection_spec(resource.verify)
-    chosen = open_backup(ctx, resource, backup)[0]
-    results = {}
-    for db in resource.databases:
-        scratch = f"dr_verify_{secrets.token_hex(3)}"
-        if lease is not None:
-            lease.hold(databases=[scratch])
-        _, stream = open_backup(ctx, resource, chosen.id)
-        try:
-            result = load(stream, spec, target_db=scratch, source_db=db, threads=resource.threads,
-                          allow_mismatch=True, clock=ctx.clock)
-            results[db] = {"ok": not result.mismatches, "mismatches": result.mismatches,
-                           "checked": result.check_summary(),
-                           "restore_seconds": round(result.seconds, 3), "rows": result.rows,
-                           "tables": len(result.tables)}
-        finally:
-            conn = connect(spec, timeouts=Timeouts())
-            try:
-                with conn.cursor() as cur:
-                    cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(scratch)}")
-            finally:
-                conn.close()
-    return {"backup_id": chosen.id, "created": iso(chosen.created), "databases": results,
-            "ok": all(r["ok"] for r in results.values()),
-            "restore_seconds": round(sum(r["restore_seconds"] for r in results.values()), 3)}
+    return Recorder(ctx.store, ctx.clock, "restore", ctx.command.split(" --to ")[0],
+                    plan=[{"name": resource.name, "to": target}])

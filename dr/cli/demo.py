@@ -128,7 +128,7 @@ def _backups(app: App, demo_app: App, summary: dict) -> int:
 
 
 def _drill(app: App, demo_app: App, summary: dict) -> int:
-    from dr import failover
+    from dr.failover import service as failover
     from dr.render.runbook import failover_text
     from dr.sandbox import world
 

@@ -47,7 +47,7 @@ def register_restore(p: argparse.ArgumentParser) -> None:
 
 
 def drill(args: argparse.Namespace, app: App) -> Outcome:
-    from dr import failover
+    from dr.failover import service as failover
 
     _needs_resume(args)
     ctx = app.context()
@@ -57,7 +57,7 @@ def drill(args: argparse.Namespace, app: App) -> Outcome:
 
 
 def restore_region(args: argparse.Namespace, app: App) -> Outcome:
-    from dr import failover
+    from dr.failover import service as failover
     from dr.cli.runbook import plan_data, plan_text
 
     _needs_resume(args)
@@ -111,7 +111,7 @@ def _again(app: App, verb: str, result) -> str | None:
 
 
 def _outcome(result, measured, drill: bool, again: str | None = None) -> Outcome:
-    from dr import failover
+    from dr.failover import service as failover
 
     data = {"run": result.to_dict(), "measured": measured.to_dict() if measured else None,
             "resume_command": again}

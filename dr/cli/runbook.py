@@ -85,7 +85,7 @@ def _config_or_none(app: App):
 def plan(args: argparse.Namespace, app: App) -> Outcome:
     from dr.runbook import load_runbook
 
-    from dr.failover import runbook_path
+    from dr.failover.service import runbook_path
 
     config = _config_or_none(app)
     data = plan_data(load_runbook(runbook_path("failover", args.runbook), config), config)

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace, app: App) -> Outcome:
     lines += [f"  warning: {w}" for w in notes]
     code = 0
     if args.readiness:
-        from dr.readiness import check_readiness
+        from dr.failover.readiness import check_readiness
 
         checks = check_readiness(app.context())
         data["readiness"] = [c.to_dict() for c in checks]

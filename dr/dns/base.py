@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
+from dr.clock import Clock
 from dr.errors import ConfigError, OperationFailed
 
 if TYPE_CHECKING:
@@ -408,6 +409,18 @@ def outside_zone(record: str, zone: str) -> str | None:
 # --- the provider contract ------------------------------------------------------------------------
 
 
+class PausingClock(Clock):
+    """A clock for dr.wait.poll whose pauses go through `pause` (StepContext.wait, which raises
+    Interrupted at Ctrl-C and sleeps on the run's clock); its time is `clock`'s."""
+
+    def __init__(self, clock: Clock, pause: Callable[[float], None]):
+        self.now, self.monotonic, self.pause = clock.now, clock.monotonic, pause
+
+    def sleep(self, seconds: float, cancel=None) -> bool:
+        self.pause(seconds)
+        return False
+
+
 class DnsProvider(ABC):
     """One DNS service holding `settings.zone`. Made by `dr.dns.make_provider`."""
 
@@ -416,11 +429,10 @@ class DnsProvider(ABC):
 
     def __init__(self, settings: DnsSettings, *, session: AwsSession | None = None,
                  wait: Callable[[float], None] | None = None):
-        import time
-
         self.settings = settings
         self.session = session
-        self.wait = wait or time.sleep  # pass StepContext.wait so Ctrl-C stops a wait
+        self.wait = wait or Clock().sleep  # pass StepContext.wait so Ctrl-C stops a wait
+        self.clock = PausingClock(Clock(), self.wait)  # for dr.wait.poll
 
     @abstractmethod
     def current(self, record: str) -> RecordState:

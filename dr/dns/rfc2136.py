@@ -18,7 +18,7 @@ serial twice. An update-policy that grants the key only some names must also gra
 `_dr-readiness.<zone>` TXT for dns-write to pass; the probe proves the key, the secret and
 the zone's policy for that name, not for each record.
 
-Answers are checked here, not by dnspython alone: a server that rejects dr's key answers NOTAUTH
+Answers are checked (in rfc2136_transport.py), not by dnspython alone: a server that rejects dr's key answers NOTAUTH
 with a TSIG error (BIND, Knot: BADSIG, BADKEY) or without any signature (PowerDNS: NOTAUTH to a
 query, REFUSED to an update), and both become the same clear `AccessDenied` naming the server and
 the key, which the runbook runner does not retry. A refused UPDATE (REFUSED; Knot answers BADKEY
@@ -33,13 +33,14 @@ most one type, the other types a CNAME cannot sit next to are asked one by one.
 
 from __future__ import annotations
 
-import socket
-import time
 from datetime import datetime, timezone
 
-from dr.dns.base import (MANAGED_TYPES, AccessDenied, DnsProvider, Probe, RecordSet, RecordState, absolute, not_run,
-                         outside_zone, plan_changes, with_fix)
+from dr.dns.base import (MANAGED_TYPES, AccessDenied, Probe, RecordSet, RecordState, absolute, not_run, outside_zone,
+                         plan_changes, with_fix)
+from dr.dns.rfc2136_transport import (READ_HINT, RCODE_HINTS, Rfc2136Transport, UnsignedAnswer, dnspython,
+                                       grant_hint)
 from dr.errors import ConfigError, DrError, OperationFailed
+from dr.wait import Backoff, poll
 
 PROBE_LABEL = "_dr-readiness"  # dns-write adds and deletes a TXT record `_dr-readiness.<zone>`
 
@@ -48,175 +49,20 @@ PROBE_LABEL = "_dr-readiness"  # dns-write adds and deletes a TXT record `_dr-re
 OTHER_TYPES = ("TXT", "MX", "SRV", "NS", "DS", "CAA", "HINFO", "NAPTR", "PTR", "SSHFP", "TLSA", "LOC", "SPF",
                "HTTPS", "SVCB", "URI", "DNAME", "RP", "CERT", "OPENPGPKEY", "SMIMEA", "AFSDB")
 
-_RCODE_HINTS = {
-    "REFUSED": "the server refused the update: check that the zone grants the TSIG key named in dns.tsig.name "
-               "updates (BIND: update-policy; Knot: an acl with action: update; PowerDNS: TSIG-ALLOW-DNSUPDATE "
-               "and ALLOW-DNSUPDATE-FROM), and that the record is inside dns.zone",
-    "NOTAUTH": "the server does not accept the TSIG signature: check dns.tsig.name, dns.tsig.secret and "
-               "dns.tsig.algorithm against the key configured on the server, and the clock of both hosts",
-    "NOTZONE": "the record is not inside dns.zone",
-    "YXRRSET": "the record changed after dr read it (someone else edited it); rerun to read it again",
-    "NXRRSET": "the record changed after dr read it (someone else edited it); rerun to read it again",
-    "YXDOMAIN": "the record changed after dr read it (someone else edited it); rerun to read it again",
-    "NXDOMAIN": "the record changed after dr read it (someone else edited it); rerun to read it again",
-    "SERVFAIL": "the server failed to apply the update: see its log (is the zone loaded and writable?)",
-    "NOTIMP": "the server does not take dynamic updates for this zone (PowerDNS: dnsupdate=yes; a secondary "
-              "server: set dns.server to the primary)",
-}
-_READ_HINT = ("dns.server must be the primary name server of dns.zone, with the zone loaded, and the record "
-              "inside dns.zone")
-_TSIG_ERRORS = {"PeerBadKey": "BADKEY", "PeerBadSignature": "BADSIG", "PeerBadTime": "BADTIME",
-                "PeerBadTruncation": "BADTRUNC"}
 
-
-def grant_hint(key: str, zone: str) -> str:
-    """How to let TSIG key `key` update `zone`, on each server dr is tested against."""
-    return (f"let the key update the zone on the server. BIND: `update-policy {{ grant {key} zonesub ANY; }};` "
-            f"in the zone. Knot: an acl with `key: {key}` and `action: [query, update]` (`action: update` is "
-            f"what allows updates), listed in the zone's `acl:`. PowerDNS: the zone's TSIG-ALLOW-DNSUPDATE "
-            f"metadata (`pdnsutil set-meta {zone.rstrip('.')} TSIG-ALLOW-DNSUPDATE {key}`), with dnsupdate=yes "
-            "and dr's address in allow-dnsupdate-from or the zone's ALLOW-DNSUPDATE-FROM")
-
-
-class UnsignedAnswer(Exception):
-    """The server answered a TSIG-signed message without a signature (dnspython alone raises a bare
-    `FormError: response requires a TSIG but does not have one`, losing the answer). PowerDNS
-    answers so when it rejects the key: NOTAUTH to a query, REFUSED to an update."""
-
-    def __init__(self, reply, rcode: str):
-        super().__init__(f"answered {rcode} without a TSIG signature")
-        self.reply = reply
-        self.rcode = rcode
-
-
-def _dns():
-    try:
-        import dns.exception  # noqa: F401
-        import dns.flags  # noqa: F401
-        import dns.message  # noqa: F401
-        import dns.name  # noqa: F401
-        import dns.query  # noqa: F401
-        import dns.rcode  # noqa: F401
-        import dns.rdata  # noqa: F401
-        import dns.rdataset  # noqa: F401
-        import dns.rdatatype  # noqa: F401
-        import dns.tsig  # noqa: F401
-        import dns.update  # noqa: F401
-    except ImportError:  # pragma: no cover - dnspython is a dependency
-        raise ConfigError("dns.provider rfc2136 needs the dnspython package",
-                          hint="pip install 'dnspython>=2.4'") from None
-    import dns
-
-    return dns
-
-
-class Rfc2136Provider(DnsProvider):
+class Rfc2136Provider(Rfc2136Transport):
     name = "rfc2136"
     modes = ("simple",)
-    timeout = 10.0  # seconds per query or update
     poll_interval = 1.0
 
     def __init__(self, settings, *, session=None, wait=None):
         super().__init__(settings, session=session, wait=wait)
-        if not settings.server:
-            raise ConfigError("dns.server is missing: rfc2136 needs the name server that takes updates")
-        if settings.tsig is None:
-            raise ConfigError("dns.tsig is missing: dynamic updates must be signed",
-                              hint="add tsig: {name: KEYNAME, algorithm: hmac-sha256, secret: {env: DR_TSIG_SECRET}}")
-        self.server, self.port = settings.server, settings.port
-        self._key = None
-        self._last: RecordState | None = None
-
-    @property
-    def where(self) -> str:
-        return f"{self.server}:{self.port}"
-
-    def key(self):
-        if self._key is None:
-            dns = _dns()
-            tsig = self.settings.tsig
-            try:
-                self._key = dns.tsig.Key(tsig.name, tsig.secret.resolve(), tsig.algorithm)
-            except (ValueError, TypeError) as exc:  # binascii.Error is a ValueError
-                raise ConfigError(f"dns.tsig.secret is not a base64 TSIG secret ({exc})",
-                                  hint="use the `secret` line of `tsig-keygen NAME`") from None
-        return self._key
-
-    def _tcp(self, message):
-        """Send `message` over TCP and return the answer, its TSIG checked here: PeerBadKey,
-        PeerBadSignature... when the server's TSIG record carries an error, BadSignature when the
-        answer's signature does not verify, UnsignedAnswer when a signed message got an unsigned
-        answer; dns.exception.Timeout; OSError when the server cannot be reached."""
-        dns = _dns()
-        wire = message.to_wire()  # signs it: message.mac is what the answer's signature covers
-        expiration = time.time() + self.timeout
-        try:
-            sock = socket.create_connection((self.server, self.port), timeout=self.timeout)
-        except socket.timeout:
-            raise dns.exception.Timeout(timeout=self.timeout) from None
-        with sock:
-            sock.setblocking(False)
-            dns.query.send_tcp(sock, wire, expiration)
-            try:  # keyring=False: parsed without any TSIG check, which follows
-                reply, _ = dns.query.receive_tcp(sock, expiration, keyring=False)
-            except EOFError:
-                raise ConnectionResetError("it closed the connection without answering") from None
-        if not (message.is_response(reply) or (reply.id == message.id and reply.flags & dns.flags.QR
-                                               and not reply.question)):
-            raise dns.query.BadResponse
-        if message.keyring is None:
-            return reply
-        if not reply.had_tsig:
-            raise UnsignedAnswer(reply, dns.rcode.to_text(reply.rcode()))
-        return dns.message.from_wire(reply.wire, keyring=message.keyring, request_mac=message.mac)
-
-    def _rejection(self, exc: Exception, *, update: bool) -> str | None:
-        """How the server answered, when `exc` says it did not accept dr's key for the message:
-        `NOTAUTH (TSIG error BADKEY)`, `NOTAUTH, unsigned`, ...; None for any other failure."""
-        dns = _dns()
-        if isinstance(exc, dns.tsig.PeerError):
-            return f"NOTAUTH (TSIG error {_TSIG_ERRORS.get(type(exc).__name__, type(exc).__name__)})"
-        if isinstance(exc, UnsignedAnswer) and exc.rcode in (("NOTAUTH", "REFUSED") if update else ("NOTAUTH",)):
-            return f"{exc.rcode}, unsigned"
-        return None
-
-    def _failure(self, exc: Exception, what: str, *, update: bool = False) -> Exception:
-        """The DrError to raise for a failed exchange (`exc` itself when it is none of dr's business)."""
-        dns = _dns()
-        name = self.settings.tsig.name
-        if isinstance(exc, dns.tsig.PeerError):
-            return AccessDenied(f"{what}: {self.where} rejected dr's TSIG key {name!r} ({type(exc).__name__}: {exc})",
-                                hint=_RCODE_HINTS["NOTAUTH"])
-        if isinstance(exc, UnsignedAnswer):
-            if self._rejection(exc, update=update):
-                return AccessDenied(f"{what}: {self.where} rejected dr's TSIG key {name!r} ({exc.rcode}, unsigned: "
-                                    "the server knows no key of that name and algorithm, or its secret differs)",
-                                    hint=_RCODE_HINTS["NOTAUTH"])
-            if exc.rcode in ("NOERROR", "NXDOMAIN"):
-                return AccessDenied(f"{what}: {self.where} answered {exc.rcode} without a TSIG signature to dr's "
-                                    "signed query, so its answer cannot be trusted",
-                                    hint=f"check that {self.where} is the server that holds TSIG key {name!r} and "
-                                         "that it supports TSIG (RFC 8945)")
-            return OperationFailed(f"{what}: {self.where} answered {exc.rcode} without a TSIG signature",
-                                   hint=_READ_HINT if exc.rcode == "REFUSED" else _RCODE_HINTS.get(exc.rcode))
-        if isinstance(exc, dns.message.UnknownTSIGKey):
-            return AccessDenied(f"{what}: {self.where} signed its answer with an unknown key ({exc})",
-                                hint=_RCODE_HINTS["NOTAUTH"])
-        if isinstance(exc, dns.exception.Timeout):
-            return OperationFailed(f"{what}: {self.where} did not answer within {self.timeout:.0f}s",
-                                   hint="check dns.server and dns.port, and that TCP to it is allowed")
-        if isinstance(exc, OSError):
-            return OperationFailed(f"{what}: cannot reach the name server {self.where} ({exc})",
-                                   hint="check dns.server and dns.port in dr.yaml")
-        if isinstance(exc, dns.exception.DNSException):
-            return OperationFailed(f"{what}: {self.where} sent an answer dr cannot use ({type(exc).__name__}: {exc})",
-                                   hint=f"check that {self.where} is a DNS server that supports TSIG (RFC 8945)")
-        return exc
+        self._last: RecordState | None = None  # what the last apply asked for: wait_in_sync reads it back
 
     def _send(self, message, what: str, *, zone: str | None = None):
         """One signed exchange; raises a DrError saying what went wrong. With `zone`, `message`
         is an UPDATE of that zone: a refusal of it says whether the key may read the zone."""
-        dns = _dns()
+        dns = dnspython()
         try:
             reply = self._tcp(message)
         except Exception as exc:  # noqa: BLE001 - _failure re-raises what it does not know
@@ -230,7 +76,7 @@ class Rfc2136Provider(DnsProvider):
             denied = self._update_denied(what, zone, rcode)
             if denied is not None:
                 raise AccessDenied(denied[0], hint=denied[1])
-            raise AccessDenied(f"{what} on {self.where}: the server answered {rcode}", hint=_RCODE_HINTS[rcode])
+            raise AccessDenied(f"{what} on {self.where}: the server answered {rcode}", hint=RCODE_HINTS[rcode])
         return reply
 
     def _update_denied(self, what: str, zone: str, answered: str) -> tuple[str, str] | None:
@@ -244,7 +90,7 @@ class Rfc2136Provider(DnsProvider):
                 "(a signed query with it is answered and verified) but not update it", grant_hint(name, zone))
 
     def current(self, record: str) -> RecordState:
-        dns = _dns()
+        dns = dnspython()
         name = dns.name.from_text(absolute(record))
         sets = []
         for rtype in MANAGED_TYPES:
@@ -255,7 +101,7 @@ class Rfc2136Provider(DnsProvider):
             rcode = dns.rcode.to_text(reply.rcode())
             if rcode not in ("NOERROR", "NXDOMAIN"):
                 raise OperationFailed(f"read {record} {rtype}: {self.where} answered {rcode}",
-                                      hint=_READ_HINT if rcode == "REFUSED" else _RCODE_HINTS.get(rcode))
+                                      hint=READ_HINT if rcode == "REFUSED" else RCODE_HINTS.get(rcode))
             if not reply.flags & dns.flags.AA:
                 raise OperationFailed(f"read {record}: {self.where} is not authoritative for {self.settings.zone}",
                                       hint="dns.server must be the primary name server of dns.zone")
@@ -267,7 +113,7 @@ class Rfc2136Provider(DnsProvider):
         return RecordState(absolute(record), tuple(sets))
 
     def apply(self, change: RecordState) -> None:
-        dns = _dns()
+        dns = dnspython()
         for s in change.sets:
             if s.set_identifier or s.alias:
                 raise ConfigError(f"{change.name}: rfc2136 has only simple records, not {s.routing} or alias")
@@ -296,7 +142,7 @@ class Rfc2136Provider(DnsProvider):
         rcode = dns.rcode.to_text(reply.rcode())
         if rcode != "NOERROR":
             raise OperationFailed(f"update {change.name} on {self.where}: the server answered {rcode}",
-                                  hint=_RCODE_HINTS.get(rcode))
+                                  hint=RCODE_HINTS.get(rcode))
         after = self.current(change.name)
         if not after.same_as(change):
             self._roll_back(before, after)
@@ -307,7 +153,7 @@ class Rfc2136Provider(DnsProvider):
 
     def _types_at(self, record: str, rtype: str) -> set[str]:
         """The types of the record sets a signed, non-recursive query of `record` `rtype` answers."""
-        dns = _dns()
+        dns = dnspython()
         name = dns.name.from_text(record)
         query = dns.message.make_query(name, rtype)
         query.flags &= ~dns.flags.RD
@@ -348,15 +194,16 @@ class Rfc2136Provider(DnsProvider):
     def wait_in_sync(self, timeout: float = 60.0) -> None:
         if self._last is None:
             return
-        deadline = time.monotonic() + timeout
-        while True:
-            now = self.current(self._last.name)
-            if now.same_as(self._last):
-                return
-            if time.monotonic() >= deadline:
-                raise OperationFailed(f"{self.where} still answers {now.describe()} for {self._last.name} "
-                                      f"after {timeout:.0f}s, not {self._last.describe()}")
-            self.wait(self.poll_interval)
+        want, started = self._last, self.clock.monotonic()
+
+        def give_up(now: RecordState) -> None:
+            if self.clock.monotonic() - started >= timeout:
+                raise OperationFailed(f"{self.where} still answers {now.describe()} for {want.name} "
+                                      f"after {timeout:.0f}s, not {want.describe()}")
+
+        poll(lambda: self.current(want.name), ready=lambda now: now.same_as(want), failed=give_up,
+             what=f"{self.where} to serve {want.name}", clock=self.clock, timeout=timeout,
+             backoff=Backoff(self.poll_interval, 1.0, self.poll_interval))
 
     # -- readiness -------------------------------------------------------------------------------
 
@@ -364,7 +211,7 @@ class Rfc2136Provider(DnsProvider):
         """dns-read, dns-record, dns-routing, dns-write (see the module docstring). When dns-read
         fails the others are not run (reported not ok, saying so): nothing the server says can be
         trusted until it answers dr's signed queries."""
-        dns = _dns()
+        dns = dnspython()
         zone = absolute(self.settings.zone)
         read = self._probe_read(zone)
         if not read.ok:
@@ -385,59 +232,10 @@ class Rfc2136Provider(DnsProvider):
                 found = Probe("dns-record", False, self._tsig_trouble(exc, f"read {absolute(record)}"))
         return [read, found, self.routing_probe(current, mode), self._probe_write(zone)]
 
-    def _tsig_trouble(self, exc: Exception, what: str) -> str:
-        """A probe detail for a failed signed exchange with the server."""
-        dns = _dns()
-        tsig = self.settings.tsig
-        key = f"TSIG key {tsig.name!r} ({tsig.algorithm})"
-        if isinstance(exc, dns.tsig.PeerBadSignature):
-            return with_fix(f"{what}: {self.where} rejected the signature of {key}: the secret or the "
-                            f"algorithm in dr.yaml do not match the server's key {tsig.name!r} "
-                            f"({type(exc).__name__})", _RCODE_HINTS["NOTAUTH"])
-        if isinstance(exc, dns.tsig.PeerBadKey):
-            return with_fix(f"{what}: {self.where} has no {key}: the server knows no key of that name and "
-                            f"algorithm ({type(exc).__name__}; Knot also answers so for a key no acl of the zone "
-                            "names)", _RCODE_HINTS["NOTAUTH"])
-        if isinstance(exc, dns.tsig.PeerBadTime):
-            return with_fix(f"{what}: {self.where} rejected {key} because the clocks of dr's host and the "
-                            f"server differ by more than the signature's fudge ({type(exc).__name__})",
-                            "synchronise both clocks (NTP); " + _RCODE_HINTS["NOTAUTH"])
-        if isinstance(exc, UnsignedAnswer) and exc.rcode == "NOTAUTH":
-            return with_fix(f"{what}: {self.where} rejected {key}: it answered NOTAUTH without signing the answer, "
-                            "so it knows no key of that name and algorithm or the secret in dr.yaml differs from "
-                            "the server's (such an answer does not say which)", _RCODE_HINTS["NOTAUTH"])
-        if isinstance(exc, UnsignedAnswer):
-            return with_fix(f"{what}: {self.where} answered {exc.rcode} without a TSIG signature, so dr cannot tell "
-                            f"whether it accepts the key {tsig.name!r}",
-                            _READ_HINT if exc.rcode == "REFUSED" else
-                            f"check that {self.where} supports TSIG (RFC 8945)")
-        if isinstance(exc, (dns.tsig.PeerError, dns.message.UnknownTSIGKey, dns.tsig.BadSignature,
-                            dns.tsig.BadTime)):
-            return with_fix(f"{what}: the signed exchange with {self.where} failed for {key} "
-                            f"({type(exc).__name__}: {exc})", _RCODE_HINTS["NOTAUTH"])
-        if isinstance(exc, dns.exception.Timeout):
-            return with_fix(f"{what}: {self.where} did not answer within {self.timeout:.0f}s",
-                            "check dns.server and dns.port, and that TCP to it is allowed")
-        if isinstance(exc, OSError):
-            return with_fix(f"{what}: cannot reach the name server {self.where} ({exc})",
-                            "check dns.server and dns.port in dr.yaml, and that the server is running")
-        if isinstance(exc, DrError):
-            return f"{what}: {exc}"
-        return with_fix(f"{what}: {self.where} sent an answer dr cannot use ({type(exc).__name__}: {exc})",
-                        f"check that {self.where} is a DNS server that supports TSIG (RFC 8945)")
-
-    def _exchange(self, message, what: str):
-        """Send a signed message; (reply, None) or (None, a probe detail saying what went wrong)."""
-        dns = _dns()
-        try:
-            return self._tcp(message), None
-        except (DrError, OSError, UnsignedAnswer, dns.exception.DNSException) as exc:
-            return None, self._tsig_trouble(exc, what)
-
     def _probe_read(self, zone: str) -> Probe:
         """dns-read: a TSIG-signed SOA query for the zone, answered NOERROR, authoritatively, signed
         by the server with dr's key and verified (dnspython checks the answer's signature)."""
-        dns = _dns()
+        dns = dnspython()
         tsig = self.settings.tsig
         what = f"read the SOA of {zone}"
         try:
@@ -455,7 +253,7 @@ class Rfc2136Provider(DnsProvider):
             return Probe("dns-read", False, with_fix(
                 f"{what}: {self.where} answered {rcode}",
                 "dns.server must be the primary name server of dns.zone, and its allow-query must let dr's "
-                "host ask" if rcode == "REFUSED" else _RCODE_HINTS.get(rcode)))
+                "host ask" if rcode == "REFUSED" else RCODE_HINTS.get(rcode)))
         if not reply.flags & dns.flags.AA:
             return Probe("dns-read", False, with_fix(
                 f"{what}: {self.where} is not authoritative for {zone}",
@@ -484,7 +282,7 @@ class Rfc2136Provider(DnsProvider):
 
     def _txt(self, name: str) -> list[str]:
         """The TXT values the server has at `name` now (a signed, non-recursive query)."""
-        dns = _dns()
+        dns = dnspython()
         query = dns.message.make_query(name, "TXT")
         query.flags &= ~dns.flags.RD
         query.use_tsig(self.key())
@@ -493,7 +291,7 @@ class Rfc2136Provider(DnsProvider):
             raise OperationFailed(trouble)
         rcode = dns.rcode.to_text(reply.rcode())
         if rcode not in ("NOERROR", "NXDOMAIN"):
-            raise OperationFailed(f"read {name} TXT: {self.where} answered {rcode}", hint=_RCODE_HINTS.get(rcode))
+            raise OperationFailed(f"read {name} TXT: {self.where} answered {rcode}", hint=RCODE_HINTS.get(rcode))
         return sorted(r.to_text() for rrset in reply.answer
                       if rrset.name == dns.name.from_text(name) and rrset.rdtype == dns.rdatatype.TXT
                       for r in rrset)
@@ -501,7 +299,7 @@ class Rfc2136Provider(DnsProvider):
     def _update(self, zone: str, what: str, build) -> str | None:
         """Send one signed UPDATE of `zone` made by `build(update)`: None when the server says
         NOERROR, else a probe detail saying what the answer means and how to fix it."""
-        dns = _dns()
+        dns = dnspython()
         update = dns.update.UpdateMessage(zone, keyring=self.key())
         build(update)
         try:
@@ -518,7 +316,7 @@ class Rfc2136Provider(DnsProvider):
             if denied:
                 return self._denied_detail(denied, zone)
         return with_fix(f"{what}: {self.where} answered {rcode}",
-                        _RCODE_HINTS.get(rcode) or "see the server's log")
+                        RCODE_HINTS.get(rcode) or "see the server's log")
 
     @staticmethod
     def _denied_detail(denied: tuple[str, str], zone: str) -> str:
@@ -528,7 +326,7 @@ class Rfc2136Provider(DnsProvider):
     def _probe_write(self, zone: str) -> Probe:
         """dns-write: add TXT `_dr-readiness.<zone>` (one UPDATE), delete it (a second UPDATE), and
         read back that it is gone. Only that name and type are ever touched."""
-        dns = _dns()
+        dns = dnspython()
         name = f"{PROBE_LABEL}.{zone}"
         value = f"dr readiness probe {datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}"
         rdata = dns.rdata.from_text("IN", "TXT", f'"{value}"')

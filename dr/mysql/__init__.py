@@ -23,7 +23,9 @@ from dr.mysql.errors import (
     VerificationFailed,
 )
 from dr.mysql.manifest import BinlogPosition, DatabaseInfo, DumpManifest, TableInfo
-from dr.mysql.restore import RestoreResult, TableResult, restore, verify
+from dr.mysql.restore import restore
+from dr.mysql.restore_result import RestoreResult, TableResult
+from dr.mysql.restore_verify import verify
 
 __all__ = [
     "BinlogPosition", "ConnectionSpec", "DatabaseInfo", "DumpError", "DumpManifest",

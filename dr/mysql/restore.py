@@ -27,142 +27,31 @@ made is reported as not made (RestoreResult.check_summary), never as passed.
 from __future__ import annotations
 
 import logging
-import secrets
-import time
-from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from collections.abc import Collection
+from dataclasses import asdict
 from typing import BinaryIO
 
 import pymysql
 
 from dr.clock import Clock
 from dr.errors import DrError
-from dr.identifiers import mysql_database_name_problem
-from dr.mysql import indexes
-from dr.mysql import objects as obj_ops
 from dr.mysql.conn import ConnectionSpec, Timeouts, connect, query_error
-from dr.mysql.errors import (
-    RestoreError,
-    RestoreRefused,
-    StreamFormatError,
-    TargetNotEmpty,
-    VerificationFailed,
-)
-from dr.mysql.frames import (
-    DONE,
-    END,
-    HEAD,
-    MANIFEST,
-    NAMES,
-    ROWS,
-    SCHEMA,
-    FrameReader,
-    damaged,
-    parse_json,
-    read_done,
-    read_head,
-    read_schema,
-    rows_table_id,
-)
-from dr.mysql.manifest import FORMAT, DumpManifest, TableInfo
+from dr.mysql.errors import RestoreError, StreamFormatError
+from dr.mysql.frames import DONE, END, MANIFEST, ROWS, FrameReader, damaged, parse_json, read_done, rows_table_id
+from dr.mysql.manifest import DumpManifest
 from dr.mysql.load import Loaders
 from dr.mysql import swap
-from dr.mysql.schema import ObjectDef, sequence_problems, write_sequence
-from dr.mysql.swap import Recovery, Swap
+from dr.mysql.restore_plan import DatabasePlan, RestorePlanning
+from dr.mysql.restore_result import RestoreResult, TableResult
+from dr.mysql.restore_verify import RestoreVerification
+from dr.mysql.schema import sequence_problems, write_sequence
 from dr.mysql.sqltext import quote_ident
+from dr.mysql.swap import Swap
+from dr.mysql.swap_journal import FINISHED, Recovery, SwapInterrupted
 
 log = logging.getLogger("dr.mysql")
 
-SYSTEM_DATABASES = {"mysql", "information_schema", "performance_schema", "sys"}
 _PACKET_TOO_LARGE = 1153
-
-
-#: How a table's content was compared with the backup (TableResult.method).
-BY_CHECKSUM, BY_CONTENT, BY_ROWS = "checksum", "content", "rows"
-
-
-@dataclass
-class TableResult:
-    database: str  # the target database
-    table: str
-    rows_expected: int
-    rows_loaded: int
-    checksum_expected: int | None
-    checksum_actual: int | None
-    # How the content was compared: "checksum": CHECKSUM TABLE (servers of one family and
-    # major.minor version); "content": the content hash of the loaded table against that of the
-    # backup's rows (content.py: other server versions, system-versioned tables); "rows": only
-    # the row count (the backup has no comparable checksum); None: a sequence (compared by its
-    # options and state instead)
-    method: str | None = BY_CHECKSUM
-    content_expected: int | None = None
-    content_actual: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        if self.rows_expected != self.rows_loaded:
-            return False
-        if self.method == BY_CONTENT:
-            return self.content_actual == self.content_expected
-        if self.method == BY_CHECKSUM:
-            return self.checksum_expected is None or self.checksum_actual == self.checksum_expected
-        return True
-
-
-@dataclass
-class RestoreResult:
-    databases: dict[str, str]  # source name → target name
-    tables: list[TableResult]
-    mismatches: list[str]  # only allowed ones (allow_mismatch): any other raises before the swap
-    seconds: float  # the measured RTO: first byte read → target ready
-    load_seconds: float
-    verify_seconds: float
-    swap_seconds: float
-    bytes_read: int
-    rows: int
-    manifest: DumpManifest
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    warnings: list[str] = field(default_factory=list)
-    allowed_mismatches: list[str] = field(default_factory=list)  # the swap went ahead anyway
-    source_version: str = ""  # the dumped server's VERSION()
-    target_version: str = ""  # this server's
-    resumed: bool = False  # from the journal of a swap a crash had interrupted (resumed_result)
-
-    @property
-    def unverified(self) -> list[str]:
-        """Tables whose content could not be compared with the backup (only their row count)."""
-        return [t.table for t in self.tables if t.method == BY_ROWS]
-
-    def check_summary(self) -> str:
-        """What proved the restored tables equal to the backup, in words: never claims a
-        comparison that was not made, nor a match for a mismatch that was allowed."""
-        methods = [t.method for t in self.tables if t.method is not None and t.ok]
-        n_sum, n_content = methods.count(BY_CHECKSUM), methods.count(BY_CONTENT)
-        n_rows = len(methods) - n_sum - n_content
-        why = (f"CHECKSUM TABLE is not comparable between {self.source_version} and "
-               f"{self.target_version}" if not _comparable(self.source_version,
-                                                           self.target_version)
-               else "no CHECKSUM TABLE in the backup: system-versioned")
-        if n_sum and not n_content and not n_rows:
-            text = f"row counts and checksums match (CHECKSUM TABLE, {n_sum} tables)"
-        elif n_content and not n_sum and not n_rows:
-            text = f"row counts and content hashes match ({n_content} tables; {why})"
-        else:
-            parts = []
-            if n_sum:
-                parts.append(f"checksums match for {n_sum} (CHECKSUM TABLE)")
-            if n_content:
-                parts.append(f"content hashes match for {n_content} ({why})")
-            if n_rows:
-                parts.append(f"the content of {n_rows} was NOT compared (no comparable "
-                             "checksum in the backup)")
-            text = "row counts match" + "".join("; " + x for x in parts)
-        n = len(self.allowed_mismatches)
-        if n:
-            text += f"; except {n} allowed mismatch{'es' if n != 1 else ''} (--allow-mismatch)"
-        return text
 
 
 def restore(stream: BinaryIO, spec: ConnectionSpec, *, target_db: str | None = None,
@@ -220,7 +109,7 @@ def resumed_result(recovery: Recovery) -> RestoreResult | None:
     """The RestoreResult of a restore whose swap `resume()` (or a rerun) finished, from what its
     journal recorded; None when it did not record one."""
     done = (recovery.note or {}).get("result")
-    if recovery.outcome != swap.FINISHED or not done:
+    if recovery.outcome != FINISHED or not done:
         return None
     try:
         tables = [TableResult(**t) for t in done["tables"]]
@@ -236,68 +125,7 @@ def resumed_result(recovery: Recovery) -> RestoreResult | None:
         return None  # journaled by another dr version: the caller restores again
 
 
-def verify(spec: ConnectionSpec, database: str, manifest_tables: Mapping[str, TableInfo], *,
-           checksums: bool = True, source_version: str | None = None,
-           timeouts: Timeouts | None = None) -> list[str]:
-    """Compare `database`'s tables with a manifest: row counts, CHECKSUM TABLE, and each
-    sequence's options and state. CHECKSUM TABLE is compared only when this server is of the
-    family and major.minor version of `source_version` (the manifest's server_version; None:
-    assumed so): across versions it differs for equal data, and only a restore (which has the
-    rows of the dump stream) can compare content then. Returns the mismatches in words; []
-    when everything matches. Statements, reads and writes are bounded by `timeouts` (default
-    `Timeouts()`)."""
-    conn = connect(spec, timeouts=timeouts if timeouts is not None else Timeouts())
-    try:
-        with conn.cursor() as cur:
-            if not obj_ops.database_exists(cur, database):
-                return [f"database {database} does not exist"]
-            present = set(obj_ops.inventory(cur, database).tables)
-            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
-                        "TABLE_SCHEMA=%s AND TABLE_TYPE='SEQUENCE'", (database,))
-            sequences = {r[0] for r in cur.fetchall()}
-            if source_version is not None:
-                cur.execute("SELECT VERSION()")
-                checksums = checksums and _comparable(source_version, cur.fetchone()[0])
-            problems = []
-            for name, info in sorted(manifest_tables.items()):
-                src = f"{quote_ident(database)}.{quote_ident(name)}"
-                if name not in present:
-                    problems.append(f"{database}.{name}: missing")
-                    continue
-                if name in sequences:  # no checksum: its row (options and state) instead
-                    if info.sequence is not None:
-                        problems += sequence_problems(cur, f"{database}.{name}", src,
-                                                      info.sequence)
-                    continue
-                cur.execute(f"SELECT COUNT(*) FROM {src}")
-                rows = cur.fetchone()[0]
-                if rows != info.rows:
-                    problems.append(f"{database}.{name}: {rows} rows, expected {info.rows}")
-                if checksums and info.checksum is not None:
-                    cur.execute(f"CHECKSUM TABLE {src}")
-                    actual = cur.fetchone()[1]
-                    if actual != info.checksum:
-                        problems.append(f"{database}.{name}: checksum {actual}, expected "
-                                        f"{info.checksum}")
-            for name in sorted(present - set(manifest_tables)):
-                problems.append(f"{database}.{name}: not in the backup")
-            return problems
-    except pymysql.MySQLError as e:
-        raise query_error(spec, e, f"verifying {database}") from None
-    finally:
-        conn.close()
-
-
-@dataclass
-class _Plan:
-    source: str
-    target: str
-    staging: str
-    schema: dict  # the SCHEMA frame
-    tables: dict[int, dict] = field(default_factory=dict)  # id → table entry
-
-
-class _Restore:
+class _Restore(RestorePlanning, RestoreVerification):
     def __init__(self, stream, spec, target_db, source_db, force, threads, verify_checksums,
                  allow_mismatch, use_load_data, clock, keep_definers, timeouts):
         self.use_load_data = use_load_data
@@ -313,8 +141,8 @@ class _Restore:
         self.verify_checksums = verify_checksums
         self.allow_mismatch = allow_mismatch
         self.clock = clock
-        self.plans: list[_Plan] = []
-        self.by_id: dict[int, _Plan] = {}
+        self.plans: list[DatabasePlan] = []
+        self.by_id: dict[int, DatabasePlan] = {}
         self.coord: pymysql.Connection | None = None
         self.loaders: Loaders | None = None
         self.warnings: list[str] = []
@@ -328,7 +156,7 @@ class _Restore:
     # -- the run -----------------------------------------------------------------------------
 
     def run(self) -> RestoreResult:
-        t0 = time.monotonic()
+        t0 = self.clock.monotonic()
         started = self.clock.now()
         reader = None
         self.coord = connect(self.spec, timeouts=self.timeouts)
@@ -344,12 +172,12 @@ class _Restore:
             self._preflight()
             self._create_staging()
             manifest = self._load(reader)
-            t_loaded = time.monotonic()
+            t_loaded = self.clock.monotonic()
             tables, mismatches = self._verify(manifest)
-            t_verified = time.monotonic()
+            t_verified = self.clock.monotonic()
             for p in self.plans:
                 self._swap(p)
-            t_swapped = time.monotonic()
+            t_swapped = self.clock.monotonic()
             self._report_definers()
         except BaseException as e:
             self._cleanup()
@@ -361,7 +189,7 @@ class _Restore:
         self.coord.close()
         return RestoreResult(
             databases={p.source: p.target for p in self.plans}, tables=tables,
-            mismatches=mismatches, seconds=time.monotonic() - t0,
+            mismatches=mismatches, seconds=self.clock.monotonic() - t0,
             load_seconds=t_loaded - t0, verify_seconds=t_verified - t_loaded,
             swap_seconds=t_swapped - t_verified, bytes_read=reader.bytes_read,
             rows=sum(t.rows_loaded for t in tables), manifest=manifest, started_at=started,
@@ -386,166 +214,6 @@ class _Restore:
 
     def _reader(self) -> FrameReader:
         return FrameReader(_GuardedStream(self.stream))
-
-    # -- stream head -------------------------------------------------------------------------
-
-    def _read_schemas(self, reader: FrameReader) -> tuple[dict, list[dict]]:
-        kind, payload = next(reader, (None, b""))
-        if kind != HEAD:
-            raise StreamFormatError("the dump stream does not start with its header frame "
-                                    f"(at byte {reader.offset}: {frame_name(kind)})")
-        head = read_head(payload, reader.offset)
-        if head.get("format") != FORMAT:
-            raise StreamFormatError(f"unsupported dump format {head.get('format')!r}: this dr "
-                                    f"reads {FORMAT}", hint="restore with the dr version that "
-                                                            "made the backup")
-        schemas = []
-        for db in head["databases"]:
-            kind, payload = next(reader, (None, b""))
-            if kind != SCHEMA:
-                raise StreamFormatError(
-                    f"the dump stream is damaged: the schema frame of database {db} is missing "
-                    f"(at byte {reader.offset}: {frame_name(kind)})",
-                    hint="the backup is damaged; restore another one")
-            schemas.append(read_schema(payload, reader.offset))
-            if schemas[-1]["database"] != db:
-                raise StreamFormatError(
-                    f"the dump stream is damaged: the schema frame at byte {reader.offset} is "
-                    f"of database {schemas[-1]['database']!r}, the header lists {db!r} there")
-        ids = [t["id"] for s in schemas for t in s["tables"]]
-        if len(set(ids)) != len(ids):
-            raise StreamFormatError("the dump stream is damaged: two tables share an id")
-        self.known_ids = set(ids)
-        return head, schemas
-
-    def _plan(self, head: dict, schemas: list[dict]) -> None:
-        self.source_version = str(head.get("server_version") or "")
-        names = [s["database"] for s in schemas]
-        if self.source_db is not None:
-            if self.source_db not in names:
-                raise RestoreError(f"the backup has no database {self.source_db!r} "
-                                   f"(it has {', '.join(names)})")
-            chosen = [s for s in schemas if s["database"] == self.source_db]
-        elif self.target_db is not None and len(schemas) > 1:
-            raise RestoreError(f"the backup holds {len(schemas)} databases "
-                               f"({', '.join(names)}): say which one to restore as "
-                               f"{self.target_db}", hint="pass source_db")
-        else:
-            chosen = schemas
-        targets = set()
-        for s in chosen:
-            target = self.target_db or s["database"]
-            if target.lower() in SYSTEM_DATABASES:
-                raise RestoreError(f"refusing to restore into the system database {target}")
-            problem = mysql_database_name_problem(target)
-            if problem is not None:
-                raise RestoreError(f"{target!r} cannot be a database name: {problem}")
-            if target in targets:
-                raise RestoreError(f"two databases would be restored as {target}")
-            targets.add(target)
-            plan = _Plan(source=s["database"], target=target,
-                         staging=f"{target[:40]}__dr_staging_{secrets.token_hex(4)}", schema=s)
-            for t in s["tables"]:
-                plan.tables[t["id"]] = t
-                self.by_id[t["id"]] = plan
-            self.plans.append(plan)
-        self._check_allowed_names()
-        if self.keep_definers:
-            for p in self.plans:
-                for key in ("routines", "views", "triggers", "events"):
-                    p.schema[key] = [obj_ops.with_definer(ObjectDef.from_dict(o)).to_dict()
-                                     for o in p.schema.get(key, [])]
-
-    # -- allowed mismatches and definers -----------------------------------------------------
-
-    def _allowed(self, p: _Plan, table: str) -> bool:
-        if self.allow_mismatch is True:
-            return True
-        if not self.allow_mismatch or isinstance(self.allow_mismatch, (str, bytes)):
-            return False
-        return any(n in (table, f"{p.source}.{table}", f"{p.target}.{table}")
-                   for n in self.allow_mismatch)
-
-    def _check_allowed_names(self) -> None:
-        """Each table named in allow_mismatch must be one this restore loads (a typo would
-        otherwise allow nothing, and say nothing)."""
-        if isinstance(self.allow_mismatch, bool) or not self.allow_mismatch:
-            return
-        if isinstance(self.allow_mismatch, (str, bytes)):
-            raise TypeError("allow_mismatch takes True or a collection of table names")
-        unknown = [n for n in self.allow_mismatch
-                   if not any(n in (t["name"], f"{p.source}.{t['name']}",
-                                    f"{p.target}.{t['name']}")
-                              for p in self.plans for t in p.tables.values())]
-        if unknown:
-            names = sorted(t["name"] for p in self.plans for t in p.tables.values())
-            known = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
-            raise RestoreRefused(
-                f"--allow-mismatch names {', '.join(unknown)}, which the backup does not hold "
-                f"(its tables: {known or 'none'}): nothing was restored",
-                hint="name a table as TABLE or DATABASE.TABLE")
-
-    def _report_definers(self) -> None:
-        """After the swap: warn about objects that run with their definer's privileges and
-        changed definer (or whose kept definer does not exist here). Never fails the restore:
-        it is done."""
-        for p in self.plans:
-            objects = [ObjectDef.from_dict(o) for key in ("routines", "views", "triggers",
-                                                          "events")
-                       for o in p.schema.get(key, [])]
-            if not objects:
-                continue
-            try:
-                with self._fresh_coord().cursor() as cur:
-                    found = obj_ops.definer_report(cur, p.target, objects)
-            except Exception as e:  # noqa: BLE001 - the restore is complete; say what is unknown
-                found = [f"{p.target}: could not check the objects' definers: {e}"]
-            for w in found:
-                log.warning("%s", w)
-            self.warnings += found
-
-    def _preflight(self) -> None:
-        for p in self.plans:  # a swap into the target that a crash interrupted: settle it
-            recovered = swap.recover(self.coord, p.target)
-            if recovered is not None:
-                self.warnings.append(recovered.describe())
-        with self.coord.cursor() as cur:
-            for p in self.plans:
-                if not obj_ops.database_exists(cur, p.target):
-                    continue
-                inv = obj_ops.inventory(cur, p.target)
-                if not inv.empty and not self.force:
-                    raise TargetNotEmpty(
-                        f"database {p.target} on {self.spec.address} is not empty "
-                        f"({inv.describe()}): nothing was restored",
-                        hint="restore to a new name (--to .../OTHER_DB), or replace it with "
-                             "--force")
-
-    def _create_staging(self) -> None:
-        conn = self.coord
-        with conn.cursor() as cur:
-            cur.execute("SET SESSION foreign_key_checks=0, SESSION sql_mode=%s",
-                        ("NO_AUTO_VALUE_ON_ZERO",))
-            for p in self.plans:
-                s = p.schema
-                cur.execute(f"CREATE DATABASE {quote_ident(p.staging)} CHARACTER SET "
-                            f"{s['charset']} COLLATE {s['collation']}")
-                self.staging_made.append(p.staging)
-                conn.select_db(p.staging)
-                referenced = indexes.referenced_tables([t["create"] for t in s["tables"]])
-                # sequences first: a column's DEFAULT may call NEXTVAL on one
-                for t in sorted(s["tables"], key=lambda t: t.get("kind") != "SEQUENCE"):
-                    create, t["deferred_indexes"] = indexes.plan(
-                        t["create"], t.get("engine", ""), int(t.get("rows_estimate") or 0),
-                        t["name"] in referenced)
-                    try:
-                        cur.execute(create.encode("utf-8", "surrogateescape"))
-                    except pymysql.MySQLError as e:
-                        raise RestoreError(
-                            f"cannot create table {t['name']} of {p.source}: "
-                            f"{e.args[1] if len(e.args) > 1 else e}; the target was left as it "
-                            "was") from None
-            cur.execute("SET SESSION foreign_key_checks=1, SESSION sql_mode=''")
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -619,10 +287,10 @@ class _Restore:
                         f"({int(state)}), not its options (INCREMENT, MINVALUE, MAXVALUE, CACHE, "
                         "CYCLE): it was restored with the server's defaults; check them")
 
-    def _sequence_mismatches(self, manifest: DumpManifest) -> list[tuple[_Plan, str, str]]:
+    def _sequence_mismatches(self, manifest: DumpManifest) -> list[tuple[DatabasePlan, str, str]]:
         """Each staged sequence compared with its row in the manifest (or the schema frame):
         (plan, table, mismatch in words)."""
-        out: list[tuple[_Plan, str, str]] = []
+        out: list[tuple[DatabasePlan, str, str]] = []
         with self.coord.cursor() as cur:
             for p in self.plans:
                 info = manifest.databases.get(p.source)
@@ -638,98 +306,9 @@ class _Restore:
                         f"{quote_ident(p.staging)}.{quote_ident(t['name'])}", expected)]
         return out
 
-    # -- verification ------------------------------------------------------------------------
-
-    def _verify(self, manifest: DumpManifest) -> tuple[list[TableResult], list[str]]:
-        jobs = []
-        for p in self.plans:
-            info = manifest.databases.get(p.source)
-            if info is None:
-                raise StreamFormatError(f"the manifest does not describe database {p.source}")
-            for tid, t in p.tables.items():
-                ti = info.tables.get(t["name"])
-                if ti is None:
-                    raise StreamFormatError(f"the manifest does not describe table "
-                                            f"{p.source}.{t['name']}")
-                jobs.append((p, tid, t["name"], ti))
-        results, fatal = [], []
-        target_version = self._server_version()
-        comparable = _comparable(manifest.server_version, target_version)
-        for p, tid, name, ti in jobs:
-            r = TableResult(database=p.target, table=name, rows_expected=ti.rows,
-                            rows_loaded=self.loaders.rows.get(tid, 0), checksum_expected=None,
-                            checksum_actual=None, method=BY_ROWS)
-            results.append(r)
-            if r.rows_loaded != r.rows_expected:
-                fatal.append((p, name, f"{p.source}.{name}: {r.rows_loaded} rows loaded, the "
-                                       f"backup has {r.rows_expected}"))
-            if p.tables[tid].get("kind") == "SEQUENCE":
-                r.method = None  # no checksum: its options and state (_sequence_mismatches)
-                continue
-            if not self.verify_checksums:
-                continue
-            if comparable and ti.checksum is not None:
-                r.method, r.checksum_expected = BY_CHECKSUM, ti.checksum
-                r.checksum_actual = self.loaders.checks.get(tid)
-                if r.checksum_actual is None and tid in self.loaders.contents:
-                    r.checksum_actual = self._staging_checksum(p, name)
-                if r.checksum_actual != ti.checksum:
-                    fatal.append((p, name, f"{p.source}.{name}: checksum {r.checksum_actual}, "
-                                           f"the backup has {ti.checksum}"))
-            elif tid in self.loaders.contents:
-                r.method = BY_CONTENT
-                r.content_expected = self.loaders.streamed.get(tid, 0)
-                r.content_actual = self.loaders.contents[tid]
-                if r.content_actual != r.content_expected:
-                    fatal.append((p, name, f"{p.source}.{name}: content hash "
-                                           f"{r.content_actual}, the backup's rows have "
-                                           f"{r.content_expected}"))
-        fatal += self._sequence_mismatches(manifest)
-        unverified = [r.table for r in results if r.method == BY_ROWS and self.verify_checksums]
-        if unverified:
-            self.warnings.append(
-                f"only the row counts of {len(unverified)} table(s) were compared "
-                f"({', '.join(unverified[:5])}{', ...' if len(unverified) > 5 else ''}): "
-                "the backup has no checksum comparable on this server for them "
-                f"({manifest.server_version} → {target_version})")
-        allowed = [(p, m) for p, name, m in fatal if self._allowed(p, name)]
-        refused = [m for p, name, m in fatal if not self._allowed(p, name)]
-        self.allowed_mismatches = [m for _, m in allowed]
-        self.verified = (results, allowed, manifest)
-        if refused:
-            raise VerificationFailed(
-                f"the restored data does not match the backup ({len(refused)} mismatch"
-                f"{'es' if len(refused) != 1 else ''}: {'; '.join(refused[:5])}): the target "
-                "was left as it was", refused,
-                hint=None if not allowed else
-                f"{len(allowed)} other mismatch(es) were allowed")
-        return results, list(self.allowed_mismatches)
-
-    def _staging_checksum(self, p: _Plan, name: str) -> int | None:
-        with self.coord.cursor() as cur:
-            cur.execute(f"CHECKSUM TABLE {quote_ident(p.staging)}.{quote_ident(name)}")
-            return cur.fetchone()[1]
-
-    def _content_tables(self) -> set[int]:
-        """The tables to check by content hash (content.py) instead of CHECKSUM TABLE: all of
-        them when the dump's server (its header says) is of another family or major.minor
-        version than this one (CHECKSUM TABLE is not comparable then); else those the dump has
-        no CHECKSUM TABLE for (system-versioned tables). Never sequences."""
-        other = not _comparable(self.source_version, self._server_version())
-        return {tid for p in self.plans for tid, t in p.tables.items()
-                if t.get("kind") != "SEQUENCE"
-                and (other or t.get("kind") == "SYSTEM VERSIONED")}
-
-    def _server_version(self) -> str:
-        if not hasattr(self, "_version"):
-            with self.coord.cursor() as cur:
-                cur.execute("SELECT VERSION()")
-                self._version = cur.fetchone()[0]
-        return self._version
-
     # -- swap --------------------------------------------------------------------------------
 
-    def _swap(self, p: _Plan) -> None:
+    def _swap(self, p: DatabasePlan) -> None:
         """Swap p's staging database in, journaled (swap.py). With the verification result
         in the journal, a crash after the RENAME leaves a swap that a rerun finishes and can
         report as this restore."""
@@ -744,7 +323,7 @@ class _Restore:
                     connect=lambda: connect(self.spec, timeouts=self.timeouts))
         try:
             move.run()
-        except swap.SwapInterrupted:
+        except SwapInterrupted:
             # the journal holds the staging database now: a rerun finishes or rolls back
             self.staging_made = [db for db in self.staging_made if db != p.staging]
             raise
@@ -779,9 +358,6 @@ class _Restore:
                       ", ".join(self.staging_made), e)
 
 
-def frame_name(kind: bytes | None) -> str:
-    return "the stream ends there" if kind is None else f"a {NAMES[kind]} frame"
-
 
 def _parse_manifest(doc: dict, offset: int | None = None) -> DumpManifest:
     try:
@@ -808,11 +384,3 @@ class _GuardedStream:
             except AttributeError:
                 pass
             raise
-
-
-def _comparable(source_version: str, target_version: str) -> bool:
-    """CHECKSUM TABLE is only comparable between servers of the same family and major.minor."""
-    def key(v: str) -> tuple[str, str]:
-        family = "mariadb" if "mariadb" in v.lower() else "mysql"
-        return family, ".".join(v.split("-")[0].split(".")[:2])
-    return key(source_version) == key(target_version)

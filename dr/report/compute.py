@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta, timezone
 
 from dr.config import Config, format_duration
@@ -57,7 +57,8 @@ def compute_report(records: Iterable[RunRecord], config: Config, now: datetime, 
     run_failures: list[Failure] = []
     drills: list[RunRecord] = []
     checks: dict[str, list[Verification]] = defaultdict(list)
-    made: dict[str, list[tuple[datetime, str]]] = defaultdict(list)  # mysql: (created, backup id)
+    made: dict[str, list[tuple[datetime, str]]] = defaultdict(list)  # (created, backup id)
+    verifying, verified_resources = _verified_kinds(config)
     count = 0
     for record in records:
         count += 1
@@ -65,14 +66,14 @@ def compute_report(records: Iterable[RunRecord], config: Config, now: datetime, 
             drills.append(record)
         elif record.kind == "backup":
             _collect(record, dr_region, events, failures, run_failures, start, now)
-            for result in record.results:  # MySQL backups wherever they are (file:// too)
+            for result in record.results:  # verified backups wherever they are (file:// too)
                 s = result.summary if isinstance(result.summary, dict) else {}
                 created = _ts(s.get("created"))
-                if result.kind == "mysql" and result.status == "completed" and created \
+                if result.kind in verifying and result.status == "completed" and created \
                         and created <= now and isinstance(s.get("backup_id"), str):
                     made[result.name].append((created, s["backup_id"]))
         elif record.kind == "verify":
-            for v in verifications(record):
+            for v in verifications(record, verifying):
                 if v.at <= now:
                     checks[v.resource].append(v)
 
@@ -83,7 +84,7 @@ def compute_report(records: Iterable[RunRecord], config: Config, now: datetime, 
     verification = [_verification(m, max(made[m.name], default=(None, None))[1]
                                   or (by_name[m.name].newest.point_id if by_name[m.name].newest
                                       else None), checks.get(m.name, []), start, now)
-                    for m in config.mysql]
+                    for m in verified_resources]
     drill_reports = _drills(drills, config, start)
     findings, notes = _findings(resources, drill_reports, config, now)
     _verification_findings(verification, config, now, findings, notes)
@@ -112,7 +113,7 @@ def copy_events(record: RunRecord, dr_region: str) -> list[CopyEvent]:
             continue
         finished = _ts(result.finished_at) or _ts(record.finished_at)
         summary = result.summary if isinstance(result.summary, dict) else {}
-        in_sync = _ts(summary.get("in_sync_as_of")) if result.kind == "s3" else None
+        in_sync = _ts(summary.get("in_sync_as_of"))  # a copy whose kind tracks it (S3)
         for point in copies:
             point_time = in_sync or _first_created(point, points)
             if point_time is None:
@@ -160,11 +161,22 @@ def _collect(record: RunRecord, dr_region: str, events, failures, run_failures, 
 
 
 def _configured(config: Config) -> list[tuple[str, str, str]]:
-    out = [(r.name, "rds", r.schedule.text) for r in config.rds]
-    out += [(r.name, "s3", r.schedule.text) for r in config.s3]
-    out += [(r.name, "mysql", r.schedule.text) for r in config.mysql]
-    out += [(r.name, "mongo", "") for r in config.mongo]
+    from dr.backup.kinds import KINDS
+
+    out = [(r.name, kind.name, kind.schedule_text(r)) for kind in KINDS.values()
+           for r in kind.resources(config)]
+    out += [(r.name, "mongo", "") for r in config.mongo]  # watched, not backed up: no RPO measured
     return out
+
+
+def _verified_kinds(config: Config) -> tuple[set[str], list]:
+    """The kinds their results record (e.g. mysql) and the resources, of the backups that are
+    restored and compared (`dr backup verify`)."""
+    from dr.backup.kinds import KINDS
+
+    resources = [(kind, r) for kind in KINDS.values() if kind.verifies_backups
+                 for r in kind.resources(config)]
+    return {kind.record_kind(r) for kind, r in resources}, [r for _, r in resources]
 
 
 # --- one resource ---------------------------------------------------------------------------------
@@ -243,15 +255,16 @@ def rpo_series(events: list[CopyEvent], start: datetime, now: datetime, points: 
 # --- verification of MySQL backups ----------------------------------------------------------------
 
 
-def verifications(record: RunRecord) -> list[Verification]:
+def verifications(record: RunRecord, kinds: Collection[str] | None = None) -> list[Verification]:
     """The per-backup outcomes a `verify` run record holds (attempts that could not judge the
-    backup, e.g. the verify server unreachable, hold none)."""
+    backup, e.g. the verify server unreachable, hold none); `kinds`: only results of these."""
     out = []
     for result in record.results:
         s = result.summary if isinstance(result.summary, dict) else {}
         backup = s.get("backup_id")
         at = _ts(result.finished_at) or _ts(record.finished_at)
-        if result.kind != "mysql" or not isinstance(backup, str) or at is None:
+        if (kinds is not None and result.kind not in kinds) or not isinstance(backup, str) \
+                or at is None:
             continue
         status = s.get("verdict")
         if "verdict" not in s:  # recorded before verdicts: judge from the comparison

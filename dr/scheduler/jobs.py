@@ -63,12 +63,15 @@ class Due:
 
 
 def jobs_from_config(config: Config) -> list[Job]:
-    """Every resource that has a schedule: rds, s3 and mysql entries (mongo is watched, not run)."""
-    jobs = [Job(r.name, "rds", r.schedule, f"rds-{r.kind}") for r in config.rds]
-    jobs += [Job(r.name, "s3", r.schedule, "s3") for r in config.s3]
-    jobs += [Job(r.name, "mysql", r.schedule, "mysql") for r in config.mysql]
-    jobs += [Job(f"{r.name}{VERIFY_SUFFIX}", VERIFY_KIND, r.verify_every, "mysql", r.name)
-             for r in config.mysql if r.verify is not None and r.verify_every is not None]
+    """Every resource of every backup kind (dr.backup.kinds), each on its schedule, then the
+    scheduled verifications of the kinds whose backups are verified (mongo is watched, not run)."""
+    from dr.backup.kinds import KINDS
+
+    jobs = [Job(r.name, kind.name, r.schedule, kind.record_kind(r))
+            for kind in KINDS.values() for r in kind.resources(config)]
+    jobs += [Job(f"{r.name}{VERIFY_SUFFIX}", VERIFY_KIND, r.verify_every, kind.record_kind(r), r.name)
+             for kind in KINDS.values() if kind.verifies_backups for r in kind.resources(config)
+             if r.verify is not None and r.verify_every is not None]
     return jobs
 
 

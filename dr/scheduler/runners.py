@@ -42,7 +42,7 @@ def run_verify_job(ctx: Context, job: J.Job, slot: datetime) -> JobOutcome:
     """A scheduled verification: the newest backup of `job.target`, if it was not verified yet,
     restored into a scratch database on the verify server, compared and dropped (one run of
     kind "verify"; the outcome is recorded per backup for `dr backup list`, readiness, report)."""
-    from dr.backup.service import newest_unverified, verify_mysql
+    from dr.backup.kinds.mysql import newest_unverified, verify_mysql
 
     resource = next((r for r in ctx.config.mysql if r.name == job.target), None)
     if resource is None:

@@ -17,7 +17,7 @@ from dr.mysql import ConnectionSpec, DumpError, connect, dump, restore
 from tests.mariadb import mariadb, mariadb_binlog, mariadb_server  # noqa: F401
 
 pytestmark = pytest.mark.integration
-dump_module = importlib.import_module("dr.mysql.dump")  # the package's `dump` is the function
+consistency_module = importlib.import_module("dr.mysql.dump_consistency")
 
 
 def make_pair(spec, db: str, engine: str = "InnoDB", rows: int = 20000) -> None:
@@ -83,7 +83,7 @@ def test_one_snapshot_while_a_writer_commits(mariadb, threads):
 
 @pytest.mark.parametrize("backup_stage", [True, False])
 def test_myisam_takes_the_lock_even_with_one_thread(mariadb, monkeypatch, backup_stage):
-    monkeypatch.setattr(dump_module, "USE_BACKUP_STAGE", backup_stage, raising=False)
+    monkeypatch.setattr(consistency_module, "USE_BACKUP_STAGE", backup_stage, raising=False)
     make_pair(mariadb, "cons_myisam", engine="MyISAM", rows=100)
     manifest = dump(mariadb, ["cons_myisam"], io.BytesIO(), threads=1)
     assert manifest.consistency == ("snapshot+backup-stage" if backup_stage else
@@ -211,8 +211,8 @@ def test_long_write_at_the_start(mariadb, monkeypatch, backup_stage):
     """A long write at the start: BACKUP STAGE does not wait for it (several connections, no
     warning); FLUSH TABLES WITH READ LOCK is not even asked for while it runs (the long-query
     guard), so an InnoDB-only dump goes on with one connection, consistently, and says so."""
-    monkeypatch.setattr(dump_module, "USE_BACKUP_STAGE", backup_stage, raising=False)
-    monkeypatch.setattr(dump_module, "LOCK_PAUSES", (0.2, 0.2), raising=False)
+    monkeypatch.setattr(consistency_module, "USE_BACKUP_STAGE", backup_stage, raising=False)
+    monkeypatch.setattr(consistency_module, "LOCK_PAUSES", (0.2, 0.2), raising=False)
     db = f"cons_slow_{int(backup_stage)}"
     make_pair(mariadb, db, rows=100)
     blocker = connect(mariadb)
@@ -240,7 +240,7 @@ def test_long_write_at_the_start(mariadb, monkeypatch, backup_stage):
 def test_myisam_that_cannot_be_locked_fails_clearly(mariadb, monkeypatch):
     """A long write to a MyISAM table holds off every lock (BACKUP STAGE BLOCK_DDL waits for it):
     after the tries, the dump fails and says why, instead of dumping it unlocked."""
-    monkeypatch.setattr(dump_module, "LOCK_PAUSES", (0.2, 0.2), raising=False)
+    monkeypatch.setattr(consistency_module, "LOCK_PAUSES", (0.2, 0.2), raising=False)
     db = "cons_slow_m"
     make_pair(mariadb, db, engine="MyISAM", rows=100)
     blocker = connect(mariadb)

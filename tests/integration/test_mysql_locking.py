@@ -20,6 +20,7 @@ from tests.mariadb import mariadb, mariadb_binlog, mariadb_server  # noqa: F401
 
 pytestmark = pytest.mark.integration
 dump_module = importlib.import_module("dr.mysql.dump")  # the package's `dump` is the function
+consistency_module = importlib.import_module("dr.mysql.dump_consistency")
 
 BACKUPS = 10
 
@@ -155,7 +156,7 @@ def test_ddl_loop_while_a_long_write_holds_off_the_lock(mariadb, monkeypatch, mo
     db = f"lk_ddl2_{mode.replace('-', '_')}"
     make_db(mariadb, db, rows=2000)
     if mode == "ftwrl":  # as on MySQL, or MariaDB < 10.4: no BACKUP STAGE
-        monkeypatch.setattr(dump_module, "USE_BACKUP_STAGE", False, raising=False)
+        monkeypatch.setattr(consistency_module, "USE_BACKUP_STAGE", False, raising=False)
     spec = account(mariadb, "noreload" if mode == "lock-tables" else "root")
     writer = Loop(mariadb, [f"UPDATE {db}.x SET pad = CONCAT('u', SLEEP(3)) WHERE id = 1"])
     writer.start()
@@ -208,7 +209,7 @@ def test_long_write_at_backup_start_does_not_freeze_writers(mariadb, monkeypatch
     db = f"lk_long_{mode.replace('-', '_')}"
     make_db(mariadb, db, rows=2000)
     if mode == "ftwrl":
-        monkeypatch.setattr(dump_module, "USE_BACKUP_STAGE", False, raising=False)
+        monkeypatch.setattr(consistency_module, "USE_BACKUP_STAGE", False, raising=False)
     spec = account(mariadb, "noreload" if mode == "lock-tables" else "root")
     blocker = connect(mariadb)
     long_write = threading.Thread(target=lambda: blocker.cursor().execute(

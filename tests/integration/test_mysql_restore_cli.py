@@ -308,7 +308,7 @@ def test_an_edited_created_never_makes_prune_delete_the_newest_nor_readiness_pas
     """With `last: 1`, an old backup's manifest edited to look newest would make prune delete the
     real newest, and readiness call a stale destination fresh: only authenticated manifests count."""
     from dr.backup import mysql
-    from dr.readiness import check_readiness
+    from dr.failover.readiness import check_readiness
 
     drop(mariadb, "aged2")
     sql(mariadb, "CREATE DATABASE aged2", "CREATE TABLE aged2.t (id INT PRIMARY KEY)")

@@ -3,7 +3,7 @@ and SIGKILL of mariadbd mid-swap, with a target holding tables, views (one on an
 another DEFINER), triggers, a procedure, a function and an event.
 
 `dr restore mysql` runs in a subprocess (`CHILD` below) that stops itself at a given point,
-reached deterministically: right after the swap journals a phase (dr.mysql.swap.hook), or right
+reached deterministically: right after the swap journals a phase (dr.mysql.swap_journal.hook), or right
 after an SQL statement of the swap has run (a wrapper around pymysql's Cursor.execute: this one
 also works on a dr without a journal). It then either SIGKILLs itself or, for a server crash,
 writes a marker file and waits while the test SIGKILLs and restarts mariadbd.
@@ -52,14 +52,14 @@ def stop(what):
 
 
 if event != "-":
-    from dr.mysql import swap
+    from dr.mysql import swap_journal
 
     def hook(e):
         if e.startswith(event):
-            swap.hook = None
+            swap_journal.hook = None
             stop(e)
 
-    swap.hook = hook
+    swap_journal.hook = hook
 if pattern != "-":
     rx, execute, fired = re.compile(pattern), pymysql.cursors.Cursor.execute, []
 

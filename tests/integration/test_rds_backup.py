@@ -91,7 +91,7 @@ def test_dry_run_calls_no_mutating_api_and_writes_nothing(seeded, boto):
         "before-call", lambda model, **kw: calls.append(model.name))
     outcome = run_backup(ctx, dry_run=True)
     assert outcome.record is None
-    assert {i.name for i in outcome.plan} == {"app-db", "aurora"}
+    assert {i.name for i in outcome.plan if i.kind == "rds"} == {"app-db", "aurora"}
     assert any("create snapshot" in a for a in outcome.plan[0].actions)
     assert calls and all(c.startswith(("Describe", "List", "Get", "Head")) for c in calls), calls
     assert len(manual(boto("rds", "us-west-2"), instance=W.INSTANCE)) == 0
@@ -243,7 +243,7 @@ def test_prune_deletes_exactly_the_expected_snapshots_and_nothing_unmanaged(seed
         outcome = run_backup(seeded.context(clock=FixedClock(start + timedelta(hours=hour))),
                              name="app-db")
         assert outcome.record.status == "completed"
-        ids.append(outcome.plan[0].snapshot_id)
+        ids.append(outcome.plan[0].fields["snapshot_id"])
     # A hand-made snapshot named like dr's, without dr's tags: never touched.
     boto("rds", "us-west-2").create_db_instance(
         DBInstanceIdentifier=W.INSTANCE, Engine="mysql", DBInstanceClass="db.t3.micro",
@@ -252,7 +252,7 @@ def test_prune_deletes_exactly_the_expected_snapshots_and_nothing_unmanaged(seed
                                                 DBSnapshotIdentifier="dr-app-db-19990101-0000")
 
     dry = prune(seeded.context(), name="app-db", dry_run=True)
-    assert sorted(d.point.id for d in dry.decisions if not d.keep) == sorted(ids[:2] * 2)
+    assert sorted(d.point.id for d in dry.decisions["rds"] if not d.keep) == sorted(ids[:2] * 2)
     assert all(s["Status"] == "available" for s in manual(boto("rds", "us-east-1"), instance=W.INSTANCE))
     assert len(manual(boto("rds", "us-west-2"), instance=W.INSTANCE)) == 5  # dry run deleted nothing
 

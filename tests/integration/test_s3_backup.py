@@ -359,7 +359,7 @@ def test_dry_run_copies_nothing_and_says_what_would_move(buckets):
     calls = count_calls(ctx)
     outcome = run_backup(ctx, only="s3", dry_run=True)
     assert outcome.record is None and buckets.dst_keys() == []
-    assert "copy 1 object(s), 5 bytes" in outcome.s3_plan[0].actions[0]
+    assert "copy 1 object(s), 5 bytes" in outcome.plan[0].actions[0]
     assert not [c for c in calls if not c.startswith(("List", "Get", "Head"))]
 
 

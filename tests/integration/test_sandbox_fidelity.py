@@ -130,10 +130,10 @@ def test_getatt_sandbox_reads_the_attribute_after_the_first_dot(sandbox):
 
 
 def test_split_getatt():
-    assert fidelity.split_getatt("DB.Endpoint.Address") == ["DB", "Endpoint.Address"]
-    assert fidelity.split_getatt(["DB", "Endpoint", "Port"]) == ["DB", "Endpoint.Port"]
+    assert fidelity.cloudformation.split_getatt("DB.Endpoint.Address") == ["DB", "Endpoint.Address"]
+    assert fidelity.cloudformation.split_getatt(["DB", "Endpoint", "Port"]) == ["DB", "Endpoint.Port"]
     kept = ["DB", "Arn"]
-    assert fidelity.split_getatt(kept) is kept
+    assert fidelity.cloudformation.split_getatt(kept) is kept
 
 
 # --- 3. DBInstance from a snapshot, security groups, subnet group -------------------------------------
@@ -504,7 +504,7 @@ def test_stack_tags_sandbox_tags_what_the_stack_creates_and_adds(sandbox):
 
 
 def test_stack_resource_tags():
-    assert fidelity.stack_resource_tags({"env": "stack", "owner": "ops", "aws:cloudformation:logical-id": "X"},
+    assert fidelity.cloudformation.stack_resource_tags({"env": "stack", "owner": "ops", "aws:cloudformation:logical-id": "X"},
                                         "s", "arn:s", "DB", {"env": "own", "aws:x": "y"}) == {
         "env": "own", "owner": "ops", "aws:cloudformation:stack-name": "s",
         "aws:cloudformation:stack-id": "arn:s", "aws:cloudformation:logical-id": "DB"}
@@ -566,9 +566,9 @@ def test_deletion_policy_snapshot_sandbox_also_when_an_update_removes_the_resour
 
 
 def test_final_snapshot_id():
-    assert fidelity.final_snapshot_id("rds-demo", "MainDB", "a1b2c3d4e5f6") == "rds-demo-snapshot-maindb-a1b2c3d4e5f6"
-    assert re.fullmatch(r"s-snapshot-db-[a-z0-9]{12}", fidelity.final_snapshot_id("s", "DB"))
-    long = fidelity.final_snapshot_id("s" * 128, "D" * 255, "x" * 12)
+    assert fidelity.rds.final_snapshot_id("rds-demo", "MainDB", "a1b2c3d4e5f6") == "rds-demo-snapshot-maindb-a1b2c3d4e5f6"
+    assert re.fullmatch(r"s-snapshot-db-[a-z0-9]{12}", fidelity.rds.final_snapshot_id("s", "DB"))
+    long = fidelity.rds.final_snapshot_id("s" * 128, "D" * 255, "x" * 12)
     assert len(long) == 255 and long.startswith("s" * 121 + "-snapshot-dd") and long.endswith("d-" + "x" * 12)
 
 

@@ -11,7 +11,7 @@ import pytest
 from dr.mysql import BinlogPosition, DatabaseInfo, DumpManifest, StreamFormatError, TableInfo
 from dr.mysql.chunks import IntRanges, KeysetRanges
 from dr.mysql.frames import END, HEAD, MAGIC, MANIFEST, ROWS, FrameReader, FrameWriter
-from dr.mysql.restore import _comparable
+from dr.mysql.restore_result import checksums_comparable
 from dr.mysql.schema import Column, TableDef
 
 
@@ -115,9 +115,9 @@ def test_not_a_dump():
 
 
 def test_checksums_compared_only_between_like_servers():
-    assert _comparable("10.11.19-MariaDB-0+deb12u1", "10.11.6-MariaDB")
-    assert not _comparable("10.11.19-MariaDB", "11.4.2-MariaDB")
-    assert not _comparable("8.0.36", "10.11.19-MariaDB")
+    assert checksums_comparable("10.11.19-MariaDB-0+deb12u1", "10.11.6-MariaDB")
+    assert not checksums_comparable("10.11.19-MariaDB", "11.4.2-MariaDB")
+    assert not checksums_comparable("8.0.36", "10.11.19-MariaDB")
 
 
 def test_value_expressions():

@@ -7,9 +7,11 @@ import os
 import signal
 import threading
 import time
+from datetime import datetime, timezone
 
 import pytest
 
+from dr.clock import FixedClock
 from dr.errors import EXIT_INTERRUPTED, UsageError
 from dr.runbook import RunLocked, run_runbook
 from dr.runbook.journal import RunJournal, TransitionError
@@ -153,12 +155,14 @@ name: retry
 steps:
   - {id: flaky, type: fail, with: {times: 2}, retries: 2, retry_delay: 0.05}
 """, tmp_path)
-    ectx = engine(tmp_path)
-    t0 = time.monotonic()
+    clock = FixedClock(datetime(2026, 12, 8, 3, 0, tzinfo=timezone.utc))  # retry pauses on it take no time
+    ectx = engine(tmp_path, clock=clock)
+    t0 = clock.monotonic()
     result = run_runbook(rb, ectx)
     assert result.status == "completed"
     assert result.steps["flaky"].attempts == 3 and result.steps["flaky"].outputs == {"attempt": 3}
-    assert time.monotonic() - t0 >= 0.05 + 0.1  # backoff doubles: 0.05, then 0.1
+    assert clock.monotonic() - t0 >= 0.05 + 0.1  # backoff doubles: 0.05, then 0.1
+    assert clock.slept == [0.05, 0.1]
     notes = [e["note"] for e in journal(ectx, result.run_id)["events"] if e["step"] == "flaky"]
     assert sum(n.startswith("retry after") for n in notes) == 2
 

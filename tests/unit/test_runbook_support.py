@@ -127,7 +127,7 @@ def fake_types(world: World) -> dict[str, type[StepType]]:
 
         def execute(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
             world.log("execute", ctx.step_id)
-            time.sleep(params["seconds"])
+            ctx.clock.sleep(params["seconds"])  # no cancel event: it does not stop when told
             return {}
 
     class Gate(StepType):

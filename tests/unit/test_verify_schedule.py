@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
 
 import pytest
 
 from dr.backup import verified
 from dr.clock import FixedClock, iso
 from dr.config import ConfigError, parse_config
-from dr.readiness import _verified
+from dr.backup.kinds.mysql import verified_check
 from dr.report import compute_report, render
 from dr.scheduler import jobs as J
 from dr.state import LocalStore
@@ -89,7 +88,7 @@ def ready(tmp_path, entries: dict, every: str | None = "1d"):
         verified.record(store, "lamp", bid, entry)
     c = config(f"{{host: 127.0.0.1, every: {every}}}" if every else "{host: 127.0.0.1}")
     backups = [FakeBackup(f"lamp-{i}", NOW - i * H) for i in range(3)]  # lamp-0 is the newest
-    return _verified(SimpleNamespace(store=store), c.mysql[0], backups, NOW)
+    return verified_check(c.mysql[0], backups, verified.load(store, "lamp"), NOW)
 
 
 def test_readiness_fails_when_the_newest_backup_failed_or_nothing_was_ever_verified(tmp_path):

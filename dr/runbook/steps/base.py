@@ -81,6 +81,14 @@ class StepContext:
             return base
         return f"{base}-drill-{self.run_id.rsplit('-', 1)[-1]}"
 
+    @property
+    def wait_clock(self) -> Clock:
+        """The clock a step gives dr.wait.poll: the run's time, pauses through `wait` (so Ctrl-C
+        and the step's timeout stop them, with the step's own message)."""
+        from dr.dns.base import PausingClock
+
+        return PausingClock(self.clock, self.wait)
+
     def wait(self, seconds: float) -> None:
         """Sleep, but return at once (raising) when the run is cancelled."""
         from dr.errors import Interrupted

@@ -54,7 +54,8 @@ def guard_drill(record: str, ctx: StepContext) -> None:
                           "was changed", hint=f"leave `record` out (the drill uses {drill_record(ctx)}) "
                                               "or name a drill-<id> record")
     if not absolute(record).startswith("drill-"):
-        raise ConfigError(f"this is a drill: it changes only drill records (drill-<id>.{absolute(dns_settings(ctx).zone)}),"
+        zone = absolute(dns_settings(ctx).zone)
+        raise ConfigError(f"this is a drill: it changes only drill records (drill-<id>.{zone}),"
                           f" not {record}; nothing was changed", hint=f"use {drill_record(ctx)}")
 
 

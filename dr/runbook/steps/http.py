@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from typing import Any
 from dr.dns.base import host_of
 from dr.errors import ConfigError, Interrupted, OperationFailed
 from dr.runbook.steps.base import Param, StepContext, StepType
+from dr.wait import Backoff, poll
 
 VERIFIED_BY = "http.wait_healthy"
 _PLACEHOLDER = re.compile(r"\{stack\.([A-Za-z0-9_.:-]+)\}")
@@ -194,38 +194,40 @@ class WaitHealthy(StepType):
 
     def execute(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
         s = self.settings(params, ctx)
-        url, need = s["url"], s["consecutive"]
-        started = time.monotonic()
-        deadline = started + s["timeout"]
-        checks = streak = best = 0
-        last = shown = ""
+        url, need, clock = s["url"], s["consecutive"], ctx.wait_clock
+        started = clock.monotonic()
+        seen = {"checks": 0, "streak": 0, "best": 0, "last": "", "shown": ""}
         ctx.log(f"health: waiting for {need} answers of HTTP {s['expect_status']} in a row from {url}")
-        while True:
+
+        def check() -> int:
+            """One request; the number of passes in a row so far."""
             if ctx.cancel.is_set():
                 raise Interrupted(f"step {ctx.step_id} interrupted while checking {url}")
-            remaining = deadline - time.monotonic()
+            remaining = s["timeout"] - (clock.monotonic() - started)
             ok, last = probe_cancellable(url, max(0.1, min(s["request_timeout"], remaining)),
                                          s["expect_status"], ctx.cancel, ctx.step_id)
-            checks += 1
-            streak = streak + 1 if ok else 0
-            best = max(best, streak)
-            if last != shown:
-                ctx.log(f"health: {url}: {last} ({streak}/{need})")
-                shown = last
-            if streak >= need:
-                seconds = round(time.monotonic() - started, 3)
-                return {"healthy": True, "url": url, "host": host_of(url), "checks": checks,
-                        "seconds": seconds, "verified_by": VERIFIED_BY, "session": ctx.run_session,
-                        "passed_at": ctx.clock.now()}
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            seen["checks"] += 1
+            seen["streak"] = seen["streak"] + 1 if ok else 0
+            seen["best"], seen["last"] = max(seen["best"], seen["streak"]), last
+            if last != seen["shown"]:
+                ctx.log(f"health: {url}: {last} ({seen['streak']}/{need})")
+                seen["shown"] = last
+            return seen["streak"]
+
+        def give_up(_streak: int) -> None:
+            if clock.monotonic() - started >= s["timeout"]:
                 raise OperationFailed(
-                    f"{url} did not become healthy within {show_seconds(s['timeout'])}: {checks} checks, at best "
-                    f"{best} of the {need} passes in a row needed (HTTP {s['expect_status']}); "
-                    f"last answer: {last}",
+                    f"{url} did not become healthy within {show_seconds(s['timeout'])}: {seen['checks']} checks, "
+                    f"at best {seen['best']} of the {need} passes in a row needed (HTTP {s['expect_status']}); "
+                    f"last answer: {seen['last']}",
                     hint="DNS was not changed. Check the new stack (its outputs, instances and security "
                          "groups), or raise `timeout` if it is only slow to start")
-            ctx.wait(min(s["interval"], remaining))
+
+        poll(check, ready=lambda streak: streak >= need, failed=give_up, what=f"{url} to become healthy",
+             clock=clock, timeout=s["timeout"], backoff=Backoff(s["interval"], 1.0, s["interval"]))
+        return {"healthy": True, "url": url, "host": host_of(url), "checks": seen["checks"],
+                "seconds": round(clock.monotonic() - started, 3), "verified_by": VERIFIED_BY,
+                "session": ctx.run_session, "passed_at": clock.now()}
 
 
 STEP_TYPES = (WaitHealthy,)

@@ -2,20 +2,21 @@
 
 Fails what fails a failover last first (the DR key, the newest copy of each RDS resource and its
 age against the RPO objective, the stack template in the region, the DNS record and the
-credentials that change it) and stops the run (AbortRun) when any of it is not so.
+credentials that change it) and stops the run (AbortRun) when any of it is not so. The checks
+are those of `dr validate --readiness` (dr/failover/readiness.py: key_check, copy_check,
+template_checks, dns_checks), observed in the run's target region; the step also encrypts a
+probe with the DR key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
-from dr.aws import aws_call
-from dr.config import Config, format_duration
+from dr.config import Config
 from dr.errors import DrError
 from dr.aws.kms import resolve_dr_key
-from dr.readiness import Check, dns_checks, flip_modes, template_checks
+from dr.failover.readiness import Check, copy_check, dns_checks, flip_modes, key_check, template_checks
 from dr.runbook.steps import rds_restore
 from dr.runbook.steps.base import AbortRun, Param, StepContext, StepType, is_reference, target_region
 from dr.clock import iso
@@ -81,12 +82,10 @@ class Readiness(StepType):
         config = ctx.config
         try:
             key = resolve_dr_key(ctx.session, config.kms.dr_key, config.regions.dr)
-            kms = ctx.session.client("kms", config.regions.dr)
-            aws_call(kms.encrypt, KeyId=key.arn, Plaintext=b"dr readiness probe",
-                     action="encrypting a probe with", resource=config.kms.dr_key, region=config.regions.dr)
-            return Check("dr-key", True, f"{key} is enabled in {config.regions.dr} and encrypts")
+            ctx.session.kms(config.regions.dr).encrypt_probe(key.arn, config.kms.dr_key)
+            return key_check(str(key), None, config.regions.dr, encrypts=True)
         except DrError as exc:
-            return Check("dr-key", False, exc.message)
+            return key_check(None, exc.message, config.regions.dr)
 
     def _copies(self, params: Mapping[str, Any], ctx: StepContext, region: str):
         config, now = ctx.config, ctx.clock.now()
@@ -101,19 +100,10 @@ class Readiness(StepType):
                 checks.append(Check(f"rds:{r.name}:copy", False, exc.message))
                 continue
             newest_times.append(copy.recovery_time)
-            age = now - copy.recovery_time
-            fresh = age <= config.objectives.rpo
-            detail = (f"newest copy {copy.id} holds data from {format_duration(_whole(age))} ago "
-                      f"({'within' if fresh else 'over'} the RPO objective {format_duration(config.objectives.rpo)})")
-            if not fresh and accept:
-                detail += "; data loss accepted"
-            checks.append(Check(f"rds:{r.name}:copy", fresh or accept, detail))
+            checks.append(copy_check(f"rds:{r.name}:copy", copy.id, copy.recovery_time, now,
+                                     config.objectives.rpo, accept))
         # The stalest resource decides how much data a failover loses.
         return checks, (min(newest_times) if newest_times else None)
-
-
-def _whole(delta: timedelta) -> timedelta:
-    return timedelta(seconds=max(0, int(delta.total_seconds())))
 
 
 STEP_TYPES = (Readiness,)

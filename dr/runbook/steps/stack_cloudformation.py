@@ -1,4 +1,5 @@
-"""CloudFormation for the stack.launch step (and readiness, teardown): read templates, launch stacks idempotently, delete them.
+"""CloudFormation for stack.launch (and readiness, teardown): read templates, launch stacks
+idempotently, delete them.
 
 `launch` is sceptre's idempotent launch: create the stack if it is missing, delete and create it
 again after ROLLBACK_COMPLETE (a failed first create leaves nothing but the stack record; only a
@@ -38,6 +39,9 @@ REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+")
 COMPLETE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 # Stable states a launch can start from without a human (besides "missing").
 UPDATABLE = COMPLETE | {"UPDATE_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
+# How long a stack operation is waited for at most (the step's own timeout usually ends it first).
+WAIT_TIMEOUT = 4 * 3600.0
+WAIT_BACKOFF = Backoff(first=1.0, factor=2.0, most=10.0)
 NEEDS_A_HUMAN = {"CREATE_FAILED", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED",
                  "UPDATE_FAILED", "IMPORT_ROLLBACK_FAILED"}
 

@@ -18,7 +18,7 @@ from dr.context import Context
 from dr.errors import EXIT_BREACH, UsageError
 from dr.clock import parse_iso
 
-RUNBOOKS = Path(__file__).resolve().parent / "runbooks"  # shipped in the package (and ./runbooks)
+RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"  # shipped in the package (and ./runbooks)
 
 
 def runbook_path(name: str, given: str | None) -> Path:
