@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.gen_mysql_data import generate  # noqa: E402
 from dr.mysql import ConnectionSpec, connect  # noqa: E402
-from tests.mariadb import MariaDBServer, binaries, client_binary  # noqa: E402
+from tests.support.mariadb import MariaDBServer, binaries, client_binary  # noqa: E402
 
 DB = "bench"
 TIME = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dr.cli import main as dr_main  # noqa: E402
-from tests.mariadb import MariaDBServer, client_binary  # noqa: E402
+from tests.support.mariadb import MariaDBServer, client_binary  # noqa: E402
 
 
 def load_sakila(server: MariaDBServer) -> str:
