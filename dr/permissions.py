@@ -16,7 +16,7 @@ buckets' keys in the primary region) are reachable only through RDS or S3 (`kms:
 No action is ever `*` or `service:*`, nor any other wildcard: every action is spelt out.
 
 `dr permissions` prints it; terraform/modules/foundation attaches it to dr's role, so the code
-and the role cannot drift (tests/unit/test_terraform.py regenerates the example's policy file).
+and the role cannot drift (tests/unit/terraform/test_terraform.py regenerates the example's policy file).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 `FakeAws()` stands where an AwsSession goes (`ctx.aws`, `StepContext.session`): `rds(region)`,
 `s3(region)`, `cfn(region)`, `kms(region)`, `sns(region)` return objects with the adapters'
 methods, over one shared in-memory world. It answers as AWS does where dr looks (None for what
-does not exist, AwsError with AWS's code for what fails), and tests/aws_contract.py runs the same
+does not exist, AwsError with AWS's code for what fails), and tests/support/aws_contract.py runs the same
 cases against it and against the moto sandbox, so the two cannot drift.
 
 Everything happens at once: a snapshot, a copy and a stack are complete when made.

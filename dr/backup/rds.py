@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +23,7 @@ from dr.aws.retry import retry_on_codes
 from dr.clock import Clock, iso
 from dr.config import Config, RdsResource
 from dr.errors import AwsError, DrError, Interrupted, OperationFailed
-from dr.state.records import ResourceResult, StepRecord
+from dr.state.recorder import ResourceRecorder
 from dr.wait import Backoff, poll
 
 log = logging.getLogger(__name__)
@@ -180,30 +180,32 @@ class RdsExecutor:
     """Runs planned RDS items; safe to call from several threads (one item per thread)."""
 
     def __init__(self, session: AwsSession, config: Config, clock: Clock, dr_key: DrKey,
-                 cancel: threading.Event, on_change: Callable[[], None],
+                 cancel: threading.Event,
                  poll_seconds: float = POLL_SECONDS, timeout: timedelta = WAIT_TIMEOUT):
         self.session, self.config, self.clock, self.dr_key = session, config, clock, dr_key
-        self.cancel, self.on_change = cancel, on_change
+        self.cancel = cancel
         self.poll_seconds, self.timeout = poll_seconds, timeout
         self.copy_slots = threading.BoundedSemaphore(MAX_COPIES_IN_FLIGHT)
 
-    def run(self, item: RdsBackupItem, resource: RdsResource, result: ResourceResult) -> None:
+    def run(self, item: RdsBackupItem, resource: RdsResource, rec: ResourceRecorder) -> None:
+        """Snapshot, wait, copy, wait, verify: each a step of `rec` (the run's recorder saves
+        every change and records Ctrl-C as interrupted)."""
         primary, dr = self.config.regions.primary, self.config.regions.dr
         prds, drds = self.session.rds(primary), self.session.rds(dr)
         kind = item.kind
-        with self._step(result, "snapshot", f"{item.snapshot_id} in {primary}"):
+        with rec.step("snapshot", f"{item.snapshot_id} in {primary}"):
             snap = self._ensure_snapshot(prds, item, resource)
-        with self._step(result, "wait-snapshot", f"{item.snapshot_id} in {primary}"):
+        with rec.step("wait-snapshot", f"{item.snapshot_id} in {primary}"):
             snap = self._wait_available(prds, kind, item.snapshot_id)
-        result.recovery_points.append(recovery_point(snap, "source"))
+        rec.add_point(recovery_point(snap, "source"))
         with self._copy_slot():  # held until the copy is available: AWS counts it until then
-            with self._step(result, "copy", f"{item.snapshot_id} to {dr}"):
+            with rec.step("copy", f"{item.snapshot_id} to {dr}"):
                 self._ensure_copy(drds, kind, snap, item.snapshot_id)
-            with self._step(result, "wait-copy", f"{item.snapshot_id} in {dr}"):
+            with rec.step("wait-copy", f"{item.snapshot_id} in {dr}"):
                 copy = self._wait_available(drds, kind, item.snapshot_id)
-        with self._step(result, "verify", f"{item.snapshot_id} in {dr}"):
+        with rec.step("verify", f"{item.snapshot_id} in {dr}"):
             self._verify_copy(copy, resource)
-        result.recovery_points.append(recovery_point(copy, "copy"))
+        rec.add_point(recovery_point(copy, "copy"))
 
     # -- steps
 
@@ -302,22 +304,3 @@ class RdsExecutor:
             yield
         finally:
             self.copy_slots.release()
-
-    @contextmanager
-    def _step(self, result: ResourceResult, name: str, detail: str) -> Iterator[StepRecord]:
-        step = StepRecord(name=name, status="running", started_at=iso(self.clock.now()),
-                          detail=detail)
-        result.steps.append(step)
-        self.on_change()
-        try:
-            yield step
-        except BaseException as exc:
-            step.status = "interrupted" if isinstance(exc, (Interrupted, KeyboardInterrupt)) \
-                else "failed"
-            step.error = str(exc) or type(exc).__name__
-            raise
-        else:
-            step.status = "completed"
-        finally:
-            step.finished_at = iso(self.clock.now())
-            self.on_change()

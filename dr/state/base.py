@@ -1,8 +1,8 @@
 """The state-store contract: small JSON documents under '/'-separated keys.
 
 Both backends (LocalStore, S3Store) satisfy the same contract, checked by one shared test suite
-(tests/state_contract.py, run by tests/unit/test_state_contract.py and
-tests/integration/test_state_contract_s3.py):
+(tests/support/state_contract.py, run by tests/unit/state/test_state_contract.py and
+tests/integration/state/test_state_contract_s3.py):
 
 * `put_json` is atomic create-or-replace: a reader sees the old document or the new one, never
   a mix, and a crash mid-write leaves the old one.

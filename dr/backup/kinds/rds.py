@@ -89,8 +89,8 @@ class RdsBackupKind(BackupKind):
         executor = run.shared.get("executor")
         if executor is None:  # one per run: its copy slots are shared by every thread
             executor = run.shared.setdefault("executor", rds.RdsExecutor(
-                ctx.aws, ctx.config, ctx.clock, run.dr_key, run.cancel, run.save))
-        executor.run(item.engine, resource, run.result)
+                ctx.aws, ctx.config, ctx.clock, run.dr_key, run.cancel))
+        executor.run(item.engine, resource, run.resource)
 
     def result_line(self, result: ResourceResult) -> str:
         copy = next((p for p in result.recovery_points if p["role"] == "copy"), None)
