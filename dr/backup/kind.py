@@ -144,6 +144,11 @@ class BackupKind(ABC):
                deep: int | str | None) -> dict | None:
         """name -> a result with `.ok` and `.to_dict()` (only called when `verify_takes` is set)."""
 
+    def verify_newest(self, ctx: Context, resource: Any) -> RunRecord | None:
+        """Scheduled verification (kinds with `verifies_backups`): verify the newest backup not
+        verified yet and return the run's record; None when there is nothing to verify."""
+        raise NotImplementedError(f"{self.name} backups are not verified on a schedule")
+
     @abstractmethod
     def readiness_observe(self, ctx: Context, resource: Any) -> Any: ...
 

@@ -72,3 +72,9 @@ def quiet() -> None:
     verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def silence(name: str) -> None:
+    """Only errors from `name`: for a library whose warnings are noise to dr's user (the sandbox's
+    embedded web server warns that it is a development server)."""
+    logging.getLogger(name).setLevel(logging.ERROR)

@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import io
 import json
-import logging
 import os
 import signal
 import socket
@@ -44,10 +43,11 @@ class EmbeddedAws:
 
     def __enter__(self) -> EmbeddedAws:
         server_cls = _require_moto()
+        from dr.obs.logging import silence
         from dr.sandbox import fidelity
 
         fidelity.apply()  # moto behaves like AWS where dr relies on it (see fidelity.py)
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        silence("werkzeug")
         self._server = server_cls(ip_address="127.0.0.1", port=self.port, verbose=False)
         with contextlib.redirect_stdout(io.StringIO()):
             self._server.start()

@@ -28,13 +28,14 @@ _MISSED_COUNT_CAP = 10_000
 
 
 VERIFY_SUFFIX = ".verify"  # resource names have no dots: `<name>.verify` never collides
-VERIFY_KIND = "mysql-verify"
+VERIFY_KIND_SUFFIX = "-verify"  # a verification job's kind: `<backup kind>-verify` (mysql-verify)
 
 
 @dataclass(frozen=True)
 class Job:
-    """One scheduled job: back up the resource `name` (of `kind` rds, s3 or mysql), or verify
-    the backups of the MySQL resource `resource` (kind mysql-verify, named `<resource>.verify`)."""
+    """One scheduled job: back up the resource `name` (of a backup kind: rds, s3, mysql, ...), or
+    verify the backups of the resource `resource` (kind `<backup kind>-verify`, named
+    `<resource>.verify`) for the kinds whose backups are verified."""
 
     name: str
     kind: str
@@ -45,7 +46,12 @@ class Job:
     @property
     def makes_copies(self) -> bool:
         """Whether its runs make recovery points (and so count for the RPO)."""
-        return self.kind != VERIFY_KIND
+        return not self.verifies
+
+    @property
+    def verifies(self) -> bool:
+        """A scheduled verification of `target`'s backups, not a backup."""
+        return self.kind.endswith(VERIFY_KIND_SUFFIX)
 
     @property
     def target(self) -> str:
@@ -69,7 +75,7 @@ def jobs_from_config(config: Config) -> list[Job]:
 
     jobs = [Job(r.name, kind.name, r.schedule, kind.record_kind(r))
             for kind in KINDS.values() for r in kind.resources(config)]
-    jobs += [Job(f"{r.name}{VERIFY_SUFFIX}", VERIFY_KIND, r.verify_every, kind.record_kind(r), r.name)
+    jobs += [Job(f"{r.name}{VERIFY_SUFFIX}", f"{kind.name}{VERIFY_KIND_SUFFIX}", r.verify_every, kind.record_kind(r), r.name)
              for kind in KINDS.values() if kind.verifies_backups for r in kind.resources(config)
              if r.verify is not None and r.verify_every is not None]
     return jobs

@@ -42,16 +42,17 @@ def run_verify_job(ctx: Context, job: J.Job, slot: datetime) -> JobOutcome:
     """A scheduled verification: the newest backup of `job.target`, if it was not verified yet,
     restored into a scratch database on the verify server, compared and dropped (one run of
     kind "verify"; the outcome is recorded per backup for `dr backup list`, readiness, report)."""
-    from dr.backup.kinds.mysql import newest_unverified, verify_mysql
+    from dr.backup.kinds import KINDS
 
-    resource = next((r for r in ctx.config.mysql if r.name == job.target), None)
-    if resource is None:
-        return JobOutcome("skipped", error=f"no mysql resource {job.target} in the config")
-    target = newest_unverified(ctx, resource)
-    if target is None:
+    found = next(((kind, r) for kind in KINDS.values() if kind.verifies_backups
+                  for r in kind.resources(ctx.config) if r.name == job.target), None)
+    if found is None:
+        return JobOutcome("skipped", error=f"no resource {job.target} whose backups are verified in the config")
+    kind, resource = found
+    record = kind.verify_newest(ctx, resource)
+    if record is None:
         return JobOutcome("skipped", error=f"nothing to verify: the newest backup of {resource.name} "
                                            "has been verified already (or there is none yet)")
-    record = verify_mysql(ctx, [(resource, target.id)])
     error = record.error or next((r.error for r in record.results if r.error), None)
     status = record.status if record.status in ("completed", "failed", "interrupted") else "failed"
     return JobOutcome(status, record.run_id, error)
@@ -59,6 +60,6 @@ def run_verify_job(ctx: Context, job: J.Job, slot: datetime) -> JobOutcome:
 
 def run_job(ctx: Context, job: J.Job, slot: datetime) -> JobOutcome:
     """What the scheduler runs for `job`: a backup, or a scheduled verification."""
-    if job.kind == J.VERIFY_KIND:
+    if job.verifies:
         return run_verify_job(ctx, job, slot)
     return run_backup_job(ctx, job, slot)

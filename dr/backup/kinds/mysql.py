@@ -191,6 +191,10 @@ class MysqlBackupKind(BackupKind):
         record = verify_mysql(ctx, [(r, backup) for r in resources])
         return {result.name: MysqlVerify(result.summary) for result in record.results}
 
+    def verify_newest(self, ctx: Context, resource: MysqlResource):
+        target = newest_unverified(ctx, resource)
+        return None if target is None else verify_mysql(ctx, [(resource, target.id)])
+
     # -- readiness
 
     def readiness_observe(self, ctx: Context, m: MysqlResource):

@@ -46,7 +46,7 @@ def test_verify_every_is_a_duration_or_a_schedule(every, text):
     assert m.verify.port == 3307 and str(m.verify_every) == text
     jobs = {j.name: j for j in J.jobs_from_config(c)}
     job = jobs["lamp.verify"]
-    assert job.kind == J.VERIFY_KIND and job.target == "lamp" and not job.makes_copies
+    assert job.kind == "mysql-verify" and job.verifies and job.target == "lamp" and not job.makes_copies
     assert jobs["lamp"].makes_copies and jobs["lamp"].target == "lamp"
 
 
@@ -208,10 +208,10 @@ def test_a_verify_job_has_no_rpo_and_alerts_as_a_verification(tmp_path):
 
     def runner(ctx, job, slot):
         calls.append(job.name)
-        return JobOutcome("failed" if job.kind == J.VERIFY_KIND else "completed", run_id="verify-x",
+        return JobOutcome("failed" if job.verifies else "completed", run_id="verify-x",
                           error="checksum differs")
 
-    jobs = [j for j in J.jobs_from_config(c) if j.kind == J.VERIFY_KIND]
+    jobs = [j for j in J.jobs_from_config(c) if j.verifies]
     s = Scheduler(ctx, jobs, options=Options(owner="t", rpo_alert_grace=timedelta(0)), runner=runner,
                   publisher=Publisher())
     s.started_at = NOW - 10 * H  # long enough for an RPO alert, were it counted
