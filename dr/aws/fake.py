@@ -22,7 +22,7 @@ from typing import Any
 from dr.aws.cfn import Stack, StackEvent
 from dr.aws.rds import CLUSTER, RdsKind, Snapshot, Source
 from dr.aws.s3 import GONE, Upload
-from dr.backup.s3_diff import ObjectInfo
+from dr.aws.s3 import ObjectInfo
 from dr.errors import AwsError
 
 ACCOUNT = "123456789012"

@@ -20,8 +20,18 @@ from typing import Any
 from urllib.parse import urlencode
 
 from dr.aws.errors import StoreWhere, aws_call, is_client_error, translate, translate_store
-from dr.backup.s3_diff import ObjectInfo
 from dr.errors import AwsError, Interrupted
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """One object of a listing: what the S3 diff compares."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+
 
 log = logging.getLogger(__name__)
 

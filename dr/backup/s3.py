@@ -17,7 +17,8 @@ from datetime import datetime
 from dr.aws import AwsSession
 from dr.aws.s3 import GONE, prefetch, server_side_copy
 from dr.backup import s3_deep
-from dr.backup.s3_diff import Change, ListingOrderError, ObjectInfo, diff
+from dr.aws.s3 import ObjectInfo
+from dr.backup.s3_diff import Change, ListingOrderError, diff
 from dr.clock import Clock, iso, parse_iso
 from dr.config import Config, S3Resource
 from dr.errors import AwsError, DrError, Interrupted, OperationFailed

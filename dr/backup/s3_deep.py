@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from dr.aws import AwsSession
 from dr.aws.s3 import GONE, HEADERS, S3
-from dr.backup.s3_diff import ObjectInfo
+from dr.aws.s3 import ObjectInfo
 from dr.config import Config, S3Resource
 from dr.errors import AwsError
 

@@ -18,15 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 
-
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
-    key: str
-    size: int
-    etag: str
-    last_modified: datetime
+from dr.aws.s3 import ObjectInfo
 
 
 @dataclass(frozen=True, slots=True)

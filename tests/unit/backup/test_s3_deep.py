@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import datetime, timezone
 
 from dr.backup.s3_deep import Side, differences, sample
-from dr.backup.s3_diff import ObjectInfo
+from dr.aws.s3 import ObjectInfo
 
 KEY = "arn:aws:kms:us-west-2:123456789012:key/dr"
 T0 = datetime(2026, 12, 1, tzinfo=timezone.utc)

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dr.backup.s3_diff import ObjectInfo, diff, in_sync
+from dr.aws.s3 import ObjectInfo
+from dr.backup.s3_diff import diff, in_sync
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 
