@@ -93,7 +93,7 @@ SCOPES: dict[str, tuple[str, str]] = {
 #: kind's own (`features` in dr/backup/kinds/<kind>.py, next to the calls that need them).
 #: `features_for(config)` picks the enabled ones.
 CORE_FEATURES: dict[str, tuple[Grant, ...]] = {
-    # Every command that touches AWS resolves kms.dr_key first (dr/kms.py: DescribeKey).
+    # Every command that touches AWS resolves kms.dr_key first (dr/aws/kms.py: DescribeKey).
     "dr-key": (_g("dr_key", "kms:DescribeKey"),),
     # dr/state/s3.py: HeadBucket (ListBucket), GetBucketLocation, Get/Put(If-None-Match)/Delete
     # Object, ListObjectsV2; objects are SSE-KMS under the DR key.
