@@ -1,7 +1,10 @@
 """`dr` command line: parse, build a context, call a service, render, map the outcome to an exit code.
 
-This module is the one place where errors become messages and exit codes. Heavy imports (boto3,
-services) happen inside command handlers so `dr --version` stays fast.
+This module is the one place where errors (DrError and anything unexpected) become messages and
+exit codes. A run that finished but found a breach (RPO/RTO over objective, a replica set at
+risk, copies that differ) is not an error: its service judges it and names the code from
+dr/errors.py's table (EXIT_BREACH), and the handler passes it on. Heavy imports (boto3, services)
+happen inside command handlers so `dr --version` stays fast.
 """
 
 from __future__ import annotations

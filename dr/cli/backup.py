@@ -1,4 +1,4 @@
-"""`dr backup run|list|prune`."""
+"""`dr backup run|list|verify|prune`: parse, call dr.backup.service, render with dr.render.backup."""
 
 from __future__ import annotations
 
