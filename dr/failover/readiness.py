@@ -102,8 +102,9 @@ def copy_check(name: str, copy_id: str, data_time: datetime, now: datetime, rpo:
                accept_data_loss: bool = False) -> Check:
     """PURE: the newest copy holds data young enough for the RPO objective; `data_time` is when
     its data was taken (a copied snapshot's own creation time is when it was copied)."""
-    age = timedelta(seconds=max(0, int((now - data_time).total_seconds())))
-    fresh = age <= rpo
+    exact = now - data_time
+    fresh = exact <= rpo  # judged on the exact age; only the text is rounded to the second
+    age = timedelta(seconds=max(0, int(exact.total_seconds())))
     detail = (f"newest copy {copy_id} holds data from {format_duration(age)} ago "
               f"({'within' if fresh else 'over'} the RPO objective {format_duration(rpo)})")
     if not fresh and accept_data_loss:

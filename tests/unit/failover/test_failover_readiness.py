@@ -43,6 +43,14 @@ def test_a_copy_is_as_old_as_its_data_and_data_loss_can_be_accepted():
     assert accepted.ok and accepted.detail.endswith("; data loss accepted")
 
 
+def test_a_copy_a_fraction_of_a_second_over_the_objective_is_over_it():
+    """The age is judged exactly; only its text is rounded (1.5 s over a 1 s RPO is a breach)."""
+    late = copy_check("rds:a:copy", "snap", NOW - timedelta(seconds=1.5), NOW, timedelta(seconds=1))
+    assert not late.ok and "over the RPO objective" in late.detail
+    exact = copy_check("rds:a:copy", "snap", NOW - timedelta(seconds=1), NOW, timedelta(seconds=1))
+    assert exact.ok
+
+
 def test_the_dr_key_check_says_why_and_whether_it_encrypts():
     assert key_check("alias/dr", None, "us-west-2").detail == "alias/dr is enabled in us-west-2"
     assert key_check("alias/dr", None, "us-west-2", encrypts=True).detail.endswith("and encrypts")
