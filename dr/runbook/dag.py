@@ -84,11 +84,12 @@ def dependents(graph: Graph, node: str) -> list[str]:
 
 def critical_path(graph: Graph, seconds: Mapping[str, float]) -> tuple[float, list[str]]:
     """The longest chain of `needs` weighted by step durations (steps without one weigh 0):
-    the shortest wall time any scheduler could achieve with unlimited parallelism."""
+    the shortest wall time any scheduler could achieve with unlimited parallelism. Of chains
+    as long, the one with more steps (a step that took no time still ends the chain)."""
     finish: dict[str, tuple[float, list[str]]] = {}
+    longest = lambda f: (f[0], len(f[1]))  # noqa: E731
     for layer in batches(graph):
         for node in layer:
-            before = max((finish[d] for d in graph[node] if d in finish),
-                         key=lambda f: f[0], default=(0.0, []))
+            before = max((finish[d] for d in graph[node] if d in finish), key=longest, default=(0.0, []))
             finish[node] = (before[0] + float(seconds.get(node) or 0.0), before[1] + [node])
-    return max(finish.values(), key=lambda f: f[0], default=(0.0, []))
+    return max(finish.values(), key=longest, default=(0.0, []))

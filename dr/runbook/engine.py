@@ -21,7 +21,6 @@ failover preempts a drill. A session that loses its lease stops; a preempted dri
 from __future__ import annotations
 
 import logging
-import queue
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +35,7 @@ from dr.runbook.model import Runbook, RunResult
 from dr.runbook.phases import run_hooks, run_teardown
 from dr.runbook.results import build_result, rto_seconds, run_record, traffic_seconds
 from dr.runbook.runner import RunInfo, StepRunner
-from dr.runbook.executor import Executor
+from dr.runbook.executor import Executor, Reports
 from dr.state.records import RunStore, new_run_id
 
 log = logging.getLogger("dr.runbook")
@@ -136,7 +135,7 @@ def _run(runbook: Runbook, ectx: EngineContext, opened: _Opened, t0: float, leas
                    clock=ectx.clock, store=ectx.store, params=doc["params"], log=ectx.log,
                    plan=tuple((s.id, s.type, s.params) for s in runbook.steps))
     records = RunStore(ectx.store) if ectx.record_run else None
-    done: queue.Queue = queue.Queue()
+    done = Reports()
     lost: dict[str, str] = {}
     with Interrupts(ectx.log) as interrupts:
 

@@ -21,8 +21,24 @@ from dr.clock import iso
 TICK = 0.1  # seconds between checks of deadlines and Ctrl-C while steps run
 
 
+class Reports(queue.Queue):
+    """Where worker threads report their finished steps; `arrived` ends the executor's wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Event()
+
+    def put(self, item, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+        self.arrived.set()
+
+
 class Executor:
-    def __init__(self, runbook: Runbook, journal: RunJournal, runner: StepRunner, done: queue.Queue,
+    """Runs the DAG. It waits on the run's clock (`sleep` until a report arrives or the next
+    deadline), so a simulated clock steers its deadlines; the clock's sleep must block (Clock,
+    or a test clock that blocks until its time comes: FixedClock never does)."""
+
+    def __init__(self, runbook: Runbook, journal: RunJournal, runner: StepRunner, done: Reports,
                  cancel: threading.Event, *, max_parallel: int = 8, stop_grace: float = 10.0,
                  in_doubt: frozenset[str] = frozenset()):
         self.runbook, self.journal, self.runner, self.done = runbook, journal, runner, done
@@ -69,22 +85,21 @@ class Executor:
     # -- waiting ------------------------------------------------------------------------------
 
     def _wait(self) -> None:
-        try:
-            live = self.done.get(timeout=self._next_wakeup())
-        except queue.Empty:
-            live = None
-        while live is not None:
-            self._finished(live)
+        self.done.arrived.clear()  # before looking: a report that lands after sets it again
+        if self.done.empty():
+            self.clock.sleep(self._next_wakeup(), self.done.arrived)
+        while True:
             try:
                 live = self.done.get_nowait()
             except queue.Empty:
-                live = None
+                break
+            self._finished(live)
         self._enforce_deadlines()
 
     def _next_wakeup(self) -> float:
         now = self.clock.monotonic()
-        times = [t for live in self.running.values() for t in (live.deadline, live.stop_by) if t]
-        return max(0.0, min([TICK, *(t - now for t in times)]))
+        times = [t for live in self.running.values() for t in (live.deadline, live.stop_by) if t and t > now]
+        return min([TICK, *(t - now for t in times)])  # a deadline already passed was dealt with
 
     def _finished(self, live: LiveStep) -> None:
         if self.running.get(live.step.id) is not live:

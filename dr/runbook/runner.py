@@ -209,7 +209,7 @@ class StepRunner:
         """Run fn(cancel) in a thread; (result, error, seconds). Times out (and is cancelled)
         after `timeout`; `stop` cancels it early."""
         clock = self.info.clock
-        cancel, box, t0 = threading.Event(), {}, clock.monotonic()
+        cancel, ended, box, t0 = threading.Event(), threading.Event(), {}, clock.monotonic()
 
         def body() -> None:
             try:
@@ -217,16 +217,21 @@ class StepRunner:
             except BaseException as e:  # noqa: BLE001
                 hint = hint_of(e)
                 box["error"] = _describe(e) + (f" (fix: {hint})" if hint else "")
+            finally:
+                ended.set()
 
-        worker = threading.Thread(target=body, daemon=True, name="dr-step")
-        worker.start()
+        def wait_until(until: float, stop: threading.Event | None = None) -> None:
+            """Wait on the run's clock until `fn` ends, `until` passes or `stop` is set."""
+            while not ended.is_set() and clock.monotonic() < until and not (stop and stop.is_set()):
+                clock.sleep(min(0.05, until - clock.monotonic()), ended)
+
+        threading.Thread(target=body, daemon=True, name="dr-step").start()
         limit = t0 + (timeout.total_seconds() if timeout else float("inf"))
-        while worker.is_alive() and clock.monotonic() < limit and not (stop and stop.is_set()):
-            worker.join(0.05)
-        if worker.is_alive():
+        wait_until(limit, stop)
+        if not ended.is_set():
             cancel.set()
-            worker.join(grace)
-            if worker.is_alive():
+            wait_until(clock.monotonic() + grace)
+            if not ended.is_set():
                 return None, f"did not stop (timed out after {_secs(timeout)})", clock.monotonic() - t0
             if "error" in box and timeout and clock.monotonic() >= limit:
                 box["error"] = f"timed out after {_secs(timeout)}"

@@ -7,12 +7,15 @@ can assert "executed once", "check was consulted", "torn down in this order".
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from dr.clock import Clock
 from dr.config import parse_config
 from dr.runbook import EngineContext, parse_runbook
 from dr.runbook.steps.base import AbortRun, Param, StepContext, StepType
@@ -35,6 +38,98 @@ health: {{url: "https://example.com/health", timeout: 10m}}
 
 def make_config(tmp_path: Path, text: str = CONFIG):
     return parse_config(text, str(tmp_path / "dr.yaml"), base_dir=tmp_path)
+
+
+class SimClock(Clock):
+    """Simulated time for a run on threads, so the engine tests never wait for real.
+
+    `sleep` blocks until the simulated time reaches its end (or its event is set). When every
+    participant (the main thread, which runs the engine, and the run's dr-step threads) is
+    asleep and stays so for a moment, time jumps to the earliest wake-up or `at` callback: a
+    30 s step with a 0.2 s timeout is cancelled at 0.2 simulated seconds, in milliseconds. Wall
+    time (`now`) moves with it from `start`."""
+
+    QUIET = 0.002  # real seconds every participant must stay asleep before time moves
+    sleeping_on: dict[int, SimClock] = {}  # thread -> the clock it sleeps on (an earlier test's, maybe)
+
+    def __init__(self, start: datetime | None = None):
+        self._start = start or Clock().now()
+        self._mono = 0.0
+        self._cond = threading.Condition(threading.RLock())  # RLock: a signal handler may read the time
+        self._sleepers: dict[int, tuple[float, threading.Event | None]] = {}
+        self._calls: list[tuple[float, int, Callable[[], None]]] = []
+        self._advancing = False  # the clock's thread runs while anyone sleeps
+
+    def now(self) -> datetime:
+        with self._cond:
+            return self._start + timedelta(seconds=self._mono)
+
+    def monotonic(self) -> float:
+        with self._cond:
+            return self._mono
+
+    def at(self, seconds: float, call: Callable[[], None]) -> None:
+        """Call `call` (on the clock's thread) when the simulated time reaches `seconds`."""
+        with self._cond:
+            heapq.heappush(self._calls, (seconds, len(self._calls), call))
+
+    def sleep(self, seconds: float, cancel: threading.Event | None = None) -> bool:
+        me = threading.get_ident()
+        with self._cond:
+            wake = self._mono + max(0.0, seconds)
+            self._sleepers[me] = (wake, cancel)
+            SimClock.sleeping_on[me] = self
+            if not self._advancing:
+                self._advancing = True
+                threading.Thread(target=self._advance, daemon=True, name="sim-clock").start()
+            try:
+                while True:
+                    if cancel is not None and cancel.is_set():
+                        return True
+                    if self._mono >= wake:
+                        return False
+                    self._cond.wait(0.001)
+            finally:
+                del self._sleepers[me]
+                SimClock.sleeping_on.pop(me, None)
+
+    def _asleep(self) -> bool:
+        ids = {threading.main_thread().ident} | {t.ident for t in threading.enumerate()
+                                                 if t.name.startswith("dr-step")
+                                                 and SimClock.sleeping_on.get(t.ident, self) is self}
+        for ident in ids:
+            slept = self._sleepers.get(ident)
+            if slept is None or slept[0] <= self._mono or (slept[1] is not None and slept[1].is_set()):
+                return False
+        return True
+
+    def _advance(self) -> None:
+        quiet_since, idle_since = None, time.monotonic()
+        while True:
+            time.sleep(0.0005)
+            due: list[Callable[[], None]] = []
+            with self._cond:
+                if self._sleepers:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > 0.2:
+                    self._advancing = False
+                    return
+                if not self._asleep():
+                    quiet_since = None
+                    continue
+                if quiet_since is None or time.monotonic() - quiet_since < self.QUIET:
+                    quiet_since = quiet_since or time.monotonic()
+                    continue
+                quiet_since = None
+                wakes = [w for w, _ in self._sleepers.values()] + [c[0] for c in self._calls[:1]]
+                self._mono = max(self._mono, min(wakes))
+                while self._calls and self._calls[0][0] <= self._mono:
+                    due.append(heapq.heappop(self._calls)[2])
+                self._cond.notify_all()
+            for call in due:
+                call()
+            if due:
+                time.sleep(0.02)  # let what the call set off (a signal handler) happen first
 
 
 class World:
@@ -72,7 +167,7 @@ def fake_types(world: World) -> dict[str, type[StepType]]:
 
         def execute(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
             world.log("execute", ctx.step_id)
-            world.started[ctx.step_id] = time.monotonic()
+            world.started[ctx.step_id] = ctx.clock.monotonic()
             if ctx.step_id in world.fail_next:
                 world.fail_next.discard(ctx.step_id)
                 raise RuntimeError("the API said no")
@@ -83,7 +178,7 @@ def fake_types(world: World) -> dict[str, type[StepType]]:
                 if name in world.resources:
                     raise RuntimeError(f"{name} already exists")
                 world.resources[name] = {"size": params["size"]}
-            world.finished[ctx.step_id] = time.monotonic()
+            world.finished[ctx.step_id] = ctx.clock.monotonic()
             return {"resource": name, "size": params["size"]}
 
         def check(self, params: Mapping[str, Any], ctx: StepContext) -> dict[str, Any] | None:
@@ -179,7 +274,7 @@ def runbook(text: str, tmp_path: Path, world: World | None = None, config: Any =
 def engine(tmp_path: Path, **kwargs: Any) -> EngineContext:
     messages: list[str] = []
     defaults = dict(config=make_config(tmp_path), session=None, store=LocalStore(tmp_path / "state"),
-                    log=messages.append, warn=messages.append, stop_grace=2.0)
+                    log=messages.append, warn=messages.append, stop_grace=2.0, clock=SimClock())
     defaults.update(kwargs)
     ectx = EngineContext(**defaults)
     ectx.messages = messages  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ import pytest
 from dr.mysql import MysqlError, RestoreError, connect, dump, restore, verify
 from dr.mysql import conn as conn_mod
 from dr.mysql import load as load_mod
+from dr.mysql import restore_verify as restore_verify_mod
 from dr.mysql.conn import Timeouts
 from dr.mysql.frames import DONE, MANIFEST, ROWS, SCHEMA, TABLE_ID, FrameReader, FrameWriter
 from dr.mysql.indexes import MIN_ROWS
@@ -200,7 +201,7 @@ def test_every_restore_and_verify_connection_is_bounded(mariadb, streams, monkey
         opened.append((c._read_timeout, c._write_timeout, statement))
         return c
 
-    for module in (restore_mod, load_mod):
+    for module in (restore_mod, restore_verify_mod, load_mod):
         monkeypatch.setattr(module, "connect", spy)
     manifest = restore(io.BytesIO(streams["big"]), mariadb, target_db="ldr_bounded",
                        threads=2).manifest

@@ -7,11 +7,10 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timezone
 
 import pytest
 
-from dr.clock import FixedClock
+from dr.clock import Clock
 from dr.errors import EXIT_INTERRUPTED, UsageError
 from dr.runbook import RunLocked, run_runbook
 from dr.runbook.journal import RunJournal, TransitionError
@@ -155,14 +154,12 @@ name: retry
 steps:
   - {id: flaky, type: fail, with: {times: 2}, retries: 2, retry_delay: 0.05}
 """, tmp_path)
-    clock = FixedClock(datetime(2026, 12, 8, 3, 0, tzinfo=timezone.utc))  # retry pauses on it take no time
-    ectx = engine(tmp_path, clock=clock)
-    t0 = clock.monotonic()
+    ectx = engine(tmp_path)
+    t0 = ectx.clock.monotonic()
     result = run_runbook(rb, ectx)
     assert result.status == "completed"
     assert result.steps["flaky"].attempts == 3 and result.steps["flaky"].outputs == {"attempt": 3}
-    assert clock.monotonic() - t0 >= 0.05 + 0.1  # backoff doubles: 0.05, then 0.1
-    assert clock.slept == [0.05, 0.1]
+    assert ectx.clock.monotonic() - t0 >= 0.05 + 0.1  # backoff doubles: 0.05, then 0.1
     notes = [e["note"] for e in journal(ectx, result.run_id)["events"] if e["step"] == "flaky"]
     assert sum(n.startswith("retry after") for n in notes) == 2
 
@@ -372,16 +369,15 @@ steps:
 """
 
 
-def _sigint_after(seconds: float) -> threading.Timer:
-    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    return timer
+def _sigint_after(ectx, seconds: float) -> None:
+    """Ctrl-C when the run's (simulated) clock reaches `seconds`."""
+    ectx.clock.at(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
 
 
 def test_ctrl_c_interrupts_the_run_and_the_journal_says_where(tmp_path):
     world = World()
     ectx = engine(tmp_path)
-    _sigint_after(0.3)
+    _sigint_after(ectx, 0.3)
     t0 = time.monotonic()
     result = run_runbook(runbook(INTERRUPTIBLE, tmp_path, world), ectx)
     assert time.monotonic() - t0 < 5
@@ -397,8 +393,9 @@ def test_ctrl_c_interrupts_the_run_and_the_journal_says_where(tmp_path):
 
 def test_ctrl_c_during_a_drill_still_tears_down(tmp_path):
     world = World()
-    _sigint_after(0.3)
-    result = run_runbook(runbook(INTERRUPTIBLE, tmp_path, world), engine(tmp_path, drill=True))
+    ectx = engine(tmp_path, drill=True)
+    _sigint_after(ectx, 0.3)
+    result = run_runbook(runbook(INTERRUPTIBLE, tmp_path, world), ectx)
     assert result.status == "interrupted"
     assert world.order("teardown") == ["slow", "first"]  # the interrupted one too, newest first
     assert world.resources == {}
@@ -414,7 +411,7 @@ steps:
   - {id: b, type: make, needs: [a], with: {name: b, teardown_seconds: 10}}
 """, tmp_path, world)
     ectx = engine(tmp_path, drill=True)
-    _sigint_after(0.4), _sigint_after(0.6)
+    _sigint_after(ectx, 0.4), _sigint_after(ectx, 0.6)
     t0 = time.monotonic()
     result = run_runbook(rb, ectx)
     assert time.monotonic() - t0 < 5
@@ -428,7 +425,7 @@ steps:
 def test_resume_after_ctrl_c_skips_completed_steps_and_checks_the_one_in_flight(tmp_path):
     world = World()
     ectx = engine(tmp_path)
-    _sigint_after(0.3)
+    _sigint_after(ectx, 0.3)
     first = run_runbook(runbook(INTERRUPTIBLE, tmp_path, world), ectx)
     assert first.status == "interrupted"
     world.resources["slow"] = {"size": 1}  # the interrupted step's effect exists after all
@@ -446,7 +443,7 @@ def test_resume_after_ctrl_c_skips_completed_steps_and_checks_the_one_in_flight(
 def test_resume_redoes_an_in_flight_step_whose_check_finds_nothing(tmp_path):
     world = World()
     ectx = engine(tmp_path)
-    _sigint_after(0.3)
+    _sigint_after(ectx, 0.3)
     first = run_runbook(runbook(INTERRUPTIBLE, tmp_path, world), ectx)
     rb = runbook(INTERRUPTIBLE.replace("seconds: 20", "seconds: 0"), tmp_path, world)
     second = run_runbook(rb, engine(tmp_path), resume=first.run_id)
@@ -458,8 +455,9 @@ def test_resume_redoes_an_in_flight_step_whose_check_finds_nothing(tmp_path):
 
 def test_resume_of_a_torn_down_drill_rebuilds_with_the_same_names(tmp_path):
     world = World()
-    _sigint_after(0.3)
-    first = run_runbook(runbook(INTERRUPTIBLE, tmp_path, world), engine(tmp_path, drill=True, keep=False))
+    ectx = engine(tmp_path, drill=True, keep=False)
+    _sigint_after(ectx, 0.3)
+    first = run_runbook(runbook(INTERRUPTIBLE, tmp_path, world), ectx)
     assert world.resources == {}
     rb = runbook(INTERRUPTIBLE.replace("seconds: 20", "seconds: 0"), tmp_path, world)
     second = run_runbook(rb, engine(tmp_path, drill=True, keep=True), resume=first.run_id)
@@ -535,8 +533,8 @@ def test_a_second_run_is_refused_naming_the_first(tmp_path):
         if e.get("to") == "running" and e.get("step") == "s":
             started.set()
 
-    first = threading.Thread(target=lambda: results.setdefault("first", run_runbook(
-        rb, engine(tmp_path, on_event=on_event))))
+    first = threading.Thread(target=lambda: results.setdefault("first", run_runbook(  # real time: it runs
+        rb, engine(tmp_path, on_event=on_event, clock=Clock()))))                      # off the main thread
     first.start()
     assert started.wait(5)
     with pytest.raises(RunLocked) as info:
@@ -578,7 +576,7 @@ def _leave_stale_lease(ectx, run_id, *, pid=None, status=None, expires="2099-01-
 def test_a_stale_lease_is_taken_over_by_resume_of_that_run_only(tmp_path):
     world = World()
     ectx = engine(tmp_path)
-    _sigint_after(0.3)
+    _sigint_after(ectx, 0.3)
     first = run_runbook(runbook(INTERRUPTIBLE, tmp_path, world), ectx)
     # pretend the process died without releasing: the lease stays, the journal says running
     _leave_stale_lease(ectx, first.run_id, status="running")
@@ -594,7 +592,7 @@ def test_a_stale_lease_is_taken_over_by_resume_of_that_run_only(tmp_path):
 def test_a_live_holder_on_another_host_is_taken_over_only_once_expired_or_with_take_over(tmp_path):
     world = World()
     ectx = engine(tmp_path)
-    _sigint_after(0.3)
+    _sigint_after(ectx, 0.3)
     first = run_runbook(runbook(INTERRUPTIBLE, tmp_path, world), ectx)
     _leave_stale_lease(ectx, first.run_id, status="running", host="machine-that-died")
     rb = runbook(INTERRUPTIBLE.replace("seconds: 20", "seconds: 0"), tmp_path, world)
@@ -610,7 +608,7 @@ def test_a_live_holder_on_another_host_is_taken_over_only_once_expired_or_with_t
 def test_take_over_takes_a_lease_that_has_not_expired(tmp_path):
     world = World()
     ectx = engine(tmp_path)
-    _sigint_after(0.3)
+    _sigint_after(ectx, 0.3)
     first = run_runbook(runbook(INTERRUPTIBLE, tmp_path, world), ectx)
     _leave_stale_lease(ectx, first.run_id, pid=os.getpid(), status="running")  # alive: this process
     rb = runbook(INTERRUPTIBLE.replace("seconds: 20", "seconds: 0"), tmp_path, world)

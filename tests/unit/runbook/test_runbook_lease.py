@@ -8,11 +8,18 @@ import time
 
 import pytest
 
+from dr.clock import Clock
 from dr.runbook import RunLocked, run_runbook
 from dr.runbook.journal import JournalFenced, RunJournal
 from dr.runbook.lease import Claim, Lease, decide, holder_state, lease_key, was_preempted
 from dr.state.local import LocalStore
-from tests.support.runbook_world import World, engine, runbook
+from tests.support.runbook_world import World, runbook
+from tests.support.runbook_world import engine as engine_on_sim_clock
+
+
+def engine(tmp_path, **kwargs):
+    """These runs race each other on threads and leases expire in real time: a real clock."""
+    return engine_on_sim_clock(tmp_path, clock=Clock(), **kwargs)
 
 HOLDER = {"run_id": "failover-20261201T000000Z-aaaa", "runbook": "failover", "kind": "failover",
           "drill": False, "owner": {"host": "a", "pid": 1, "session": "s1"},
