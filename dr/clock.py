@@ -9,6 +9,7 @@ Deadlines, durations and waits use `monotonic()` and `sleep()` from here, never 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -88,4 +89,16 @@ class FixedClock(Clock):
         if cancel is not None and cancel.is_set():
             return True
         self._mono += max(0.0, seconds)
+        return False
+
+
+class PausingClock(Clock):
+    """A clock for dr.wait.poll whose pauses go through `pause` (StepContext.wait, which raises
+    Interrupted at Ctrl-C and sleeps on the run's clock); its time is `clock`'s."""
+
+    def __init__(self, clock: Clock, pause: Callable[[float], None]):
+        self.now, self.monotonic, self.pause = clock.now, clock.monotonic, pause
+
+    def sleep(self, seconds: float, cancel=None) -> bool:
+        self.pause(seconds)
         return False

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-from dr.clock import Clock
+from dr.clock import Clock, PausingClock
 from dr.errors import ConfigError, OperationFailed
 
 if TYPE_CHECKING:
@@ -407,18 +407,6 @@ def outside_zone(record: str, zone: str) -> str | None:
 
 
 # --- the provider contract ------------------------------------------------------------------------
-
-
-class PausingClock(Clock):
-    """A clock for dr.wait.poll whose pauses go through `pause` (StepContext.wait, which raises
-    Interrupted at Ctrl-C and sleeps on the run's clock); its time is `clock`'s."""
-
-    def __init__(self, clock: Clock, pause: Callable[[float], None]):
-        self.now, self.monotonic, self.pause = clock.now, clock.monotonic, pause
-
-    def sleep(self, seconds: float, cancel=None) -> bool:
-        self.pause(seconds)
-        return False
 
 
 class DnsProvider(ABC):

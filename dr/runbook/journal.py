@@ -42,7 +42,7 @@ from dr.clock import Clock, iso
 from dr.errors import OperationFailed, UsageError
 from dr.runbook.model import Runbook
 from dr.state.base import StateStore, validate_key
-from dr.state.status import RUN_TRANSITIONS, STEP_TRANSITIONS
+from dr.state.status import RUN_TRANSITIONS, STEP_TRANSITIONS, check_transition
 
 JOURNAL_PREFIX = "journals/"
 FORMAT = 1
@@ -53,10 +53,6 @@ def journal_key(run_id: str) -> str:
     if "/" in run_id:
         raise ValueError(f"run id {run_id!r} must not contain '/'")
     return validate_key(f"{JOURNAL_PREFIX}{run_id}.json")
-
-
-class TransitionError(RuntimeError):
-    """An impossible history was about to be recorded (a bug in the engine, not in the world)."""
 
 
 class JournalFenced(OperationFailed):
@@ -159,8 +155,7 @@ class RunJournal:
             if self.closed:
                 return False
             current = self.doc["steps"][step_id]["status"]
-            if to not in STEP_TRANSITIONS[current]:
-                raise TransitionError(f"step {step_id}: {current} -> {to} is not allowed")
+            check_transition(STEP_TRANSITIONS, f"step {step_id}", current, to)
             event = {"at": iso(self.clock.now()), "session": self.session, "step": step_id,
                      "from": current, "to": to, "attempt": fields.get("attempts"), "note": note}
 
@@ -220,8 +215,7 @@ class RunJournal:
     def resume(self) -> None:
         """A new session of an unfinished run: the run goes back to running."""
         with self._lock:
-            if "running" not in RUN_TRANSITIONS[self.doc["status"]]:
-                raise TransitionError(f"run {self.run_id}: {self.doc['status']} -> running is not allowed")
+            check_transition(RUN_TRANSITIONS, f"run {self.run_id}", self.doc["status"], "running")
 
             def change(doc: dict[str, Any]) -> None:
                 now = iso(self.clock.now())
@@ -272,8 +266,7 @@ class RunJournal:
         self._emit({"at": now, "step": None, "to": status, "note": "run ended"})
 
     def _run_transition(self, to: str, note: str) -> None:
-        if to not in RUN_TRANSITIONS[self.doc["status"]]:
-            raise TransitionError(f"run {self.run_id}: {self.doc['status']} -> {to} is not allowed")
+        check_transition(RUN_TRANSITIONS, f"run {self.run_id}", self.doc["status"], to)
         self.doc["events"].append({"at": iso(self.clock.now()), "session": self.session, "step": None,
                                    "from": self.doc["status"], "to": to, "note": note})
         self.doc["status"] = to

@@ -46,7 +46,7 @@ class EmbeddedAws:
         from dr.obs.logging import silence
         from dr.sandbox import fidelity
 
-        fidelity.apply()  # moto behaves like AWS where dr relies on it (see fidelity.py)
+        fidelity.apply()  # moto behaves like AWS where dr relies on it (see fidelity/)
         silence("werkzeug")
         self._server = server_cls(ip_address="127.0.0.1", port=self.port, verbose=False)
         with contextlib.redirect_stdout(io.StringIO()):

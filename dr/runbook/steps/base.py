@@ -85,7 +85,7 @@ class StepContext:
     def wait_clock(self) -> Clock:
         """The clock a step gives dr.wait.poll: the run's time, pauses through `wait` (so Ctrl-C
         and the step's timeout stop them, with the step's own message)."""
-        from dr.dns.base import PausingClock
+        from dr.clock import PausingClock
 
         return PausingClock(self.clock, self.wait)
 

@@ -2,7 +2,7 @@
 server: a bucket in us-west-2, documents encrypted with a KMS key there, under a prefix.
 
 The concurrency cases (`race_backend`) run against the sandbox users run, `EmbeddedAws` (moto
-plus dr's fidelity patches, dr/sandbox/fidelity.py), because plain moto does not evaluate a
+plus dr's fidelity patches, dr/sandbox/fidelity/), because plain moto does not evaluate a
 conditional PUT atomically (see tests/support/state_contract.py).
 
 The same cases run against LocalStore in tests/unit/state/test_state_contract.py.

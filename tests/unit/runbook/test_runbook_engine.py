@@ -13,7 +13,8 @@ import pytest
 from dr.clock import Clock
 from dr.errors import EXIT_INTERRUPTED, UsageError
 from dr.runbook import RunLocked, run_runbook
-from dr.runbook.journal import RunJournal, TransitionError
+from dr.runbook.journal import RunJournal
+from dr.state.status import IllegalTransition
 from dr.runbook.lease import _boot_id, lease_key
 from dr.state.records import RunStore
 from tests.support.runbook_world import World, engine, runbook
@@ -635,13 +636,13 @@ def test_the_journal_refuses_an_impossible_transition_and_ignores_writes_once_cl
     ectx = engine(tmp_path)
     j = RunJournal.create(ectx.store, rb, "j-20240101T000000Z-abcd", kind="j", drill=False, region="r",
                           params={}, clock=ectx.clock)
-    with pytest.raises(TransitionError, match="pending -> completed"):
+    with pytest.raises(IllegalTransition, match="pending -> completed"):
         j.transition("n", "completed")
     j.transition("n", "running")
     j.transition("n", "completed")
     j.finish("completed")
     assert j.transition("n", "pending") is False
-    with pytest.raises(TransitionError):
+    with pytest.raises(IllegalTransition):
         j.resume()  # a completed run cannot go back to running
 
 
