@@ -32,7 +32,8 @@ class HttpServer:
         paths = paths_to_try or " or ".join(p for p in self.routes if p != "/")
         self.server = ThreadingHTTPServer((host, port), _handler(self.routes, paths))
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 1.0},
+        # poll_interval: how long stop() may wait for the serving thread to notice (shutdown)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
                                        name=name, daemon=True)
 
     @property
