@@ -19,6 +19,13 @@ class Context:
     command: str = ""
     _store: StateStore | None = None
 
+    @classmethod
+    def over(cls, config: Config, aws: AwsSession, store: StateStore | None, *, clock: Clock | None = None,
+             command: str = "") -> Context:
+        """A context whose state store is already open (a runbook step's, the scheduler's spool);
+        None: opened from the config on first use."""
+        return cls(config=config, aws=aws, clock=clock or Clock(), command=command, _store=store)
+
     @property
     def store(self) -> StateStore:
         if self._store is None:
@@ -37,7 +44,7 @@ def make_context(config: Config, *, endpoint_url: str | None = None, profile: st
         profile=profile or config.aws.profile,
         endpoint_url=resolve_endpoint(endpoint_url, config.aws.endpoint_url),
     )
-    return Context(config=config, aws=session, clock=clock or Clock(), command=command, _store=store)
+    return Context.over(config, session, store, clock=clock, command=command)
 
 
 def open_store(config: Config, session: AwsSession) -> StateStore:

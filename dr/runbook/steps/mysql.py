@@ -62,7 +62,7 @@ class MysqlRestore(StepType):
 
         resource = next(m for m in ctx.config.mysql if m.name == params["resource"])
         password = os.environ.get(params["password_env"]) if params.get("password_env") else None
-        context = Context(config=ctx.config, aws=ctx.session, clock=ctx.clock, _store=ctx.store)
+        context = Context.over(ctx.config, ctx.session, ctx.store, clock=ctx.clock)
         chosen, result = mysql.restore(context, resource, to_uri=params["to"],
                                        backup=params.get("backup"), database=params.get("database"),
                                        force=bool(params.get("force")), password=password,
