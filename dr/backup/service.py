@@ -167,11 +167,15 @@ class _BackupPass:
             kind.execute(self.ctx, item, resource, run)
         except (Interrupted, KeyboardInterrupt):
             raise
-        except DrError as exc:
-            recorded.fail(error_message(exc))
-            log.error("%s: %s", item.name, exc)
-        except Exception as exc:  # a bug or an unexpected AWS answer: record it, go on
-            log.exception("%s: unexpected error", item.name)
+        except Exception as exc:
+            if recorded.status != "running":
+                # the resource is recorded already; what failed after it (its manifest in the
+                # state store) fails the run, with its own message, as it always did
+                raise
+            if isinstance(exc, DrError):
+                log.error("%s: %s", item.name, exc)
+            else:  # a bug or an unexpected AWS answer: record it, go on
+                log.exception("%s: unexpected error", item.name)
             recorded.fail(error_message(exc))
         else:
             if recorded.status == "running":

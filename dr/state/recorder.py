@@ -230,7 +230,8 @@ class ResourceRecorder:
 
     def _end(self, to: str, error: str | None, *, save: bool = True) -> None:
         with self.run._lock:
-            if error is not None:
+            check_transition(STEP_TRANSITIONS, f"resource {self.result.name}", self.result.status, to)
+            if error is not None:  # only once the transition is known to be allowed
                 self.result.error = error
             self._to(to, save=False)
             self.result.finished_at = iso(self.run.clock.now())
@@ -298,7 +299,8 @@ class StepRecorder:
     def _end(self, to: str, error: str | None) -> None:
         run = self.resource.run
         with run._lock:
-            if error is not None:
+            check_transition(STEP_TRANSITIONS, f"step {self.step.name}", self.step.status, to)
+            if error is not None:  # only once the transition is known to be allowed
                 self.step.error = error
             _step_to(run, self.step, to)
             run.save()

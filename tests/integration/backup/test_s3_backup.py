@@ -234,6 +234,24 @@ def test_missing_destination_fails_before_any_copy(buckets, capsys):
     assert f"destination bucket {DST} does not exist" in out
 
 
+def test_a_state_store_error_after_the_copy_fails_the_run_with_its_own_message(buckets, capsys,
+                                                                              monkeypatch):
+    """The objects are copied and the resource recorded; writing its manifest then fails: the
+    run fails (exit 1) saying what failed, never as an internal error."""
+    from dr.backup import s3
+    from dr.errors import OperationFailed
+
+    def denied(*args, **kwargs):
+        raise OperationFailed("state store: cannot write manifests/assets/x.json: access denied")
+
+    buckets.put("a")
+    monkeypatch.setattr(s3, "save_manifest", denied)
+    assert main(["--config", str(buckets.config_path), "backup", "run", "--only", "s3"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write manifests/assets/x.json: access denied" in err
+    assert "internal error" not in err and "IllegalTransition" not in err
+
+
 def test_destination_in_wrong_region_fails_before_any_copy(buckets, capsys):
     buckets.put("a")
     buckets.dst.delete_bucket(Bucket=DST)

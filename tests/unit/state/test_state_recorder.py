@@ -176,6 +176,12 @@ def test_illegal_transitions_are_refused_and_nothing_is_written(store, clock):
         with pytest.raises(IllegalTransition, match="resource app-db: completed -> failed"):
             r.fail("too late")
         assert len(store.writes) == writes and r.status == "completed"
+        assert r.result.error is None  # a refused transition changes nothing, not even the error
+        s = r.start_step("copy")
+        s.complete()
+        with pytest.raises(IllegalTransition, match="step copy: completed -> failed"):
+            s.fail("too late")
+        assert s.step.error is None
     with pytest.raises(IllegalTransition, match="completed -> failed"):
         rec.finish("failed")
     assert saved(store, rec).status == "completed"
