@@ -49,13 +49,15 @@ def poll(describe: Callable[[], T], *, ready: Callable[[T], bool],
          what: str, clock: Clock, timeout: float,
          failed: Callable[[T], str | None] = lambda _value: None,
          progress: Callable[[T], None] = lambda _value: None,
+         still: Callable[[T], str] = lambda _value: "not ready",
          backoff: Backoff = Backoff(),
          cancel: threading.Event | None = None,
          hint: str | None = None) -> Waited[T]:
     """Call `describe` until `ready(value)`; return what was seen.
 
     `failed(value)` returns a reason when the thing can never become ready (the loop stops at once
-    with OperationFailed naming it); `progress(value)` is told every answer that is not yet ready.
+    with OperationFailed naming it); `progress(value)` is told every answer that is not yet ready;
+    `still(value)` says what the last answer was when time is up ("creating": "still creating").
     Past `timeout` seconds the wait fails with `what` and the `hint`; a set `cancel` raises
     Interrupted. `describe` may raise: its errors pass through unchanged.
     """
@@ -71,7 +73,7 @@ def poll(describe: Callable[[], T], *, ready: Callable[[T], bool],
             raise OperationFailed(f"{what}: {reason}", hint=hint)
         elapsed = clock.monotonic() - start
         if elapsed >= timeout:
-            raise OperationFailed(f"{what}: still not ready after {_seconds(timeout)} "
+            raise OperationFailed(f"{what}: still {still(value)} after {_seconds(timeout)} "
                                   f"({checks} checks)", hint=hint)
         progress(value)
         if clock.sleep(min(pause, max(0.0, timeout - elapsed)), cancel):

@@ -26,9 +26,6 @@ class Route53:
         reply = self._call("list_hosted_zones_by_name", zone, DNSName=zone, MaxItems="10")
         return [(z["Id"], z["Name"]) for z in reply["HostedZones"]]
 
-    def create_zone(self, zone: str, reference: str) -> str:
-        return self._call("create_hosted_zone", zone, Name=zone, CallerReference=reference)["HostedZone"]["Id"]
-
     def record_sets(self, zone_id: str, name: str, start: dict[str, str] | None = None,
                     max_items: str | None = None) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
         """One page of record sets from `name` (or from `start`, the previous page's next): the

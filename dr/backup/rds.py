@@ -70,11 +70,6 @@ class RdsBackupItem:
     notes: tuple[str, ...] = ()
     blocked: str | None = None
 
-    def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind.record_kind, "source": self.source_id,
-                "snapshot_id": self.snapshot_id, "slot": iso(self.slot),
-                "actions": list(self.actions), "notes": list(self.notes), "blocked": self.blocked}
-
 
 def observe(session: AwsSession, config: Config, resource: RdsResource, now: datetime) -> RdsObservation:
     kind = KINDS[resource.kind]
@@ -289,7 +284,7 @@ class RdsExecutor:
 
         return poll(describe, ready=lambda snap: snap.status == "available",
                     what=f"snapshot {snapshot_id} in {region}", clock=self.clock,
-                    timeout=self.timeout.total_seconds(), progress=progress,
+                    timeout=self.timeout.total_seconds(), progress=progress, still=lambda s: s.status,
                     backoff=Backoff(self.poll_seconds, 1.0, self.poll_seconds), cancel=self.cancel,
                     hint="run `dr backup run` again later: it resumes the wait").value
 

@@ -237,10 +237,6 @@ class S3PlanItem:
     actions: tuple[str, ...] = ()
     blocked: str | None = None
 
-    def to_dict(self) -> dict:
-        return {"name": self.name, "kind": "s3", "source": self.source,
-                "destination": self.destination, "prefix": self.prefix,
-                "actions": list(self.actions), "blocked": self.blocked}
 
 
 def plan_item(session: AwsSession, config: Config, resource: S3Resource, key_error: str | None,

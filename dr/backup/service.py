@@ -218,18 +218,21 @@ def verify(ctx: Context, name: str | None = None, backup: str | None = None,
     `deep` also headers, metadata, tags and KMS key of a sample; MySQL: the newest backup restored
     into a scratch database and compared with its manifest, recorded as a run of kind "verify")."""
     sel = select(ctx, None, name)
-    can = {k.name for k in KINDS.values() if k.verify_takes is not None}
-    takes = {option: {k.name for k in KINDS.values() if option in (k.verify_takes or ())}
+    can = [k.name for k in KINDS.values() if k.verify_takes is not None]  # registry order
+    takes = {option: [k.name for k in KINDS.values() if option in (k.verify_takes or ())]
              for option in ("backup", "deep")}
     if name is not None and not any(sel[k] for k in can):
         kind = next((k for k, rs in sel.items() if rs), None)
-        raise UsageError(f"dr backup verify checks {' and '.join(sorted(can))} resources; "
+        raise UsageError(f"dr backup verify checks {' and '.join(can)} resources; "
                          f"{name} is {kind}", hint="dr backup list shows its copies and their age")
-    for option, value in (("backup", backup), ("deep", deep)):
-        if value is not None and not any(sel[k] for k in takes[option]):
-            raise UsageError(f"--{option} checks {' and '.join(sorted(takes[option]))} "
-                             "resources; " + (f"{name} is not one" if name
-                                              else "dr.yaml has none"))
+    if backup is not None and not any(sel[k] for k in takes["backup"]):
+        raise UsageError(f"--backup {backup}: " + (
+            f"{name} is not a {' or '.join(takes['backup'])} resource" if name
+            else f"dr.yaml has no {' or '.join(takes['backup'])} resource"))
+    if deep is not None and not any(sel[k] for k in takes["deep"]):
+        kinds = " or ".join(takes["deep"])
+        raise UsageError(f"--deep checks {kinds} copies; " + (f"{name} is not an {kinds} resource" if name
+                                                              else f"dr.yaml has no {kinds} entries"))
     results: dict = {}
     for kind_name, resources in sel.items():
         if resources and kind_name in can:

@@ -264,7 +264,7 @@ class ResourceRecorder:
         try:
             yield s
         except BaseException as exc:
-            why = str(exc) or type(exc).__name__
+            why = error_message(exc)
             if s.step.status == "running":
                 s.interrupt(why) if isinstance(exc, _STOPS) or not isinstance(exc, Exception) else s.fail(why)
             raise

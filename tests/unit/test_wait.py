@@ -45,6 +45,12 @@ def test_the_deadline_is_judged_after_reading_the_last_answer():
     assert clock.slept == [4, 4, 4] and clock.monotonic() == 12
 
 
+def test_the_time_out_says_what_the_last_answer_was():
+    with pytest.raises(OperationFailed, match=r"snapshot s1: still copying after 10 s \(3 checks\)"):
+        poll(lambda: "copying", ready=lambda s: False, what="snapshot s1", clock=FixedClock(T0),
+             timeout=10, backoff=Backoff(first=5), still=lambda s: s)
+
+
 def test_backoff_grows_to_its_ceiling():
     clock = FixedClock(T0)
     with pytest.raises(OperationFailed):

@@ -175,7 +175,7 @@ def _wait(ctx: StepContext, rds: Rds, kind: RdsKind, identifier: str, what: str,
         return found
 
     return poll(describe, ready=lambda db: db.status == "available", what=f"{what} in {region}",
-                clock=ctx.clock, timeout=timeout, backoff=Backoff(1.0, 2.0, 30.0), cancel=ctx.cancel,
+                clock=ctx.wait_clock, timeout=timeout, backoff=Backoff(1.0, 2.0, 30.0), still=lambda db: db.status,
                 hint="run again to keep waiting (the restore is not repeated)").value
 
 
@@ -214,8 +214,8 @@ def delete_target(ctx: StepContext, rds: Rds, kind: RdsKind, identifier: str,
         return
     rds.delete_database(kind, identifier)
     poll(lambda: rds.database(kind, identifier), ready=lambda db: db is None,
-         what=f"deleting {kind.label} {identifier} in {region}", clock=ctx.clock, timeout=timeout,
-         backoff=Backoff(1.0, 2.0, 30.0), cancel=ctx.cancel,
+         what=f"deleting {kind.label} {identifier} in {region}", clock=ctx.wait_clock, timeout=timeout,
+         backoff=Backoff(1.0, 2.0, 30.0),
          hint="it keeps billing until it is gone: delete it by hand")
 
 

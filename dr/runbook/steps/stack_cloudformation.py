@@ -230,8 +230,8 @@ def failure_reasons(api: Cfn, stack_id: str, limit: int = 5) -> list[str]:
 def wait(ctx: StepContext, api: Cfn, stack_id: str, *, timeout: float = WAIT_SECONDS) -> Stack | None:
     """Poll until the stack leaves *_IN_PROGRESS; returns it (None if deleted)."""
     return poll(lambda: api.describe(stack_id), ready=lambda stack: stack is None or not stack.in_progress,
-                what=f"stack {stack_id} in {api.region}", clock=ctx.clock, timeout=timeout,
-                backoff=Backoff(1.0, 2.0, 10.0), cancel=ctx.cancel,
+                what=f"stack {stack_id} in {api.region}", clock=ctx.wait_clock, timeout=timeout,
+                backoff=Backoff(1.0, 2.0, 10.0), still=lambda stack: stack.status,
                 hint="look at the stack in the console; run again to resume").value
 
 

@@ -371,6 +371,12 @@ def test_deep_verify_rejects_a_sample_that_is_not_a_number_or_all(buckets, capsy
     assert "give a number of objects (e.g. 100) or 'all'" in capsys.readouterr().err
 
 
+def test_verify_options_a_kind_does_not_take_are_usage_errors_naming_both(buckets, capsys):
+    cfg = ["--config", str(buckets.config_path)]
+    assert main(cfg + ["backup", "verify", "--name", "assets", "--backup", "x-20300101-1000"]) == 2
+    assert "--backup x-20300101-1000: assets is not a mysql resource" in capsys.readouterr().err
+
+
 def test_dry_run_copies_nothing_and_says_what_would_move(buckets):
     buckets.put("a", b"12345")
     ctx = buckets.context()
