@@ -7,12 +7,11 @@
   retry.py     retry_on_codes: domain retries botocore does not do (quotas); waits use dr.wait.poll
   kms.py rds.py s3.py cfn.py route53.py misc.py   the adapters, speaking Snapshot, Stack,
                ObjectInfo, ... instead of response dicts
-  fake.py      FakeAws: the same adapters in memory, for unit tests (tests/support/aws_contract.py checks
-               it against the sandbox)
   regions.py   the regions and partitions botocore ships (config validation)
   seed.py      the sandbox demo world's resources
 
-Everything above this package speaks domain types. boto3 is imported lazily so `dr --version`
+Everything above this package speaks domain types. Unit tests use the same adapters in memory
+(tests/support/aws_fake.py), checked against the sandbox by tests/support/aws_contract.py. boto3 is imported lazily so `dr --version`
 stays fast.
 """
 

@@ -1,4 +1,4 @@
-"""The AWS adapter contract: ONE suite of cases that dr.aws's adapters and dr.aws.fake must pass.
+"""The AWS adapter contract: ONE suite of cases that dr.aws's adapters and tests/support/aws_fake.py must pass.
 
 `AwsContract` holds the cases; each runner subclasses it and provides a `world` fixture (an
 `AwsWorld`):

@@ -1,4 +1,4 @@
-"""The AWS adapter contract (tests/support/aws_contract.py) run against dr.aws.fake.FakeAws.
+"""The AWS adapter contract (tests/support/aws_contract.py) run against tests.support.aws_fake.FakeAws.
 
 The same cases run against the real adapters on the moto sandbox in
 tests/integration/aws/test_aws_contract.py.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from dr.aws.fake import FakeAws
+from tests.support.aws_fake import FakeAws
 from dr.aws.rds import INSTANCE
 from tests.support.aws_contract import AwsContract, AwsWorld, unique
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dr.aws.fake import FakeAws
-from dr.aws.fake import FakeCfn as MemoryCfn
+from tests.support.aws_fake import FakeAws
+from tests.support.aws_fake import FakeCfn as MemoryCfn
 from dr.aws.rds import recovery_time
 from dr.clock import FixedClock
 from dr.config import parse_config
@@ -280,7 +280,7 @@ def test_shipped_runbooks_load(tmp_path, name):
 
 
 class FakeCfn(MemoryCfn):
-    """dr.aws.fake's CloudFormation (checked against the sandbox by tests/support/aws_contract.py), plus
+    """tests/support/aws_fake.py's CloudFormation (checked against the sandbox by tests/support/aws_contract.py), plus
     what these tests script: a create that rolls back, CloudFormation's "no updates", a count of calls."""
 
     def __init__(self, fail_create: int = 0):

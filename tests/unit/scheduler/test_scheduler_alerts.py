@@ -115,7 +115,7 @@ def test_store_unreachable_still_alerts(tmp_path):
 
 
 def test_sns_subject_is_ascii_and_at_most_100_characters():
-    from dr.aws.fake import FakeAws
+    from tests.support.aws_fake import FakeAws
 
     session = FakeAws()
     pub = SnsPublisher(session, "arn:aws:sns:eu-west-1:123456789012:dr-alerts")
