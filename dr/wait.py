@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Callable, Generic, TypeVar
 
 from dr.clock import Clock
+from dr.config.durations import format_duration
 from dr.errors import Interrupted, OperationFailed
 
 T = TypeVar("T")
@@ -73,15 +75,10 @@ def poll(describe: Callable[[], T], *, ready: Callable[[T], bool],
             raise OperationFailed(f"{what}: {reason}", hint=hint)
         elapsed = clock.monotonic() - start
         if elapsed >= timeout:
-            raise OperationFailed(f"{what}: still {still(value)} after {_seconds(timeout)} "
+            raise OperationFailed(f"{what}: still {still(value)} after {format_duration(timedelta(seconds=timeout))} "
                                   f"({checks} checks)", hint=hint)
         progress(value)
         if clock.sleep(min(pause, max(0.0, timeout - elapsed)), cancel):
             raise Interrupted(f"interrupted while waiting: {what}")
     raise AssertionError("unreachable")  # pragma: no cover - pauses() never ends
 
-
-def _seconds(seconds: float) -> str:
-    if seconds >= 120:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds:g} s"

@@ -38,7 +38,7 @@ def test_a_failed_answer_stops_at_once_with_its_reason():
 
 def test_the_deadline_is_judged_after_reading_the_last_answer():
     clock = FixedClock(T0)
-    with pytest.raises(OperationFailed, match=r"still not ready after 12 s \(4 checks\)"):
+    with pytest.raises(OperationFailed, match=r"still not ready after 12s \(4 checks\)"):
         poll(lambda: "creating", ready=lambda s: False, what="stack web", clock=clock,
              timeout=12, backoff=Backoff(first=4))
     # 4 + 4 + 4 seconds of pauses, never a pause past the deadline
@@ -46,7 +46,7 @@ def test_the_deadline_is_judged_after_reading_the_last_answer():
 
 
 def test_the_time_out_says_what_the_last_answer_was():
-    with pytest.raises(OperationFailed, match=r"snapshot s1: still copying after 10 s \(3 checks\)"):
+    with pytest.raises(OperationFailed, match=r"snapshot s1: still copying after 10s \(3 checks\)"):
         poll(lambda: "copying", ready=lambda s: False, what="snapshot s1", clock=FixedClock(T0),
              timeout=10, backoff=Backoff(first=5), still=lambda s: s)
 

@@ -231,7 +231,11 @@ def test_a_toy_kind_is_scheduled_reported_judged_and_granted(toy):
     report = compute_report([record], config, T0 + timedelta(minutes=5))
     (res,) = report.resources
     assert (res.name, res.kind, res.schedule) == ("pebble", "toy", "every 1h")
-    seen = observe(ctx)
+    # readiness reads AWS too (the DR key): from the in-memory AWS, never the network
+    from dr.context import Context
+    from tests.support.aws_fake import FakeAws
+
+    seen = observe(Context.over(config, FakeAws(), ctx.store, clock=ctx.clock))
     checks = {c.name: c.ok for c in judge(seen, config, T0)}
     assert checks["toy:pebble"] is True
     assert "toy" in features_for(config)
