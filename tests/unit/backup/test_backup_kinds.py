@@ -62,18 +62,22 @@ def test_a_duplicate_kind_name_is_an_error():
     assert list(KINDS) == ["rds", "s3", "mysql"]
 
 
-def test_the_service_and_the_cli_name_no_kind():
+def test_the_service_cli_scheduler_permissions_readiness_and_report_name_no_kind():
     import dr.backup.service
     import dr.cli.backup
+    import dr.failover.readiness
+    import dr.permissions
     import dr.render.backup
     import dr.report.compute
     import dr.scheduler.jobs
+    import dr.scheduler.runners
 
-    for module in (dr.backup.service, dr.cli.backup, dr.render.backup, dr.scheduler.jobs):
+    for module in (dr.backup.service, dr.cli.backup, dr.render.backup, dr.scheduler.jobs,
+                   dr.scheduler.runners, dr.permissions, dr.failover.readiness, dr.report.compute):
         source = inspect.getsource(module)
         for name in KINDS:
-            assert f'"{name}"' not in source, f"{module.__name__} names the kind {name}"
-    assert '"rds"' not in inspect.getsource(dr.report.compute)
+            assert f'"{name}"' not in source and f"'{name}'" not in source, \
+                f"{module.__name__} names the kind {name}"
 
 
 # --- a toy kind, registered in a test ----------------------------------------------------------------
